@@ -1,0 +1,78 @@
+"""A summary of a volume: geometry, units, value range, histogram and bone fraction (``trabecula info``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from trabecula.volume import Volume
+
+#: Default bone threshold in HU for the bone fraction in ``info`` (cancellous bone in clinical CT is
+#: roughly 150–400 HU, cortical bone above 1000 HU; 200 HU separates bone from marrow and soft tissue).
+DEFAULT_BONE_THRESHOLD_HU = 200.0
+
+
+def summarize(vol: Volume, bone_threshold: float | None = None, bins: int = 16) -> dict[str, Any]:
+    """Numbers that describe a volume; computed chunk by chunk for lazy volumes.
+
+    The bone fraction is the fraction of voxels at or above ``bone_threshold`` (default
+    :data:`DEFAULT_BONE_THRESHOLD_HU` for HU volumes; the foreground fraction for binary volumes; not
+    defined for grey values unless a threshold is given).
+    """
+    data = vol.data
+    if vol.is_lazy:
+        import dask
+        import dask.array as da
+
+        d = data.astype(np.float64)
+        lo, hi, mean, sd = dask.compute(d.min(), d.max(), d.mean(), d.std())
+        lo, hi = float(lo), float(hi)
+        counts, edges = da.histogram(d, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+        counts = counts.compute()
+    else:
+        d = np.asarray(data)
+        lo, hi = float(d.min()), float(d.max())
+        mean, sd = float(d.mean(dtype=np.float64)), float(d.std(dtype=np.float64))
+        counts, edges = np.histogram(d, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+    qs = (1, 5, 25, 50, 75, 95, 99)
+    if vol.is_lazy:  # from a fine histogram, computed chunk by chunk
+        fine, fedges = da.histogram(d, bins=4096, range=(lo, hi if hi > lo else lo + 1))
+        cdf = np.cumsum(fine.compute()) / max(1, vol.data.size)
+        pct = {f"p{q}": float(fedges[min(int(np.searchsorted(cdf, q / 100.0)), len(fedges) - 2) + 1]) for q in qs}
+    else:  # exact (on a regular subsample of at most 8 M voxels)
+        sub = d.ravel()[:: max(1, d.size // 8_000_000)]
+        pct = {f"p{q}": float(v) for q, v in zip(qs, np.percentile(sub, qs), strict=True)}
+    if vol.units == "binary":
+        thr, basis = 0.5, "foreground (nonzero) voxels"
+    elif bone_threshold is not None:
+        thr, basis = float(bone_threshold), f"voxels ≥ {bone_threshold:g} {vol.units}"
+    elif vol.units == "HU":
+        thr, basis = DEFAULT_BONE_THRESHOLD_HU, f"voxels ≥ {DEFAULT_BONE_THRESHOLD_HU:g} HU"
+    else:
+        thr, basis = None, f"undefined for {vol.units} values without a threshold"
+    if thr is None:
+        frac = float("nan")
+    elif vol.is_lazy:
+        frac = float((data >= thr).mean().compute()) if vol.units != "binary" else float((data != 0).mean().compute())
+    else:
+        frac = float(np.mean(d >= thr)) if vol.units != "binary" else float(np.mean(d != 0))
+    return {
+        "source": vol.provenance.source,
+        "shape_zyx": list(vol.shape),
+        "spacing_mm_zyx": list(vol.spacing),
+        "origin_mm_zyx": list(vol.origin),
+        "extent_mm_zyx": list(vol.extent_mm),
+        "units": vol.units,
+        "dtype": str(vol.dtype),
+        "lazy": vol.is_lazy,
+        "min": lo,
+        "max": hi,
+        "mean": float(mean),
+        "sd": float(sd),
+        "percentiles": pct,
+        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
+        "bone_fraction": frac,
+        "bone_fraction_basis": basis,
+        "provenance": vol.provenance.to_dict(),
+    }

@@ -1,0 +1,1 @@
+"""Pipelines that compose the stages: the demo and studies."""

@@ -1,0 +1,329 @@
+"""The :class:`Volume`: the one type that flows between trabecula's stages.
+
+Conventions (they hold everywhere in trabecula):
+
+* the array is indexed ``(z, y, x)``; ``z`` is the slowest axis (slice), ``x`` the fastest (column);
+* ``spacing`` is the voxel size in millimetres, ``(dz, dy, dx)``; anisotropic spacing is allowed;
+* ``origin`` is the world position in millimetres of the *centre* of voxel ``[0, 0, 0]``, also in
+  ``(z, y, x)`` order; world axes are DICOM/ITK patient axes (LPS: +x towards the patient's left,
+  +y posterior, +z superior), and the array axes are aligned with them (readers reorient files to
+  this frame and warn where a file is oblique);
+* ``units`` names what the values are: ``HU`` (Hounsfield units, water 0, air -1000),
+  ``attenuation_per_mm`` (linear attenuation coefficient in 1/mm), ``grey`` (uncalibrated grey
+  values), ``binary`` (0/1 segmentation), ``label`` (integer label map) or ``mm`` (a length map, e.g.
+  local thickness);
+* ``provenance`` records where the data came from (source file, scanner) and every step applied.
+
+The array may be a NumPy array or a lazy dask array (from zarr) for volumes larger than memory.
+Methods never modify a volume in place; they return a new one with the step appended to its
+provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trabecula.errors import ParameterError
+
+UNITS: tuple[str, ...] = ("HU", "attenuation_per_mm", "grey", "binary", "label", "mm")
+
+#: Window presets as (level, width) in HU, the values radiology workstations use.
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "bone": (500.0, 2000.0),
+    "trabecular": (300.0, 1500.0),
+    "soft": (40.0, 400.0),
+    "soft-tissue": (40.0, 400.0),
+    "lung": (-600.0, 1500.0),
+}
+
+
+@dataclass
+class Provenance:
+    """Where a volume came from and what was done to it.
+
+    ``source`` is the file or folder it was read from (or a generator's name), ``scanner`` the
+    scanner (real or simulated) that produced it, ``steps`` the processing steps in order, each a
+    short human-readable string, and ``extra`` anything else worth keeping (e.g. DICOM tags).
+    """
+
+    source: str | None = None
+    scanner: str | None = None
+    steps: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_step(self, step: str) -> Provenance:
+        return Provenance(self.source, self.scanner, [*self.steps, step], dict(self.extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "scanner": self.scanner, "steps": list(self.steps), "extra": _jsonable(self.extra)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> Provenance:
+        d = d or {}
+        return cls(d.get("source"), d.get("scanner"), list(d.get("steps", [])), dict(d.get("extra", {})))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, str | int | float | bool) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _triple(value: float | Sequence[float], name: str, positive: bool) -> tuple[float, float, float]:
+    if np.isscalar(value):
+        value = (float(value),) * 3  # type: ignore[arg-type]
+    try:
+        t = tuple(float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(name, f"expected three numbers (z, y, x), got {value!r}") from exc
+    if len(t) != 3:
+        raise ParameterError(name, f"expected three numbers (z, y, x), got {len(t)}")
+    if not all(math.isfinite(v) for v in t):
+        raise ParameterError(name, f"must be finite, got {t}")
+    if positive and not all(v > 0 for v in t):
+        raise ParameterError(name, f"must be positive (mm), got {t}")
+    return t  # type: ignore[return-value]
+
+
+def is_lazy(array: Any) -> bool:
+    """True for a dask (or other non-NumPy, chunked) array."""
+    return not isinstance(array, np.ndarray)
+
+
+@dataclass(eq=False)
+class Volume:
+    """A 3-D image with its geometry, units and provenance.
+
+    Parameters
+    ----------
+    data : ndarray or dask array, shape (z, y, x)
+    spacing : float or (dz, dy, dx)
+        Voxel size in mm.
+    origin : (z, y, x)
+        World position (mm) of the centre of voxel ``[0, 0, 0]``.
+    units : str
+        One of :data:`UNITS`.
+    provenance : Provenance
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = Volume(np.zeros((4, 5, 6), np.int16), spacing=(2.0, 0.5, 0.5), units="HU")
+    >>> v.shape, v.extent_mm
+    ((4, 5, 6), (8.0, 2.5, 3.0))
+    """
+
+    data: Any
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    units: str = "grey"
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        if getattr(self.data, "ndim", None) != 3:
+            raise ParameterError("data", f"a Volume is 3-D (z, y, x); got shape {getattr(self.data, 'shape', None)}")
+        if any(n == 0 for n in self.data.shape):
+            raise ParameterError("data", f"empty volume, shape {self.data.shape}")
+        self.spacing = _triple(self.spacing, "spacing", positive=True)
+        self.origin = _triple(self.origin, "origin", positive=False)
+        if self.units not in UNITS:
+            raise ParameterError("units", f"unknown units {self.units!r}; expected one of {', '.join(UNITS)}")
+        if isinstance(self.provenance, dict):
+            self.provenance = Provenance.from_dict(self.provenance)
+
+    # ------------------------------------------------------------------ basic properties
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.data.shape)  # type: ignore[return-value]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.data.dtype)
+
+    @property
+    def is_lazy(self) -> bool:
+        return is_lazy(self.data)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def extent_mm(self) -> tuple[float, float, float]:
+        """Physical size (mm) of the field of view, voxel edge to voxel edge."""
+        return tuple(round(n * s, 9) for n, s in zip(self.shape, self.spacing, strict=True))  # type: ignore[return-value]
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        return float(np.prod(self.spacing))
+
+    def numpy(self) -> np.ndarray:
+        """The voxel values as an in-memory NumPy array (computes a lazy array)."""
+        if isinstance(self.data, np.ndarray):
+            return self.data
+        return np.asarray(self.data.compute() if hasattr(self.data, "compute") else self.data[...])
+
+    def __array__(self, dtype=None, copy=None):  # lets np.asarray(volume) work
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def __repr__(self) -> str:
+        lazy = ", lazy" if self.is_lazy else ""
+        sp = ", ".join(f"{s:g}" for s in self.spacing)
+        return f"Volume(shape={self.shape}, spacing=({sp}) mm, units={self.units}, dtype={self.dtype}{lazy})"
+
+    # ------------------------------------------------------------------ derived volumes
+    def replace(self, **changes: Any) -> Volume:
+        """A copy with some fields replaced (``data``, ``spacing``, ``origin``, ``units``, ``provenance``)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_data(self, data: Any, *, units: str | None = None, step: str | None = None) -> Volume:
+        """Same geometry, new voxel values (same shape), optional new units and a provenance step."""
+        if tuple(data.shape) != self.shape:
+            raise ParameterError("data", f"shape {tuple(data.shape)} differs from the volume's {self.shape}")
+        prov = self.provenance.with_step(step) if step else self.provenance
+        return Volume(data, self.spacing, self.origin, units or self.units, prov)
+
+    def with_step(self, step: str) -> Volume:
+        return self.replace(provenance=self.provenance.with_step(step))
+
+    def index_to_world(self, index: Sequence[float]) -> np.ndarray:
+        """World position (mm, z/y/x) of a (fractional) voxel index."""
+        return np.asarray(self.origin) + np.asarray(index, float) * np.asarray(self.spacing)
+
+    def world_to_index(self, point_mm: Sequence[float]) -> np.ndarray:
+        """Fractional voxel index of a world position (mm, z/y/x)."""
+        return (np.asarray(point_mm, float) - np.asarray(self.origin)) / np.asarray(self.spacing)
+
+    @property
+    def center_mm(self) -> np.ndarray:
+        """World position of the centre of the field of view."""
+        return self.index_to_world((np.asarray(self.shape) - 1) / 2.0)
+
+    def crop(
+        self,
+        z: tuple[int | None, int | None] | None = None,
+        y: tuple[int | None, int | None] | None = None,
+        x: tuple[int | None, int | None] | None = None,
+    ) -> Volume:
+        """Crop to voxel index ranges ``[start, stop)`` per axis (Python slice semantics).
+
+        The origin moves with the crop, so world positions of the kept voxels are unchanged. Lazy
+        arrays stay lazy.
+        """
+        slices = []
+        for name, rng, n in zip("zyx", (z, y, x), self.shape, strict=True):
+            if rng is None:
+                slices.append(slice(0, n))
+                continue
+            start, stop = rng
+            start = 0 if start is None else int(start)
+            stop = n if stop is None else int(stop)
+            if start < 0:
+                start += n
+            if stop < 0:
+                stop += n
+            start, stop = max(0, start), min(n, stop)
+            if stop <= start:
+                raise ParameterError("crop", f"empty range {rng} on axis {name} of size {n}")
+            slices.append(slice(start, stop))
+        starts = [s.start for s in slices]
+        desc = ",".join(f"{s.start}:{s.stop}" for s in slices)
+        return Volume(
+            self.data[tuple(slices)],
+            self.spacing,
+            tuple(self.index_to_world(starts)),
+            self.units,
+            self.provenance.with_step(f"crop[{desc}]"),
+        )
+
+    def crop_mm(self, lower_mm: Sequence[float], upper_mm: Sequence[float]) -> Volume:
+        """Crop to the voxels whose centres lie inside the world box ``[lower_mm, upper_mm]`` (z, y, x)."""
+        lo = np.ceil(self.world_to_index(lower_mm) - 1e-6).astype(int)
+        hi = np.floor(self.world_to_index(upper_mm) + 1e-6).astype(int) + 1
+        return self.crop(*[(int(a), int(b)) for a, b in zip(lo, hi, strict=True)])
+
+    def resample(self, spacing: float | Sequence[float], order: int | None = None, anti_alias: bool = True) -> Volume:
+        """Resample to a new voxel spacing (mm), keeping the physical field of view.
+
+        The new grid covers the same extent (edge to edge); its first voxel centre sits half a new
+        voxel inside the old field's edge. Interpolation is linear (``order=1``) for images and
+        nearest-neighbour for ``binary`` and ``label`` volumes; when downsampling an image with
+        ``anti_alias`` a Gaussian of sigma ``(factor - 1) / 2`` voxels is applied first (as in
+        ``skimage.transform.resize``). Lazy arrays are computed.
+        """
+        from scipy import ndimage
+
+        new_sp = np.asarray(_triple(spacing, "spacing", positive=True))
+        old_sp = np.asarray(self.spacing)
+        if order is None:
+            order = 0 if self.units in ("binary", "label") else 1
+        extent = np.asarray(self.shape) * old_sp
+        new_shape = np.maximum(1, np.round(extent / new_sp).astype(int))
+        new_origin = np.asarray(self.origin) - old_sp / 2 + new_sp / 2
+        arr = self.numpy()
+        work = arr.astype(np.float32) if order > 0 else arr
+        factor = new_sp / old_sp
+        if anti_alias and order > 0 and np.any(factor > 1):
+            sigma = np.maximum(0.0, (factor - 1) / 2)
+            work = ndimage.gaussian_filter(work, sigma, mode="nearest")
+        # index in the old grid of each new voxel centre, per axis (separable affine map)
+        scale = new_sp / old_sp
+        offset = (new_origin - np.asarray(self.origin)) / old_sp
+        out = ndimage.affine_transform(
+            work, scale, offset=offset, output_shape=tuple(new_shape), order=order, mode="nearest"
+        )
+        if order > 0 and np.issubdtype(arr.dtype, np.integer):
+            info = np.iinfo(arr.dtype)
+            out = np.clip(np.rint(out), info.min, info.max).astype(arr.dtype)
+        else:
+            out = out.astype(arr.dtype, copy=False)
+        sp_txt = ",".join(f"{s:g}" for s in new_sp)
+        return Volume(out, tuple(new_sp), tuple(new_origin), self.units,
+                      self.provenance.with_step(f"resample[{sp_txt} mm, order {order}]"))
+
+    def window(self, level: float | str = "bone", width: float | None = None) -> Volume:
+        """Window/level to 8-bit grey (0..255): ``level - width/2`` maps to 0, ``level + width/2`` to 255.
+
+        ``level`` may be a preset name from :data:`WINDOW_PRESETS` (values in HU; a preset needs an
+        HU volume). The result has units ``grey``.
+        """
+        if isinstance(level, str):
+            if level not in WINDOW_PRESETS:
+                raise ParameterError("window", f"unknown preset {level!r}; use one of {', '.join(WINDOW_PRESETS)} or LEVEL,WIDTH")
+            if self.units != "HU":
+                raise ParameterError("window", f"preset {level!r} is in HU but the volume's units are {self.units}")
+            name = level
+            level, width = WINDOW_PRESETS[level]
+        else:
+            name = None
+        if width is None or not width > 0:
+            raise ParameterError("window", f"width must be positive, got {width}")
+        out = window_to_uint8(self.data, float(level), float(width))
+        tag = f"window[{name}: L{level:g} W{width:g}]" if name else f"window[L{level:g} W{width:g}]"
+        return Volume(out, self.spacing, self.origin, "grey", self.provenance.with_step(tag))
+
+
+def window_to_uint8(array: Any, level: float, width: float) -> Any:
+    """Map ``[level - width/2, level + width/2]`` linearly to ``0..255`` (clipped, rounded), as uint8."""
+    lo = level - width / 2.0
+    scaled = (array.astype(np.float32) - lo) * (255.0 / width)
+    if isinstance(scaled, np.ndarray):
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    import dask.array as da
+
+    return da.clip(da.rint(scaled), 0, 255).astype(np.uint8)
