@@ -7,6 +7,20 @@ seed, console, a progress bar and the results of earlier stages) and run in data
 ``io`` (write/read every format) → ``twin`` (phantoms scanned by the scanner presets) →
 ``measure`` (morphometry in a cylindrical VOI) → ``enhance`` (shipped models on the clinical scan) →
 ``render`` (3-D render, MPR) → ``report`` (HTML report).
+
+What stages hand to later stages through ``ctx.data`` (in-memory objects) — the contract:
+
+* ``ctx.data["phantoms"]``: ``{"vertebra": Volume, "phalanx": Volume}`` label volumes whose
+  ``provenance.extra["materials"]`` maps label id (str) → material name, plus
+  ``ctx.data["truth"]``: ``{"vertebra": Volume}`` the binary bone truth of the trabecular region;
+* ``ctx.data["scans"]``: ``{(phantom, preset): Volume}`` reconstructions in HU, e.g.
+  ``("vertebra", "micro-ct")``, ``("vertebra", "clinical-mdct")``, ``("phalanx", "uhr-extremity")``;
+* ``ctx.data["enhanced"]``: ``{model_name: Volume}`` the clinical vertebra scan enhanced by each shipped model;
+* ``ctx.data["measurements"]``: ``{label: dict}`` morphometry results (cylindrical VOI);
+* ``ctx.data["figures"]``: ``{name: Path}`` PNG files for the report (MTF plot, MPR panels, renders).
+
+``ctx.results[stage]`` holds each stage's JSON-able summary (written to ``summary.json``); a stage whose own
+checks fail sets ``"ok": False`` there and the demo exits non-zero after printing everything.
 """
 
 from __future__ import annotations

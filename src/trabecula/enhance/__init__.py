@@ -1,0 +1,1 @@
+"""enhance stage (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""morphometry stage (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""quality stage (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""scanner stage (see ARCHITECTURE.md)."""
