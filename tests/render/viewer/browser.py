@@ -69,6 +69,19 @@ def wait_for(driver, script: str, timeout: float = 60.0, what: str = "condition"
     pytest.fail(f"timed out after {timeout} s waiting for {what}; console: {console_entries(driver)}")
 
 
+def click_at(driver, element, x: float, y: float) -> None:
+    """A real mouse click (pointer events through the browser's input pipeline) at CSS pixel (x, y) of
+    ``element``: scrolled fully into view first, then clicked at absolute viewport coordinates."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center'});", element)
+    box = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top];", element)
+    ab = ActionBuilder(driver)
+    ab.pointer_action.move_to_location(int(round(box[0] + x)), int(round(box[1] + y)))
+    ab.pointer_action.click()
+    ab.perform()
+
+
 def console_entries(driver) -> list[dict]:
     return list(driver.get_log("browser"))
 

@@ -14,12 +14,12 @@
  *
  * For tests and scripting: trabeculaViewer.ready (all volumes drawn), .errors, .setCursorLPS([z,y,x]),
  * .cursorLPS(i), .setWindow(i, level, width), .window(i), .setLayout(name), .setClip(on, depth, azi, elev),
- * .tileRect(i, view) (CSS pixels of a view inside panel i's canvas), .nv(i) (the Niivue instance).
+ * .tileRect(i, view) (CSS pixels of the slice image, or of the 3-D view, inside panel i's canvas), .nv(i) (the Niivue instance).
  */
 (function () {
   "use strict";
 
-  const T = { ready: false, loaded: 0, errors: [], viewers: [], config: null, linked: true };
+  const T = { ready: false, loaded: 0, errors: [], viewers: [], config: null, linked: true, active: null };
   window.trabeculaViewer = T;
 
   const LAYOUTS = ["multiplanar", "axial", "coronal", "sagittal", "render"];
@@ -78,15 +78,18 @@
   }
 
   // ---------------------------------------------------------------------------------------------- cursor
+  // Only the viewer the user is working in (last pointer/wheel/key event on its canvas) drives the others:
+  // NiiVue also fires location events on the other canvases (e.g. when it syncs their 3-D views), and those
+  // must not echo back.
   let syncing = false;
   function onLocation(v, data) {
     const lps = rasToLps(data.mm);
     const val = data.values && data.values.length ? data.values[0].value : NaN;
     v.valueEl.textContent = fmt(val, 5) + " " + v.info.units;
-    if (v === T.viewers[0] || !T.linked) {
+    if (v === T.active || !T.active) {
       T.cursorEl.textContent = "(z, y, x) = " + lps.map((c) => c.toFixed(2)).join(", ") + " mm (LPS)";
     }
-    if (syncing || !T.linked) return;
+    if (syncing || !T.linked || v !== T.active) return;
     syncing = true;
     try {
       for (const o of T.viewers) {
@@ -95,7 +98,6 @@
         o.nv.drawScene();
         o.nv.createOnLocationChange();
       }
-      T.cursorEl.textContent = "(z, y, x) = " + lps.map((c) => c.toFixed(2)).join(", ") + " mm (LPS)";
     } finally {
       syncing = false;
     }
@@ -160,7 +162,14 @@
     const scale = canvas.width / canvas.clientWidth;
     const s = nv.screenSlices.find((t) => t.axCorSag === VIEW_CODE[view]);
     if (!s) return null;
-    const [l, t, w, h] = s.leftTopWidthHeight;
+    let [l, t, w, h] = s.leftTopWidthHeight;
+    if (view !== "render") {
+      // a single 2-D view fills the canvas; the slice image is fitted inside it, centred, keeping its aspect
+      const range = nv.sceneExtentsMinMax(true)[2];
+      const [ew, eh] = { axial: [range[0], range[1]], coronal: [range[0], range[2]], sagittal: [range[1], range[2]] }[view];
+      const k = Math.min(w / ew, h / eh);
+      l += (w - ew * k) / 2; t += (h - eh * k) / 2; w = ew * k; h = eh * k;
+    }
     return { left: l / scale, top: t / scale, width: w / scale, height: h / scale };
   };
   T.nv = function (i) { return T.viewers[i].nv; };
@@ -196,6 +205,9 @@
           const p = T.config.presets[v.presetSelect.value];
           if (p) applyWindow(v, p[0], p[1], true);
         });
+      }
+      for (const type of ["pointerdown", "wheel", "keydown"]) {
+        v.canvas.addEventListener(type, () => { T.active = v; }, { capture: true, passive: true });
       }
       // right-drag windowing in NiiVue changes cal_min/cal_max without a callback: pick it up on release
       v.canvas.addEventListener("pointerup", () => setTimeout(() => readWindowFromNiivue(v), 0));
