@@ -1,0 +1,12 @@
+"""A headless Chromium per test module (see tests/render/viewer/browser.py)."""
+
+import pytest
+
+from tests.render.viewer.browser import start_chromium, stop_chromium
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    driver = start_chromium(1100, 900)
+    yield driver
+    stop_chromium(driver)
