@@ -1,0 +1,326 @@
+"""Inference: load shipped or trained weights (SHA-256 checked), and enhance whole volumes of any size,
+slice by slice, in overlapping tiles blended without seams.
+
+Tiling (per in-plane axis, in input pixels): windows of ``tile`` pixels overlap their neighbours by
+``overlap`` pixels. Of the overlap, the middle ``blend = max(2, overlap // 4)`` pixels are cross-faded
+with complementary linear ramps and the outer ``(overlap − blend) / 2`` on each side (the *halo*) are
+computed and discarded. When the halo is at least the network's receptive-field radius, every kept
+output pixel saw exactly the context it would see in a whole-slice pass, so tiled equals untiled (to
+float rounding); the default overlap is chosen that way from the model's measured receptive field
+(:func:`receptive_radius`). Windows start on multiples of the network's stride product, so strided
+layers line up as in the whole-slice pass; the far edge is padded by edge replication to that multiple
+in both cases.
+
+Spacing: each model was trained on one input grid (its manifest's ``input.spacing_mm``). An input whose
+in-plane spacing (and, for 2.5D models, slice spacing) differs by more than 2 % is **refused** with an
+error naming both spacings, unless ``resample=True`` (CLI ``--resample``), which resamples the input to
+the training grid with a warning. The output is in HU on the model's output grid (in-plane spacing
+divided by the model's scale), with the model name and weights SHA-256 in its provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trabecula.errors import InputError, ParameterError
+from trabecula.volume import Volume
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SPACING_RTOL = 0.02
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def shipped_models() -> list[str]:
+    """Names of the models whose weights ship inside the package."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / "manifest.json").is_file() and (p / "model.pt").is_file())
+
+
+@dataclass
+class LoadedModel:
+    """An :class:`~trabecula.enhance.models.Enhancer` in eval mode with its manifest and weights digest."""
+
+    model: Any
+    manifest: dict = field(default_factory=dict)
+    sha256: str = ""
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def input_spacing(self) -> tuple[float, float, float] | None:
+        sp = self.manifest.get("input", {}).get("spacing_mm")
+        return tuple(float(s) for s in sp) if sp else None
+
+    @property
+    def context_stride(self) -> int:
+        return int(self.manifest.get("input", {}).get("context_stride", 1))
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def build_from_hparams(hp: dict):
+    from trabecula.enhance.models import Enhancer
+
+    return Enhancer(hp["model"], hp.get("in_channels", 1), hp.get("hu_center", 500.0), hp.get("hu_scale", 1000.0),
+                    hp.get("config"))
+
+
+def load_model(model: str | Path, device: str | None = None) -> LoadedModel:
+    """Load a shipped model by name (``dlr``, ``srdlr``, ``pix2pixhd``, …), a weights folder holding
+    ``model.pt`` + ``manifest.json``, a ``model.pt`` beside its ``manifest.json``, or a training
+    checkpoint (``RUN/best.pt``). A manifest's SHA-256 must match the weights file, else
+    :class:`InputError` — the weights are never loaded unverified."""
+    torch = _torch()
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    p = Path(model)
+    if isinstance(model, str) and not p.exists() and "/" not in model and not model.endswith(".pt"):
+        if model not in shipped_models():
+            avail = ", ".join(shipped_models()) or "none"
+            raise ParameterError("model", f"no shipped model {model!r} (shipped: {avail}); or give a .pt file")
+        p = WEIGHTS_DIR / model
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.is_file():
+        raise InputError(p, "weights file not found")
+    digest = sha256_file(p)
+    man_path = p.parent / "manifest.json" if p.name == "model.pt" else p.with_suffix(".manifest.json")
+    manifest: dict = {}
+    if man_path.is_file():
+        manifest = json.loads(man_path.read_text())
+        want = manifest.get("sha256")
+        if want != digest:
+            raise InputError(p, f"SHA-256 {digest[:16]}… does not match its manifest ({str(want)[:16]}…); the weights are corrupt or were replaced")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt or foreign file
+        raise InputError(p, f"cannot load weights ({type(exc).__name__}: {exc})") from exc
+    if isinstance(obj, dict) and "hparams" in obj and "G" in obj:  # a training checkpoint
+        hp, state = obj["hparams"], obj["G"]
+        manifest = manifest or {"model": hp["model"], "input": {"spacing_mm": obj.get("input_spacing"),
+                                                                "channels": hp.get("in_channels", 1),
+                                                                "context_stride": obj.get("context_stride", 1)}}
+    elif manifest:
+        hp, state = manifest["hparams"], obj
+    else:
+        raise InputError(p, "a bare state dict needs its manifest.json beside it")
+    net = build_from_hparams(hp)
+    try:
+        net.net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise InputError(p, f"weights do not fit the {hp['model']} network ({exc})") from exc
+    net.eval().to(device)
+    return LoadedModel(net, manifest, digest, str(p))
+
+
+# ------------------------------------------------------------------------------------------ tiling
+
+
+def receptive_radius(model, probe: int = 192, trials: int = 2, seed: int = 0) -> int:
+    """Receptive-field radius of ``model`` in *input* pixels, measured: the extent of the non-zero gradient of
+    the centre output pixel with respect to a random input of ``probe`` × ``probe`` pixels (max over trials)."""
+    torch = _torch()
+    g = torch.Generator().manual_seed(seed)
+    m = model.model if isinstance(model, LoadedModel) else model
+    dev = next(m.parameters()).device
+    probe = int(math.ceil(probe / m.multiple) * m.multiple)
+    r = 0
+    for _ in range(trials):
+        x = (torch.randn(1, m.in_channels, probe, probe, generator=g) * 400 + 300).to(dev).requires_grad_(True)
+        y = m(x)
+        c = y.shape[-1] // 2
+        y[0, 0, c, c].backward()
+        nz = torch.nonzero(x.grad.abs().sum(dim=(0, 1)) > 0)
+        if len(nz):
+            ci = c / m.scale
+            r = max(r, int(math.ceil(max(abs(nz[:, 0].float() - ci).max().item(), abs(nz[:, 1].float() - ci).max().item()))))
+    return r
+
+
+def _axis_windows(n: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int, np.ndarray]]:
+    """Windows ``[a, b)`` along an axis of length ``n`` and their blend weights (see the module docstring)."""
+    if n <= tile:
+        return [(0, n, np.ones(n, np.float32))]
+    blend = max(2, overlap // 4)
+    if (overlap - blend) % 2:
+        blend += 1
+    halo = (overlap - blend) // 2
+    step = tile - overlap
+    step = max(multiple, (step // multiple) * multiple)
+    tile_eff = step + overlap
+    out = []
+    a = 0
+    while True:
+        b = min(a + tile_eff, n)
+        p = np.arange(a, b, dtype=np.float64)
+        w = np.ones(b - a)
+        if a > 0:
+            w = np.minimum(w, np.clip((p - (a + halo) + 0.5) / blend, 0, 1))
+        if b < n:
+            w = np.minimum(w, np.clip((b - halo - p - 0.5) / blend, 0, 1))
+        out.append((a, b, w.astype(np.float32)))
+        if b >= n:
+            break
+        a += step
+    return out
+
+
+def _predict(model, batch: np.ndarray, device: str) -> np.ndarray:
+    """Run the model on a batch ``(B, K, h, w)`` HU, edge-padded to its multiple; returns ``(B, sh, sw)``."""
+    torch = _torch()
+    m = model.model if isinstance(model, LoadedModel) else model
+    mult, s = m.multiple, m.scale
+    h, w = batch.shape[-2:]
+    ph, pw = (-h) % mult, (-w) % mult
+    t = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(device)
+    if ph or pw:
+        t = torch.nn.functional.pad(t, (0, pw, 0, ph), mode="replicate")
+    with torch.inference_mode():
+        y = m(t)
+    return y[:, 0, : s * h, : s * w].float().cpu().numpy()
+
+
+def enhance_array(model, vol: np.ndarray, tile: int = 256, overlap: int | None = None, batch: int = 8,
+                  context_stride: int | None = None, device: str | None = None, progress=None) -> np.ndarray:
+    """Enhance a stack ``(z, y, x)`` of HU slices with ``model`` (an :class:`Enhancer` or
+    :class:`LoadedModel`) in blended tiles; returns ``(z, s·y, s·x)`` float32 HU.
+
+    ``overlap=None`` uses ``2 · receptive radius + blend`` (exact tiling). ``progress`` is an optional
+    ``advance(n)`` callback, called once per slice.
+    """
+    torch = _torch()
+    m = model.model if isinstance(model, LoadedModel) else model
+    if context_stride is None:
+        context_stride = model.context_stride if isinstance(model, LoadedModel) else 1
+    device = device or str(next(m.parameters()).device)
+    vol = np.asarray(vol, np.float32)
+    if vol.ndim != 3:
+        raise ParameterError("volume", f"expected (z, y, x), got shape {vol.shape}")
+    if not np.all(np.isfinite(vol)):
+        raise ParameterError("volume", "contains NaN or infinite values; fill or mask them before enhancing")
+    if tile < 8:
+        raise ParameterError("tile", f"must be at least 8 pixels, got {tile}")
+    mult, s, k = m.multiple, m.scale, m.in_channels
+    if overlap is None:
+        r = receptive_radius(m)
+        blend = 8
+        overlap = 2 * r + blend
+    overlap = int(overlap)
+    if overlap < 0:
+        raise ParameterError("overlap", f"must be ≥ 0, got {overlap}")
+    tile = max(int(tile), overlap + mult)
+    tile = int(math.ceil(tile / mult) * mult)
+    Z, H, W = vol.shape
+    wy, wx = _axis_windows(H, tile, overlap, mult), _axis_windows(W, tile, overlap, mult)
+    out = np.zeros((Z, s * H, s * W), np.float32)
+    wsum = np.zeros((s * H, s * W), np.float32)
+    tiles = []
+    for ya, yb, wyy in wy:
+        for xa, xb, wxx in wx:
+            w2 = np.outer(np.repeat(wyy, s), np.repeat(wxx, s))
+            wsum[s * ya:s * yb, s * xa:s * xb] += w2
+            tiles.append((ya, yb, xa, xb, w2))
+    half = k // 2
+
+    def flush(items: list[tuple[int, int]]) -> None:
+        if not items:
+            return
+        xs = []
+        for z, ti in items:
+            ya, yb, xa, xb, _ = tiles[ti]
+            idx = np.clip(z + context_stride * np.arange(-half, half + 1), 0, Z - 1)
+            xs.append(vol[idx, ya:yb, xa:xb])
+        ys = _predict(m, np.stack(xs), device)
+        for (z, ti), y in zip(items, ys, strict=True):
+            ya, yb, xa, xb, w2 = tiles[ti]
+            out[z, s * ya:s * yb, s * xa:s * xb] += y * w2
+
+    queues: dict[tuple[int, int], list[tuple[int, int]]] = {}  # tiles batched by shape, across slices
+    with torch.inference_mode():
+        for z in range(Z):
+            for ti, (ya, yb, xa, xb, _) in enumerate(tiles):
+                q = queues.setdefault((yb - ya, xb - xa), [])
+                q.append((z, ti))
+                if len(q) >= batch:
+                    flush(q)
+                    q.clear()
+            if progress is not None:
+                progress(1)
+        for q in queues.values():
+            flush(q)
+    out /= np.maximum(wsum, 1e-12)[None]
+    return out
+
+
+def check_spacing(vol: Volume, lm: LoadedModel, resample: bool) -> Volume:
+    """Compare ``vol``'s spacing with the model's training grid; refuse, or resample with a warning."""
+    want = lm.input_spacing
+    if want is None:
+        return vol
+    k = lm.model.in_channels
+    axes = (0, 1, 2) if k > 1 else (1, 2)
+    bad = [a for a in axes if abs(vol.spacing[a] - want[a]) > SPACING_RTOL * want[a]]
+    if not bad:
+        return vol
+    have = ", ".join(f"{vol.spacing[a]:g}" for a in axes)
+    need = ", ".join(f"{want[a]:g}" for a in axes)
+    what = "z, y, x" if k > 1 else "y, x"
+    if not resample:
+        raise ParameterError("spacing", f"input spacing ({what}) is ({have}) mm but {lm.name} was trained on ({need}) mm; "
+                                        "resample the input first or pass --resample (resample=True)")
+    new = tuple(want[a] if a in axes else vol.spacing[a] for a in range(3))
+    warnings.warn(f"resampling the input from ({have}) mm to the {lm.name} training grid ({need}) mm", stacklevel=3)
+    return vol.resample(new)
+
+
+def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int = 256, overlap: int | None = None,
+            batch: int = 8, device: str | None = None, resample: bool = False, threads: int | None = None,
+            progress=None) -> Volume:
+    """Enhance a clinical CT volume (HU) with a shipped or trained model; returns the HU output Volume.
+
+    See the module docstring for tiling and the spacing rule. NaN or infinite input values, non-HU units
+    and a spacing mismatch (without ``resample``) raise :class:`ParameterError`.
+    """
+    torch = _torch()
+    if threads:
+        torch.set_num_threads(int(threads))
+    if volume.units != "HU":
+        raise ParameterError("units", f"enhancement models take HU; the input is {volume.units}")
+    lm = model if isinstance(model, LoadedModel) else load_model(model, device)
+    arr = volume.numpy()
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise ParameterError("volume", "input contains NaN or infinite values; fill or mask them before enhancing")
+    vol = check_spacing(volume, lm, resample)
+    radius = lm.manifest.get("receptive_radius_px")
+    if overlap is None and radius is not None:
+        overlap = 2 * int(radius) + 8
+    out = enhance_array(lm, vol.numpy(), tile=tile, overlap=overlap, batch=batch, device=device, progress=progress)
+    s = lm.model.scale
+    sp = (vol.spacing[0], vol.spacing[1] / s, vol.spacing[2] / s)
+    origin = tuple(o - old / 2 + new / 2 for o, old, new in zip(vol.origin, vol.spacing, sp, strict=True))
+    prov = vol.provenance.with_step(f"enhance[{lm.name}, sha256 {lm.sha256[:12]}]")
+    prov.extra = {**prov.extra, "enhance_model": lm.name, "enhance_weights_sha256": lm.sha256,
+                  "enhance_weights": lm.source}
+    return Volume(out, sp, origin, "HU", prov)
