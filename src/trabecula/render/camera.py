@@ -10,7 +10,8 @@ A :class:`Camera` orbits the volume's centre (or ``center_mm``):
 * ``elevation_deg`` raises the eye towards the head (+) or the feet (-); ±90 looks straight down /
   up the body axis;
 * ``roll_deg`` turns the picture about the viewing direction (clockwise, degrees);
-* ``zoom`` scales the picture; at ``zoom=1`` the volume's bounding-box diagonal fills the shorter
+* ``zoom`` scales the picture; at ``zoom=1`` the diagonal of the framed box (the renderer frames the
+  box around the visible content) fills the shorter
   image side, so the whole volume is in view from any direction;
 * ``fov_deg`` = 0 is a parallel (orthographic) projection — true proportions and a scale bar in mm
   anywhere in the picture; > 0 a perspective camera with that vertical field of view.

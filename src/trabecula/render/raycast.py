@@ -9,7 +9,7 @@ termination, Levoy 1990, "Efficient ray tracing of volume data", ACM TOG 9(3)):
    not a float copy. Empty-space skipping uses an 8-voxel brick grid of min/max values (with a
    one-voxel border for trilinear support); each brick is classed *empty* (the transfer function's
    maximum opacity over its value range is 0: skipped in one jump to the brick's exit), *faint*
-   (< 0.02 per voxel: sampled with a 4× longer step, opacity-corrected) or *dense*.
+   (< 0.05 per voxel: sampled with a 4× longer step, opacity-corrected) or *dense*.
 2. **Ambient occlusion (set-up).** The mean opacity over 4×4×4-voxel cells (the factor grows with the
    volume, ≤ 160 cells a side) with clipped cells removed is blurred with Gaussians of three radii
    (1, 2.5 and 6 % of the volume's diagonal) and averaged: the occluded fraction of the neighbourhood
@@ -50,13 +50,13 @@ from scipy import ndimage
 from trabecula.errors import ParameterError
 from trabecula.render import _kernels as K
 from trabecula.render.camera import Camera, ViewGeometry, camera_preset, view_geometry
-from trabecula.render.clip import as_clip_list, clip_arrays, keep_mask
+from trabecula.render.clip import ClipBox, as_clip_list, clip_arrays, keep_mask
 from trabecula.render.transfer import TransferFunction, bone_transfer_function
 from trabecula.volume import Volume
 
 BRICK = 8
 LUT_SIZE = 4096
-FAINT = 0.02
+FAINT = 0.05
 FAINT_FACTOR = 4.0
 MAX_CELLS = 160
 AO_OPEN = 0.45  # occluded fraction that still counts as open (a flat surface)
@@ -71,12 +71,12 @@ class Lighting:
     ``ao_strength`` (0..1) scales ambient occlusion, ``shadow_strength`` (0..1) the shadows (1 = a fully
     shadowed point gets ambient light only)."""
 
-    ka: float = 0.35
-    kd: float = 0.75
+    ka: float = 0.4
+    kd: float = 0.7
     ks: float = 0.25
     shininess: float = 24.0
-    ao_strength: float = 0.8
-    shadow_strength: float = 0.7
+    ao_strength: float = 0.6
+    shadow_strength: float = 0.55
 
 
 def _size(size: int | Sequence[int]) -> tuple[int, int]:
@@ -224,6 +224,7 @@ class Renderer:
         self.alpha_step = (1.0 - (1.0 - np.clip(lut[:, 3], 0, 1)) ** self.step).astype(np.float32)
         mn, mx = K.brick_minmax(self.q, BRICK)
         self.bclass = K.brick_class(mn, mx, np.ascontiguousarray(lut[:, 3]), self.lut_a, self.lut_b, FAINT)
+        self.frame_lo, self.frame_hi = self._content_bounds()
 
         # 2. low-resolution occupancy (clipped) → ambient occlusion
         self.f_low = _cell_factor(vol.shape)
@@ -247,6 +248,22 @@ class Renderer:
         self.planes, self.boxes = clip_arrays(self.clips)
 
     # ------------------------------------------------------------------------------------ set-up parts
+    def _content_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """World box of the non-empty bricks (within crop boxes): what the camera frames at ``zoom=1``."""
+        nz = np.nonzero(self.bclass)
+        if nz[0].size == 0:
+            return self.bounds_lo, self.bounds_hi
+        lo_i = np.array([a.min() for a in nz]) * BRICK - 0.5
+        hi_i = (np.array([a.max() for a in nz]) + 1) * BRICK - 0.5
+        lo = np.maximum(self.origin + lo_i * self.spacing, self.bounds_lo)
+        hi = np.minimum(self.origin + hi_i * self.spacing, self.bounds_hi)
+        for c in self.clips:
+            if isinstance(c, ClipBox) and c.keep == "inside":
+                lo2, hi2 = np.maximum(lo, c.lower_mm), np.minimum(hi, c.upper_mm)
+                if np.all(hi2 > lo2):
+                    lo, hi = lo2, hi2
+        return lo, hi
+
     def _cell_centres_mm(self) -> np.ndarray:
         f = self.f_low
         cs = self.cell_alpha.shape
@@ -326,8 +343,9 @@ class Renderer:
 
     # --------------------------------------------------------------------------------------- rendering
     def view(self, camera: str | Camera = "oblique", size: int | Sequence[int] = (1024, 1024)) -> ViewGeometry:
-        """The ray geometry of a picture (pixel size in mm, projection of world points)."""
-        return view_geometry(camera_preset(camera), self.bounds_lo, self.bounds_hi, _size(size))
+        """The ray geometry of a picture (pixel size in mm, projection of world points); the camera frames the
+        box of the volume's visible content (non-empty bricks, within crop boxes)."""
+        return view_geometry(camera_preset(camera), self.frame_lo, self.frame_hi, _size(size))
 
     def render_float(self, camera: str | Camera = "oblique", size: int | Sequence[int] = (1024, 1024)) -> np.ndarray:
         """Premultiplied RGBA, float32 (rows, columns, 4): colour and opacity before the background."""

@@ -126,10 +126,11 @@ def bone_transfer_function(
 
     In HU the control points are: air and fat (< -100 HU) transparent; soft tissue (0–100 HU) pink
     with opacity ``soft_tissue`` per voxel (0 = removed, the "extracted specimen" look; 0.003–0.01
-    gives a faint skin); partial-volume marrow and thin trabeculae (150–300 HU) red-brown with
+    gives a faint skin); partial-volume marrow and thin trabeculae (180–300 HU) red-brown with
     opacity ``marrow``; trabecular bone from ``bone_threshold`` (default 350 HU) rising to ivory and
     opaque by 800 HU; cortex (≥ 1200 HU) bright ivory, fully opaque. The cut face shows the bone
-    window (level 600, width 2600 HU) and is transparent below 150 HU (or ``bone_threshold`` / 2).
+    window (level 600, width 2600 HU) and is transparent below 400 HU (or ``bone_threshold``): bone
+    is cut, marrow and soft tissue let the view into the lattice behind.
 
     Other units:
 
@@ -154,14 +155,15 @@ def bone_transfer_function(
         (-120.0, _SOFT, 0.0),
         (-20.0, _SOFT, soft_tissue),
         (100.0, _SOFT, soft_tissue),
-        (150.0, _MARROW, marrow),
+        (120.0, _MARROW, 0.0),
+        (180.0, _MARROW, marrow),
         (min(300.0, bt - 10.0), _MARROW, marrow),
         (bt, _IVORY, 0.35),
         (max(800.0, bt + 100.0), _IVORY, 0.95),
         (max(1200.0, bt + 300.0), _IVORY_BRIGHT, 1.0),
         (3000.0, _IVORY_BRIGHT, 1.0),
     ]
-    cut_min_hu = 150.0 if bone_threshold is None else min(150.0, bt / 2.0)
+    cut_min_hu = 400.0 if bone_threshold is None else bt
     if units == "HU":
         return TransferFunction(tuple(hu_pts), "HU", CUT_WINDOW_HU, cut_min_hu, 100.0, "bone")
     if units == "attenuation_per_mm":
