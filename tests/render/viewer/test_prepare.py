@@ -35,6 +35,17 @@ def test_block_mean_matches_reshape_mean_and_averages_partial_edge_blocks(rng):
     np.testing.assert_allclose(lazy, part, rtol=1e-6)
 
 
+def test_block_mean_equals_skimage_block_reduce_inside_and_is_unbiased_at_the_edge():
+    from skimage.measure import block_reduce
+
+    a = np.full((10, 10, 10), 1000, np.int16)
+    ours = block_mean(a, (4, 4, 4), progress=False)
+    peer = block_reduce(a, (4, 4, 4), np.mean)  # pads the partial edge blocks with 0
+    np.testing.assert_allclose(ours[:2, :2, :2], peer[:2, :2, :2])
+    assert np.all(ours == 1000)  # a uniform volume stays uniform, edge blocks included
+    assert peer[2, 2, 2] == pytest.approx(1000 * 8 / 64)  # the library's edge block: 8 voxels of 64 hold data
+
+
 def test_fit_to_budget_keeps_world_position_units_and_says_what_it_did():
     a = np.full((40, 60, 80), -1000, np.int16)
     a[10:14, 20:24, 52:56] = 2000  # a small bright cube; its centre in world mm must not move

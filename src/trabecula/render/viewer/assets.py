@@ -10,7 +10,7 @@ hook; its ``Niivue`` class is not reachable from outside, so it cannot drive a s
 The version is pinned exactly in ``package.json`` and, with every dependency's hash, in
 ``package-lock.json`` at the repository root. The set-up (``./dev``) runs ``npm ci`` and then::
 
-    python -m trabecula.render.viewer.assets node_modules
+    python -m trabecula.render.viewer install-assets node_modules
 
 which copies the bundle and its licence into ``static/vendor/`` beside this module (git-ignored). Nothing
 is fetched from the internet when the viewer runs; if the bundle is missing the viewer stops with one line
@@ -39,7 +39,7 @@ VIEWER_CSS = STATIC_DIR / "viewer.css"
 NIIVUE_VERSION = "0.69.0"
 
 _INSTALL_HINT = ("the browser viewer's JavaScript (NiiVue) is not installed; run ./dev once, or "
-                 "`npm ci && python -m trabecula.render.viewer.assets node_modules` in the repository")
+                 "`npm ci && python -m trabecula.render.viewer install-assets node_modules` in the repository")
 
 # NiiVue is BSD-2-Clause; its npm package carries the licence only in package.json, so the text is kept here.
 _BSD2 = """BSD 2-Clause License
@@ -117,7 +117,7 @@ def install_assets(node_modules: str | os.PathLike = "node_modules", dest: str |
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m trabecula.render.viewer.assets [NODE_MODULES]``: install the bundle, print where."""
+    """``python -m trabecula.render.viewer install-assets [NODE_MODULES]``: install the bundle, print where."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         path = install_assets(args[0] if args else "node_modules")
@@ -126,7 +126,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"installed NiiVue {NIIVUE_VERSION} → {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

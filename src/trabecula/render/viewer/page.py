@@ -107,6 +107,7 @@ def viewer_fragment(
     return f"""
 <div class="tv-root" id="{e(root_id)}">
   <div class="tv-error" hidden></div>
+  <div class="tv-notice" hidden></div>
   <div class="tv-toolbar">
     <label>view <select class="tv-layout">{layout_opts}</select></label>
     <label><input class="tv-link" type="checkbox"{' checked' if link else ''}> link cursor and window/level</label>

@@ -19,7 +19,7 @@
 (function () {
   "use strict";
 
-  const T = { ready: false, loaded: 0, errors: [], viewers: [], config: null, linked: true, active: null };
+  const T = { ready: false, loaded: 0, errors: [], viewers: [], config: null, linked: true, active: null, timings: [] };
   window.trabeculaViewer = T;
 
   const LAYOUTS = ["multiplanar", "axial", "coronal", "sagittal", "render"];
@@ -177,12 +177,33 @@
   // ------------------------------------------------------------------------------------------- start-up
   async function loadOne(v) {
     const info = v.info;
+    const t0 = performance.now();
     const resp = await fetch(info.url);
     if (!resp.ok) throw new Error(info.name + ": HTTP " + resp.status + " for " + info.url);
     const buffer = await resp.arrayBuffer();
+    const t1 = performance.now();
     const fname = info.url.startsWith("data:") ? "volume.nii.gz" : info.url.split("/").pop();
     await v.nv.addVolumeFromUrl({ url: fname, name: fname, buffer: buffer, colormap: "gray" });
     applyWindow(v, info.window[0], info.window[1], false);
+    T.timings.push({ name: info.name, fetch_ms: t1 - t0, load_ms: performance.now() - t1 });
+  }
+
+  // Without a GPU, WebGL runs in software (SwiftShader, llvmpipe) and large volumes draw slowly: say so.
+  function noteSoftwareRendering(root, gl) {
+    let renderer = "";
+    try {
+      const ext = gl.getExtension("WEBGL_debug_renderer_info");
+      renderer = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    } catch (e) { return; }
+    T.renderer = renderer;
+    const box = q(root, ".tv-notice");
+    if (box && /swiftshader|llvmpipe|softpipe|software/i.test(renderer)) {
+      const biggest = Math.max(...T.config.volumes.map((v) => v.shape[0] * v.shape[1] * v.shape[2]));
+      box.textContent = "WebGL is running in software (" + renderer.slice(0, 60) + "), without a GPU: drawing is slow" +
+        (biggest > 2000000 ? "; the first frame of a " + biggest.toLocaleString("en") + "-voxel volume can take " +
+         "minutes (trabecula view --max-voxels 2000000 draws sooner)." : ".");
+      box.hidden = false;
+    }
   }
 
   function bindControls(root) {
@@ -247,6 +268,7 @@
         });
       });
       for (const v of T.viewers) await v.nv.attachToCanvas(v.canvas);
+      noteSoftwareRendering(root, T.viewers[0].nv.gl);
       bindControls(root);
       await Promise.all(T.viewers.map(async (v) => {
         await loadOne(v);
@@ -264,9 +286,19 @@
           v.nv.broadcastTo(T.viewers.filter((o) => o !== v).map((o) => o.nv), { "3d": true, zoomPan: true });
         }
       }
+      // start linked: every volume at the first one's centre, where that point lies inside it
+      if (T.linked && T.viewers.length > 1) {
+        const mm = T.viewers[0].nv.frac2mm(T.viewers[0].nv.scene.crosshairPos, 0, true);
+        for (const o of T.viewers.slice(1)) {
+          const f = o.nv.mm2frac(mm);
+          if (Array.from(f).every((c) => c >= 0 && c <= 1)) o.nv.scene.crosshairPos = f;
+        }
+      }
+      const tDraw = performance.now();
       T.setRadiological(!!config.radiological);
       for (const v of T.viewers) v.nv.createOnLocationChange();
       await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      T.timings.push({ name: "first draw", draw_ms: performance.now() - tDraw });
       T.ready = true;
       root.dataset.ready = "1";
     } catch (err) {
