@@ -117,12 +117,12 @@ def vertebral_body(
     margin = float(soft_tissue_mm)
     if margin < 0:
         raise ParameterError("soft_tissue_mm", f"must be >= 0, got {soft_tissue_mm}")
+    if voxel * 8 > min(h, d, w):
+        raise ParameterError("voxel_mm", f"voxel {voxel:g} mm is too coarse for a {h:g}×{d:g}×{w:g} mm body")
     if cortex < voxel:
         raise ParameterError("cortex_mm", f"{cortex:g} mm is thinner than one voxel ({voxel:g} mm); use a finer voxel_mm")
     if 2 * cortex >= 0.5 * min(h, d, w):
         raise ParameterError("cortex_mm", f"{cortex:g} mm leaves no trabecular core in a {h:g}×{d:g}×{w:g} mm body")
-    if voxel * 8 > min(h, d, w):
-        raise ParameterError("voxel_mm", f"voxel {voxel:g} mm is too coarse for a {h:g}×{d:g}×{w:g} mm body")
     if not 0 <= waist < 0.5:
         raise ParameterError("waist", f"must be in [0, 0.5), got {waist}")
     mid = check_material(marrow, "marrow")
@@ -158,7 +158,7 @@ def phalanx(
     base_diameter_mm: float | None = None,
     head_diameter_mm: float | None = None,
     cortex_mm: float | None = None,
-    end_cortex_mm: float = 0.3,
+    end_cortex_mm: float = 0.25,
     soft_tissue_mm: float = 2.0,
     trabecular: dict[str, Any] | FoamParams | None = None,
     marrow: str = "yellow_marrow",
@@ -166,9 +166,9 @@ def phalanx(
     """A finger phalanx along z: tubular cortical shaft, flared trabecular ends, marrow, soft tissue.
 
     Geometry (proximal base at -z, head at +z): the outer radius runs from the base
-    (``base_diameter_mm``, default 0.36 × length) through the shaft (``shaft_diameter_mm``, 0.2 ×
-    length) to the head (``head_diameter_mm``, 0.28 × length), with dorsal-palmar depth 0.8 × width
-    and domed articular ends. The cortex is ``cortex_mm`` thick in the shaft (default 0.12 × the shaft
+    (``base_diameter_mm``, default 0.4 × length) through the shaft (``shaft_diameter_mm``, 0.24 ×
+    length) to the head (``head_diameter_mm``, 0.32 × length), with dorsal-palmar depth 0.8 × width
+    and domed articular ends. The cortex is ``cortex_mm`` thick in the shaft (default 0.15 × the shaft
     diameter, ≈ 1 mm in an adult) thinning to ``end_cortex_mm`` at the ends. The ends (outer 30 % of the
     length at each side) hold Voronoi-foam trabeculae (default :data:`PHALANX_FOAM`, stretched along the
     bone axis) in ``marrow`` (yellow: adult extremity marrow is fatty); the shaft holds a marrow-filled
@@ -178,10 +178,10 @@ def phalanx(
     """
     L = positive(length_mm, "length_mm")
     voxel = positive(voxel_mm, "voxel_mm")
-    ds = positive(shaft_diameter_mm, "shaft_diameter_mm") if shaft_diameter_mm is not None else 0.2 * L
-    db = positive(base_diameter_mm, "base_diameter_mm") if base_diameter_mm is not None else 0.36 * L
-    dh = positive(head_diameter_mm, "head_diameter_mm") if head_diameter_mm is not None else 0.28 * L
-    cs = positive(cortex_mm, "cortex_mm") if cortex_mm is not None else 0.12 * ds
+    ds = positive(shaft_diameter_mm, "shaft_diameter_mm") if shaft_diameter_mm is not None else 0.24 * L
+    db = positive(base_diameter_mm, "base_diameter_mm") if base_diameter_mm is not None else 0.4 * L
+    dh = positive(head_diameter_mm, "head_diameter_mm") if head_diameter_mm is not None else 0.32 * L
+    cs = positive(cortex_mm, "cortex_mm") if cortex_mm is not None else 0.15 * ds
     ce = positive(end_cortex_mm, "end_cortex_mm")
     margin = float(soft_tissue_mm)
     if margin < 0:

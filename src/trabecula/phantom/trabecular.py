@@ -9,13 +9,17 @@ diameter ``strut_mm``; a fraction ``plate_fraction`` of cell *faces* become plat
 networks). Each rod and plate thickness is scaled by a uniform factor ``1 ± thickness_cv·√3``. The
 distance fields are exact (see :mod:`trabecula.phantom._foam`), so struts are smooth at any voxel size.
 
+Plates and rods are selected by hashed uniforms against ``plate_fraction`` / ``rod_fraction`` with a
+short linear ramp (those near the threshold are thinned in proportion), and seeds are hashed from their
+lattice index, so the structure — and its morphometry — deforms continuously as the knobs move, and the
+result is reproducible from ``seed``.
+
 Calibration: the *measured* morphometry (the project's engine, :func:`trabecula.morphometry.measure`,
-local-thickness Tb.Th/Tb.Sp as diameters in mm) is driven to the targets by a few Broyden
-(quasi-Newton) steps on ``(log cell_mm, log strut_mm, s)``, where ``s ≥ 0`` is the plate fraction and
-``s < 0`` removes rods (``rod_fraction = 1 + s``). With three targets all three knobs move (the
-``plate_fraction`` you give is the starting point); with fewer targets the plate/rod character stays
-as given. Seeds are hashed from their lattice index, so the structure deforms continuously while the
-knobs move and the result is reproducible from ``seed``.
+local-thickness Tb.Th/Tb.Sp as diameters in mm) is driven to the targets (:func:`calibrate_foam`):
+BV/TV is matched exactly by the structure knob ``s`` (``s ≥ 0`` plate fraction, ``s < 0`` removes
+rods: ``rod_fraction = 1 + s``) and a few Broyden (quasi-Newton) steps on ``(log cell_mm, log
+strut_mm)`` bring Tb.Th and Tb.Sp in. With three targets the ``plate_fraction`` you give is only the
+starting point; with fewer targets the plate/rod character stays as given.
 """
 
 from __future__ import annotations
@@ -109,13 +113,26 @@ def _fields(shape: Sequence[int], voxel_mm: float, p: FoamParams, seed: int, z0:
     return outs
 
 
+#: width of the selection ramp: a plate (rod) whose uniform lies within RAMP of the threshold is thinned in
+#: proportion, so BV/TV and the morphometry change continuously with plate_fraction / rod_fraction.
+RAMP = 0.1
+
+
+def _gain(u: np.ndarray, fraction: float) -> np.ndarray | float:
+    """Thickness factor of a plate/rod with hashed uniform ``u`` at selection ``fraction``: 1 well inside
+    the selected fraction, 0 outside, linear across a ``RAMP``-wide band (1 everywhere at fraction 1)."""
+    if fraction >= 1.0:
+        return 1.0
+    return np.clip((fraction * (1.0 + RAMP) - u) / RAMP, 0.0, 1.0)
+
+
 def _binarize(fields, strut_mm: float, plate_fraction: float, rod_fraction: float) -> np.ndarray:
     e, ue, p1, u1, p2, u2 = fields
     h = np.float32(strut_mm / 2.0)
-    bone = (e < h) & (ue < rod_fraction)
+    bone = e < h * _gain(ue, rod_fraction)
     if plate_fraction > 0:
-        bone |= (p1 < h) & (u1 < plate_fraction)
-        bone |= (p2 < h) & (u2 < plate_fraction)
+        bone |= p1 < h * _gain(u1, plate_fraction)
+        bone |= p2 < h * _gain(u2, plate_fraction)
     return bone
 
 
@@ -152,12 +169,19 @@ _KEYS = ("bv_tv", "tb_th_mm", "tb_sp_mm")
 _J0 = np.array([[-1.4, 1.4, 2.0],
                 [0.05, 0.95, 0.4],
                 [1.2, -0.2, -0.35]])
+# with BV/TV held by the structure knob: d log(Tb.Th, Tb.Sp) / d (log cell, log strut); rows sum to 1
+_J0_HELD = np.array([[0.1, 0.9],
+                     [1.1, -0.1]])
 _S_MIN, _S_MAX = -0.85, 1.0
 
 
 def _knobs(s: float) -> tuple[float, float]:
     """(plate_fraction, rod_fraction) from the structure knob ``s``."""
     return (min(max(s, 0.0), 1.0), 1.0 if s >= 0 else max(1.0 + s, 1.0 + _S_MIN))
+
+
+def _s_of(p: FoamParams) -> float:
+    return p.plate_fraction if p.rod_fraction >= 1.0 else p.rod_fraction - 1.0
 
 
 @dataclass
@@ -172,6 +196,39 @@ class Calibration:
 
     def rel_errors(self) -> dict:
         return {k: self.measured[k] / v - 1.0 for k, v in self.targets.items()}
+
+
+def _match_bvtv(fields, strut_mm: float, target: float, s0: float) -> float:
+    """Structure knob ``s`` whose BV/TV on cached fields equals ``target`` (bisection on the monotone,
+    continuous BV/TV(s); clamped to ``[-0.85, 1]``)."""
+    def f(s: float) -> float:
+        pf, rf = _knobs(s)
+        return float(_binarize(fields, strut_mm, pf, rf).mean()) - target
+
+    lo, hi = _S_MIN, _S_MAX
+    flo, fhi = f(lo), f(hi)
+    if flo >= 0:
+        return lo
+    if fhi <= 0:
+        return hi
+    s, fs = s0, f(min(max(s0, lo), hi))
+    for _ in range(40):
+        if fs > 0:
+            hi, fhi = s, fs
+        else:
+            lo, flo = s, fs
+        if abs(fs) <= 2e-3 * target or hi - lo < 1e-4:
+            break
+        # regula falsi step, kept inside the bracket (bisection when it stalls)
+        s_new = lo - flo * (hi - lo) / (fhi - flo)
+        s = s_new if lo + 0.05 * (hi - lo) < s_new < hi - 0.05 * (hi - lo) else 0.5 * (lo + hi)
+        fs = f(s)
+    return float(s)
+
+
+def _record(it: int, p: FoamParams, m: dict, err: float) -> dict:
+    return {"iteration": it, **{k: round(v, 5) if isinstance(v, float) else v for k, v in asdict(p).items()},
+            **{k: round(float(v), 5) for k, v in m.items() if k in _KEYS}, "max_rel_error": round(err, 4)}
 
 
 def calibrate_foam(
@@ -189,66 +246,90 @@ def calibrate_foam(
 ) -> Calibration:
     """Foam parameters whose measured BV/TV, Tb.Th, Tb.Sp on a ``shape`` box match the targets.
 
-    Quasi-Newton (Broyden 1965) on ``x = (log cell_mm, log strut_mm, s)`` against
-    ``y = log(measured)``; steps are damped (≤ 0.4 in log units) and ``s`` stays in
-    ``[-0.85, 1]``. Stops when every given target is within ``tol`` (relative) or after ``max_iter``
-    measurements, returning the best iterate. ``None`` targets are free (their knob keeps ``start``'s
-    value: with fewer than three targets the plate/rod character is not changed).
+    With all three targets: before each measurement the structure knob ``s`` (plates for ``s ≥ 0``, rod
+    removal below) is set so that BV/TV matches exactly (bisection on cached distance fields: BV/TV is
+    cheap, continuous and monotone in ``s``); an outer quasi-Newton (Broyden 1965) loop on
+    ``(log cell_mm, log strut_mm)`` then drives the measured (local-thickness) Tb.Th and Tb.Sp to their
+    targets, starting from ``Tb.Th ≈ 1.05 strut`` and ``Tb.Sp ≈ 1.1 cell − 0.9 strut`` (a sweep of the
+    generator). With fewer targets the plate/rod character stays as in ``start`` and the Broyden loop runs
+    on the free knobs against all given targets. Steps are damped (≤ 0.4 in log units). Stops when every
+    target is within ``tol`` (relative) or after ``max_iter`` measurements; returns the best iterate.
     """
     measure = measure or default_measure
     targets = {k: v for k, v in zip(_KEYS, (bvtv, tb_th_mm, tb_sp_mm), strict=True) if v is not None}
     if not targets:
         raise ParameterError("targets", "give at least one of bvtv, tb_th_mm, tb_sp_mm")
-    rows = [i for i, k in enumerate(_KEYS) if k in targets]
-    if len(rows) == 3:
-        cols = [0, 1, 2]
-    elif len(rows) == 2:
-        cols = [0, 1]
-    else:
-        cols = [0] if rows == [2] else [1]
     p0 = start or FoamParams()
-    s0 = p0.plate_fraction if p0.rod_fraction >= 1.0 else p0.rod_fraction - 1.0
-    th = targets.get("tb_th_mm", p0.strut_mm * (0.95 + 0.5 * max(s0, 0)))
-    sp = targets.get("tb_sp_mm")
-    strut = th / (0.95 + 0.5 * max(s0, 0.0))
-    cell = (sp + 0.5 * th) / 0.95 if sp is not None else p0.cell_mm
-    x = np.array([math.log(cell), math.log(strut), s0])
-    if "tb_th_mm" not in targets and "tb_sp_mm" not in targets:
-        x[:2] = [math.log(p0.cell_mm), math.log(p0.strut_mm)]
-    J = _J0[np.ix_(rows, cols)].copy()
-    yt = np.log([targets[_KEYS[r]] for r in rows])
+    spacing = (float(voxel_mm),) * 3
     hist: list[dict] = []
-    best = None
-    prev = None
-    for it in range(max_iter):
-        pf, rf = _knobs(float(x[2]))
-        p = replace(p0, cell_mm=float(math.exp(x[0])), strut_mm=float(math.exp(x[1])), plate_fraction=pf, rod_fraction=rf)
-        p = replace(p, strut_mm=min(p.strut_mm, 0.9 * p.cell_mm))
-        m = measure(foam_bone(shape, voxel_mm, p, seed), (voxel_mm,) * 3)
-        y = np.log([max(m[_KEYS[r]], 1e-6) for r in rows])
-        err = float(np.max(np.abs(np.exp(y - yt) - 1.0)))
-        hist.append({"iteration": it, **{k: round(v, 5) if isinstance(v, float) else v for k, v in asdict(p).items()},
-                     **{k: round(float(v), 5) for k, v in m.items() if k in _KEYS}, "max_rel_error": round(err, 4)})
+    best: tuple | None = None
+
+    def evaluate(it: int, p: FoamParams, fields=None) -> tuple[dict, float]:
+        nonlocal best
+        b = _binarize(fields, p.strut_mm, p.plate_fraction, p.rod_fraction) if fields is not None \
+            else foam_bone(shape, voxel_mm, p, seed)
+        m = measure(b, spacing)
+        err = max(abs(m[k] / v - 1.0) for k, v in targets.items())
+        hist.append(_record(it, p, m, err))
         if progress is not None:
             progress(f"calibrating foam: iteration {it + 1}, worst error {100 * err:.1f} %")
         if best is None or err < best[0]:
             best = (err, p, m)
-        if err <= tol:
-            break
-        if prev is not None:
-            dx = (x - prev[0])[cols]
-            dy = y - prev[1]
-            if float(dx @ dx) > 1e-12:
-                J += np.outer(dy - J @ dx, dx) / float(dx @ dx)
-        prev = (x.copy(), y)
-        step, *_ = np.linalg.lstsq(J, yt - y, rcond=None)
-        lim = np.array([0.4, 0.4, 0.35])[cols]
-        scale = float(np.max(np.abs(step) / lim))
-        if scale > 1:
-            step = step / scale
-        x[cols] += step
-        x[2] = min(max(x[2], _S_MIN), _S_MAX)
-        x[1] = min(x[1], x[0] + math.log(0.9))
+        return m, err
+
+    if len(targets) == 3:
+        th, sp = targets["tb_th_mm"], targets["tb_sp_mm"]
+        strut0 = th / 1.05
+        x = np.log([max((sp + 0.9 * strut0) / 1.1, 1.2 * strut0), strut0])
+        J = _J0_HELD.copy()
+        yt = np.log([th, sp])
+        s = _s_of(p0)
+        prev = None
+        for it in range(max_iter):
+            cell, strut = float(np.exp(x[0])), float(min(np.exp(x[1]), 0.9 * np.exp(x[0])))
+            p = replace(p0, cell_mm=cell, strut_mm=strut)
+            fields = _fields(shape, voxel_mm, p, seed)
+            s = _match_bvtv(fields, strut, targets["bv_tv"], s)
+            pf, rf = _knobs(s)
+            p = replace(p, plate_fraction=pf, rod_fraction=rf)
+            m, err = evaluate(it, p, fields)
+            del fields
+            if err <= tol:
+                break
+            y = np.log([max(m["tb_th_mm"], 1e-6), max(m["tb_sp_mm"], 1e-6)])
+            if prev is not None:
+                dx, dy = x - prev[0], y - prev[1]
+                if float(dx @ dx) > 1e-12:
+                    J += np.outer(dy - J @ dx, dx) / float(dx @ dx)
+            prev = (x.copy(), y)
+            step = np.linalg.solve(J, yt - y) if abs(np.linalg.det(J)) > 1e-6 else yt - y
+            scale = float(np.max(np.abs(step)) / 0.4)
+            x = x + (step / scale if scale > 1 else step)
+    else:
+        rows = [i for i, k in enumerate(_KEYS) if k in targets]
+        cols = [0, 1] if len(rows) == 2 else ([0] if rows == [2] else [1])
+        x = np.array([math.log(p0.cell_mm), math.log(p0.strut_mm)])
+        if "tb_th_mm" in targets:
+            x[1] = math.log(targets["tb_th_mm"] / 1.05)
+        if "tb_sp_mm" in targets:
+            x[0] = math.log(max((targets["tb_sp_mm"] + 0.9 * math.exp(x[1])) / 1.1, 1.2 * math.exp(x[1])))
+        J = _J0[np.ix_(rows, cols)].copy()
+        yt = np.log([targets[_KEYS[r]] for r in rows])
+        prev = None
+        for it in range(max_iter):
+            p = replace(p0, cell_mm=float(math.exp(x[0])), strut_mm=float(min(math.exp(x[1]), 0.9 * math.exp(x[0]))))
+            m, err = evaluate(it, p)
+            if err <= tol:
+                break
+            y = np.log([max(m[_KEYS[r]], 1e-6) for r in rows])
+            if prev is not None:
+                dx, dy = (x - prev[0])[cols], y - prev[1]
+                if float(dx @ dx) > 1e-12:
+                    J += np.outer(dy - J @ dx, dx) / float(dx @ dx)
+            prev = (x.copy(), y)
+            step, *_ = np.linalg.lstsq(J, yt - y, rcond=None)
+            scale = float(np.max(np.abs(step)) / 0.4)
+            x[cols] += step / scale if scale > 1 else step
     err, p, m = best  # type: ignore[misc]
     return Calibration(p, {k: float(v) for k, v in m.items() if k in _KEYS}, targets, hist, err <= tol)
 
@@ -331,9 +412,9 @@ def trabecular_cube(
     """
     size = triple_mm(size_mm, "size_mm")
     voxel = positive(voxel_mm, "voxel_mm")
+    shape = grid_shape(size, voxel, min_voxels=4)
     _check_targets(bvtv, tb_th_mm, tb_sp_mm, voxel)
     mid = check_material(marrow, "marrow")
-    shape = grid_shape(size, voxel)
     start = foam or FoamParams(plate_fraction=plate_fraction, anisotropy=anisotropy, main_axis=main_axis)
     start = replace(start, anisotropy=anisotropy, main_axis=main_axis) if foam is None else start
     start.check()
