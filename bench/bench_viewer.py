@@ -55,6 +55,7 @@ def time_browser(sizes: list[int], repeats: int) -> dict:
     out = {}
     driver = start_chromium(1200, 900)
     driver.set_page_load_timeout(900)
+    driver.command_executor._client_config.timeout = 900  # software WebGL can keep the page busy for minutes
     try:
         for n in sizes:
             a = np.full((n, n, n), -1000, np.int16)

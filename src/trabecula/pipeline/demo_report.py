@@ -130,13 +130,19 @@ def report_data(ctx) -> ReportData:
     checks = {f"{stage}: its own checks": bool(r.get("ok")) for stage, r in ctx.results.items()
               if isinstance(r, Mapping) and "ok" in r}
     measurements = {str(k): v for k, v in (d.get("measurements") or {}).items()}
+    volumes = _viewer_volumes(scans, enhanced, phantoms)
+    io_volume = ctx.out_dir / "formats" / "demo.nii.gz"
+    if not volumes and io_volume.is_file():  # nothing scanned yet: the I/O stage's synthetic volume
+        from trabecula.io import read_volume
+
+        volumes = [("synthetic volume (I/O stage)", read_volume(io_volume))]
     return ReportData(
         title="trabecula demo report",
         subtitle="phantoms scanned by the scanner twin, enhanced, measured and rendered — built by `trabecula demo`",
         inputs=inputs, scanners=_scanner_settings(scanner_names), image_quality=iq or [],
         morphometry=_study_tables(d.get("study_tables")), measurements=measurements,
         measurements_note="one cylindrical VOI per scan" if measurements else "",
-        mtf=mtf, paired=paired, figures=figures, volumes=_viewer_volumes(scans, enhanced, phantoms),
+        mtf=mtf, paired=paired, figures=figures, volumes=volumes,
         viewer_max_voxels=VIEWER_VOXELS, checks=checks,
         results={k: v for k, v in ctx.results.items() if isinstance(v, Mapping) and k != "report"},
         notes=notes, meta={"seed": ctx.seed, "folder": str(ctx.out_dir)},

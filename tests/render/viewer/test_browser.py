@@ -31,8 +31,10 @@ def rod_volume() -> Volume:
 
 def axial_tile(driver, i=0):
     canvas = driver.find_elements("css selector", "canvas.tv-canvas")[i]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
     rect = driver.execute_script(f"return trabeculaViewer.tileRect({i}, 'axial');")
     img = screenshot_rgb(driver, canvas)
+    assert img.shape[:2] == (canvas.size["height"], canvas.size["width"]), "canvas not fully in view"
     x0, t = int(round(rect["left"])), int(round(rect["top"]))
     w, h = int(round(rect["width"])), int(round(rect["height"]))
     return img[t:t + h, x0:x0 + w]
@@ -119,3 +121,42 @@ def test_side_by_side_volumes_link_cursor_and_window_and_clip_the_3d_view(chromi
         changed = np.mean(np.abs(after - before).sum(axis=2) > 60)
         assert changed > 0.01, f"clip plane changed only {changed:.3%} of the 3-D view"
         assert console_errors(chromium) == []
+
+
+def test_real_clinical_ct_axial_view_matches_the_array_slice(chromium):
+    """The real clinical DICOM series (T11/T12, 0.977 × 0.977 × 2 mm), reduced for the browser: the axial view
+    at the cursor is the array's slice at that z (right way round, radiological), not a neighbouring one."""
+    from PIL import Image
+
+    from tests.conftest import data_path
+    from trabecula.io import read_volume
+
+    ct = read_volume(data_path("clinical_ct_dicom"))
+    with ViewerServer(ct, ["clinical CT"], layout="axial", max_voxels=1_400_000, progress=False) as srv:
+        shown = srv.shown[0].volume
+        assert shown.shape == (20, 256, 256) and shown.spacing == pytest.approx((2.0, 0.977 * 2, 0.977 * 2), rel=1e-3)
+        chromium.get(srv.url)
+        wait_for(chromium, "window.trabeculaViewer && trabeculaViewer.ready", what="the CT to draw")
+        assert "downsampled for the browser (block mean, factors 1 × 2 × 2) from 20 × 512 × 512 voxels" in \
+            chromium.find_element("css selector", ".tv-reduced").text
+        z = 13
+        chromium.execute_script("trabeculaViewer.setCursorLPS(arguments[0]);",
+                                [float(c) for c in shown.index_to_world([z, 127.5, 127.5])])
+        chromium.execute_script("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));")
+        tile = axial_tile(chromium).astype(float)
+    grey = tile.mean(axis=2)
+    yellow = (tile[..., 0] - tile[..., 2]) > 60  # the crosshair
+    grey[yellow] = np.nan
+    img = np.asarray(Image.fromarray(np.nan_to_num(grey, nan=0).astype(np.float32)).resize((256, 256), Image.BILINEAR))
+    keep = np.asarray(Image.fromarray((~yellow).astype(np.float32)).resize((256, 256), Image.BILINEAR)) > 0.99
+    windowed = shown.window("bone").numpy().astype(float)  # the page starts in the bone window
+
+    def corr(ref):
+        return np.corrcoef(img[keep], ref[keep])[0, 1]
+
+    r = np.array([corr(windowed[k]) for k in range(shown.shape[0])])
+    assert r[z] > 0.95, r[z]
+    assert abs(int(np.argmax(r)) - z) <= 1, r  # the best-matching slice is the cursor's (2 mm slices)
+    assert r[z] > max(r[z - 6], r[z + 6]) + 0.01, r
+    assert r[z] > corr(windowed[z][:, ::-1]) + 0.05  # not mirrored (radiological display)
+    assert console_errors(chromium) == []

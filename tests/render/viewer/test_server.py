@@ -68,7 +68,8 @@ def test_busy_port_is_a_parameter_error(two_volumes):
 def test_view_verb_prints_the_url_and_serves(tmp_path):
     vol = write_volume(Volume(np.zeros((8, 8, 8), np.int16), 0.5, units="HU"), tmp_path / "v.nrrd")
     env = dict(os.environ, TRABECULA_NO_PROGRESS="1")
-    proc = subprocess.Popen([sys.executable, "-m", "trabecula.cli", "view", str(vol), "--no-browser"],
+    launcher = "import sys; from trabecula.cli import run; sys.argv[0] = 'trabecula'; run()"  # as the console script
+    proc = subprocess.Popen([sys.executable, "-c", launcher, "view", str(vol), "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         url = None
@@ -79,7 +80,10 @@ def test_view_verb_prints_the_url_and_serves(tmp_path):
                 break
             if "serving on" in line:
                 url = line.split("serving on", 1)[1].split()[0]
-        assert url and url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.poll() is not None else url
+        if url is None:
+            proc.terminate()
+            pytest.fail(f"no URL printed; stderr: {proc.communicate(timeout=10)[1][-2000:]}")
+        assert url.startswith("http://127.0.0.1:")
         status, _, page = _get(url)
         assert status == 200 and b"v.nrrd" in page and b"8 \xc3\x97 8 \xc3\x97 8 voxels" in page
     finally:
