@@ -1,8 +1,9 @@
 """Morphometry used by the phantom calibration: BV/TV, Tb.Th and Tb.Sp of a binary array.
 
-The project's morphometry engine (:func:`trabecula.morphometry.measure`) is used, so a phantom is
-calibrated in exactly the measurement mode that later measures it. Tb.Th and Tb.Sp are mean local
-thicknesses (Hildebrand & Rüegsegger 1997, *J Microsc* 185:67), diameters in mm.
+The project's morphometry engine (:func:`trabecula.morphometry.measure`, default mode) is used, so a phantom
+is calibrated in exactly the measurement mode that later measures it. Tb.Th and Tb.Sp are mean local
+thicknesses (Hildebrand & Rüegsegger 1997, *J Microsc* 185:67) of bone and of marrow, diameters in mm;
+the image border is treated as the engine's default (structure continues).
 """
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ from trabecula.volume import Volume
 def measure_binary(binary: np.ndarray, spacing: float | Sequence[float], bonej: bool = False) -> dict[str, float]:
     """``{"bv_tv", "tb_th_mm", "tb_sp_mm"}`` of a boolean (z, y, x) array at ``spacing`` mm."""
     sp = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, float), (3,)))
-    from trabecula.morphometry import measure
+    b = np.ascontiguousarray(binary, dtype=bool)
+    import trabecula.morphometry as morph
 
-    vol = Volume(np.ascontiguousarray(binary, dtype=np.uint8), sp, (0.0, 0.0, 0.0), "binary")
-    r = measure(vol, bonej=bonej, metrics=("bvtv", "tbth", "tbsp"))
-    return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
+    if hasattr(morph, "measure"):
+        vol = Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary")
+        r = morph.measure(vol, bonej=bonej, metrics=("bvtv", "tbth", "tbsp"))
+        return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
+    # the engine's local thickness alone (same definitions), while measure() is not available
+    from trabecula.morphometry.thickness import local_thickness
+
+    mode = "bonej" if bonej else "default"
+    th = local_thickness(b, sp, mode)
+    tsp = local_thickness(~b, sp, mode)
+    return {"bv_tv": float(b.mean()), "tb_th_mm": float(th[b].mean()), "tb_sp_mm": float(tsp[~b].mean())}
