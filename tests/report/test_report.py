@@ -157,3 +157,11 @@ def test_report_verb(tmp_path, capsys):
     assert main(["report", "--from", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nowhere" in err
+
+
+def test_stage_results_flatten_one_level_and_keep_mean_sd_pairs():
+    text = render_report(ReportData(results={"io": {"ok": True, "info": {"mean": 240.1, "sd": 480.9, "min": -138},
+                                                    "noise": {"mean": 12.0, "sd": 0.5}, "deep": {"a": {"b": 1}}}}))
+    cells = re.findall(r"<td>(.*?)</td>", text)
+    pairs = dict(zip(cells[::2], cells[1::2], strict=True))
+    assert pairs == {"ok": "yes", "info.mean": "240.1", "info.sd": "480.9", "info.min": "-138", "noise": "12 ± 0.5"}

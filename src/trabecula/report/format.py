@@ -64,7 +64,7 @@ def format_p(p: Any) -> str:
 
 def format_cell(x: Any, digits: int = 4) -> str:
     """A table cell from a number, a string, a ``{"mean", "sd"}`` mapping or a list (joined with ``×``)."""
-    if isinstance(x, dict) and "mean" in x:
+    if isinstance(x, dict) and "mean" in x and set(x) <= {"mean", "sd", "n"}:
         m, s = x.get("mean"), x.get("sd")
         if _finite(s):
             return f"{format_number(m, digits)} ± {format_number(s, 2)}"

@@ -120,15 +120,21 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[str]], cls: str = "dat
     return f'<div class="scroll"><table class="{cls}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
+def _is_mean_sd(v: Any) -> bool:
+    return isinstance(v, Mapping) and "mean" in v and set(v) <= {"mean", "sd", "n"}
+
+
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Scalars (and short lists) of a mapping, nested mappings flattened one level as ``outer.inner``."""
+    """Scalars (and short lists) of a mapping, nested mappings flattened one level as ``outer.inner``;
+    a ``{"mean", "sd"}`` mapping is kept as one value."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and not prefix and "mean" not in v:
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, Mapping) and "mean" in v:
+        if _is_mean_sd(v):
             out[key] = v
+        elif isinstance(v, Mapping):
+            if not prefix:
+                out.update(_flatten(v, key + "."))
         elif isinstance(v, str | int | float | bool | np.generic) or v is None:
             out[key] = v
         elif isinstance(v, list | tuple) and len(v) <= 4 and all(isinstance(x, int | float) for x in v):
