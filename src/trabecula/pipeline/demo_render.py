@@ -157,7 +157,7 @@ def run(ctx) -> dict[str, Any]:
 
 def show(ctx, res: dict[str, Any]) -> None:
     t = Table("figure", "source", "voxels", "set-up s", "frame s", "drawn", "cut face", "check")
-    for name, r in res["renders"].items():
+    for r in res["renders"].values():
         t.add_row(r["file"], r["source"], "×".join(str(n) for n in r["shape_rendered"]), f"{r['setup_s']:.2f}",
                   f"{r['frame_s']:.2f}", f"{r['drawn_fraction']:.1%}", f"{r['cut_face_fraction']:.1%}",
                   "[green]ok[/green]" if r["ok"] else "[red]FAILED[/red]")

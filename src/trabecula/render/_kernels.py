@@ -1,5 +1,9 @@
 """numba kernels of the ray marcher (private; see :mod:`trabecula.render.raycast` for the method).
 
+The ray marcher is a plain ``nogil`` function over a list of image rows, run on several Python threads
+(dynamic load balancing over interleaved row blocks); compiling it as a ``parallel=True`` parfor took
+about twice as long for no faster frames.
+
 All arrays are indexed (z, y, x). The volume is a uint16 "classified copy" ``q`` (value =
 ``q_offset + q * q_step``); positions inside the kernels are continuous voxel indices (voxel centres at
 integers), rays are parametrised by world distance ``t`` in mm.
@@ -32,58 +36,74 @@ def quantize(data, out, offset, inv_step):  # pragma: no cover - numba
                     out[z, y, x] = np.uint16(v + 0.5)
 
 
-@njit(parallel=True, cache=True)
-def brick_minmax(q, b):  # pragma: no cover - numba
-    """Min and max of ``q`` over each ``b``-voxel brick plus a one-voxel border (for trilinear support)."""
+@njit(parallel=True, cache=True, fastmath=True)
+def brick_classes(q, b, f, alpha, lut_a, lut_b, faint, skip_mass):  # pragma: no cover - numba
+    """One pass over the volume: the class of each ``b``-voxel brick for empty-space skipping, and the mean
+    opacity of each ``f``-voxel cell (``f`` divides ``b``; the low-resolution occupancy for AO and shadows).
+
+    ``range_max`` = the transfer function's largest opacity over the brick's value range [min, max], taken
+    over the brick and the next voxel on each axis (the trilinear support of every sample position inside
+    the brick: a bound for every interpolated sample); ``mass`` = the sum of the brick's voxel opacities.
+    Class 0 = empty (``range_max`` is 0, or ``mass < skip_mass``: isolated noise voxels that could add at
+    most about ``skip_mass`` opacity to a ray), 1 = faint (``range_max < faint``), 2 = dense.
+    """
     nz, ny, nx = q.shape
+    n = alpha.shape[0]
     nbz, nby, nbx = (nz + b - 1) // b, (ny + b - 1) // b, (nx + b - 1) // b
-    mn = np.empty((nbz, nby, nbx), np.uint16)
-    mx = np.empty((nbz, nby, nbx), np.uint16)
+    out = np.zeros((nbz, nby, nbx), np.uint8)
+    cz, cy, cx = (nz + f - 1) // f, (ny + f - 1) // f, (nx + f - 1) // f
+    cells = np.zeros((cz, cy, cx), np.float32)
     for bz in prange(nbz):
-        z0, z1 = max(bz * b - 1, 0), min((bz + 1) * b + 1, nz)
         for by in range(nby):
-            y0, y1 = max(by * b - 1, 0), min((by + 1) * b + 1, ny)
             for bx in range(nbx):
-                x0, x1 = max(bx * b - 1, 0), min((bx + 1) * b + 1, nx)
                 lo = 65535
                 hi = 0
-                for z in range(z0, z1):
-                    for y in range(y0, y1):
-                        for x in range(x0, x1):
-                            v = q[z, y, x]
-                            if v < lo:
-                                lo = v
-                            if v > hi:
-                                hi = v
-                mn[bz, by, bx] = lo
-                mx[bz, by, bx] = hi
-    return mn, mx
-
-
-@njit(parallel=True, cache=True)
-def brick_class(mn, mx, alpha, lut_a, lut_b, faint):  # pragma: no cover - numba
-    """0 = empty (max opacity 0 over the brick's value range), 1 = faint (max < ``faint``), 2 = dense."""
-    nbz, nby, nbx = mn.shape
-    n = alpha.shape[0]
-    out = np.zeros((nbz, nby, nbx), np.uint8)
-    for bz in prange(nbz):
-        for by in range(nby):
-            for bx in range(nbx):
-                i0 = int(math.floor(mn[bz, by, bx] * lut_a + lut_b))
-                i1 = int(math.ceil(mx[bz, by, bx] * lut_a + lut_b))
-                i0 = min(max(i0, 0), n - 1)
-                i1 = min(max(i1, 0), n - 1)
+                mass = 0.0
+                # the brick's voxels, cell by cell: opacity sums, value range
+                for kz in range(bz * b, min((bz + 1) * b, nz), f):
+                    for ky in range(by * b, min((by + 1) * b, ny), f):
+                        for kx in range(bx * b, min((bx + 1) * b, nx), f):
+                            s = 0.0
+                            c = 0
+                            for z in range(kz, min(kz + f, nz)):
+                                for y in range(ky, min(ky + f, ny)):
+                                    for x in range(kx, min(kx + f, nx)):
+                                        v = q[z, y, x]
+                                        lo = min(lo, v)
+                                        hi = max(hi, v)
+                                        li = min(max(int(v * lut_a + lut_b + 0.5), 0), n - 1)
+                                        s += alpha[li]
+                                        c += 1
+                            cells[kz // f, ky // f, kx // f] = s / c
+                            mass += s
+                # the next voxel along each axis (trilinear support): value range only
+                z1, y1, x1 = min((bz + 1) * b, nz - 1), min((by + 1) * b, ny - 1), min((bx + 1) * b, nx - 1)
+                for y in range(by * b, y1 + 1):
+                    for x in range(bx * b, x1 + 1):
+                        v = q[z1, y, x]
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+                for z in range(bz * b, z1 + 1):
+                    for x in range(bx * b, x1 + 1):
+                        v = q[z, y1, x]
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+                    for y in range(by * b, y1 + 1):
+                        v = q[z, y, x1]
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+                i0 = min(max(int(math.floor(lo * lut_a + lut_b)), 0), n - 1)
+                i1 = min(max(int(math.ceil(hi * lut_a + lut_b)), 0), n - 1)
                 m = 0.0
                 for i in range(i0, i1 + 1):
-                    if alpha[i] > m:
-                        m = alpha[i]
-                if m <= 0.0:
+                    m = max(m, alpha[i])
+                if m <= 0.0 or mass < skip_mass:
                     out[bz, by, bx] = 0
                 elif m < faint:
                     out[bz, by, bx] = 1
                 else:
                     out[bz, by, bx] = 2
-    return out
+    return out, cells
 
 
 @njit(parallel=True, cache=True)
@@ -109,7 +129,7 @@ def cell_alpha(q, f, alpha, lut_a, lut_b):  # pragma: no cover - numba
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, fastmath=True)
 def sweep_light(alpha, v1, v2, path):  # pragma: no cover - numba
     """Transmittance of light entering at slice 0 and travelling +1 slice per step along axis 0, shifting
     ``(v1, v2)`` cells on axes 1 and 2 per slice; ``path`` is the step length in opacity units (voxels).
@@ -121,7 +141,7 @@ def sweep_light(alpha, v1, v2, path):  # pragma: no cover - numba
     n0, n1, n2 = alpha.shape
     t = np.ones((n0, n1, n2), np.float32)
     for k in range(1, n0):
-        for a in prange(n1):
+        for a in range(n1):
             for b in range(n2):
                 u = a - v1
                 w = b - v2
@@ -143,7 +163,7 @@ def sweep_light(alpha, v1, v2, path):  # pragma: no cover - numba
 
 
 # ------------------------------------------------------------------------------------------- sampling
-@njit(inline="always", fastmath=True)
+@njit(fastmath=True, cache=True)
 def _tri(vol, pz, py, px):  # pragma: no cover - numba
     nz, ny, nx = vol.shape
     pz = min(max(pz, 0.0), nz - 1.0)
@@ -165,7 +185,7 @@ def _tri(vol, pz, py, px):  # pragma: no cover - numba
     return (c00 * (1.0 - fy) + c01 * fy) * (1.0 - fz) + (c10 * (1.0 - fy) + c11 * fy) * fz
 
 
-@njit(inline="always", fastmath=True)
+@njit(fastmath=True, cache=True)
 def _brick_exit(pz, py, px, dz, dy, dx, bz, by, bx, b):  # pragma: no cover - numba
     """Ray length (in the units of ``d``) from ``p`` to the exit of brick ``(bz, by, bx)``."""
     te = 1e30
@@ -184,7 +204,7 @@ def _brick_exit(pz, py, px, dz, dy, dx, bz, by, bx, b):  # pragma: no cover - nu
     return max(te, 0.0)
 
 
-@njit(inline="always")
+@njit(cache=True)
 def _hash01(i, j):  # pragma: no cover - numba
     """A deterministic pseudo-random number in [0, 1) per pixel (32-bit integer hash, "lowbias32")."""
     h = (i * 0x1F1F1F1F + j * 0x9E3779B1 + 0x6A09E667) & 0xFFFFFFFF
@@ -197,8 +217,8 @@ def _hash01(i, j):  # pragma: no cover - numba
 
 
 # ---------------------------------------------------------------------------------------- the marcher
-@njit(parallel=True, fastmath=True, cache=True)
-def render_kernel(q, vorigin, vspacing, lut, lut_a, lut_b, alpha_step, bclass, b,
+@njit(nogil=True, fastmath=True, cache=True)
+def render_kernel(q, vorigin, vspacing, lut, lut_a, lut_b, alpha_step, bclass, b, mclass, mb,
                   ao, shadow, f_low, use_ao, use_shadow, shadow_offset_mm,
                   cidx, cmap, c_scale, c_off, use_color,
                   planes, boxes,
@@ -207,18 +227,18 @@ def render_kernel(q, vorigin, vspacing, lut, lut_a, lut_b, alpha_step, bclass, b
                   step_mm, unit_mm, faint_factor,
                   cut_mode, cut_lo, cut_hi, cut_min,
                   rows, out):  # pragma: no cover - numba
-    h, w = out.shape[0], out.shape[1]
+    w = out.shape[1]
     nz, ny, nx = q.shape
     nlut = lut.shape[0]
     nbz, nby, nbx = bclass.shape
-    lz, ly, lx = ao.shape
+    nmz, nmy, nmx = mclass.shape
     npl = planes.shape[0]
     nbox = boxes.shape[0]
     # light direction in index units per mm (for the shadow look-up offset)
     lvz = light[0] / vspacing[0]
     lvy = light[1] / vspacing[1]
     lvx = light[2] / vspacing[2]
-    for rr in prange(h):
+    for rr in range(rows.shape[0]):
         i = rows[rr]
         ia = np.empty(_MAXI)
         ib = np.empty(_MAXI)
@@ -396,6 +416,15 @@ def render_kernel(q, vorigin, vspacing, lut, lut_a, lut_b, alpha_step, bclass, b
                     bz = min(max(int(pz) // b, 0), nbz - 1) if pz > 0 else 0
                     by = min(max(int(py) // b, 0), nby - 1) if py > 0 else 0
                     bx = min(max(int(px) // b, 0), nbx - 1) if px > 0 else 0
+                    mz = min(bz // mb, nmz - 1)
+                    my = min(by // mb, nmy - 1)
+                    mx = min(bx // mb, nmx - 1)
+                    if mclass[mz, my, mx] == 0:  # a whole empty macro-brick: one jump
+                        te = t + _brick_exit(pz, py, px, rdz, rdy, rdx, mz, my, mx, b * mb)
+                        kk = math.ceil((te - ta_) / step_mm - jit + 1e-6)
+                        tn = ta_ + (kk + jit) * step_mm
+                        t = tn if tn > t else t + step_mm
+                        continue
                     cls = bclass[bz, by, bx]
                     if cls == 0:
                         te = t + _brick_exit(pz, py, px, rdz, rdy, rdx, bz, by, bx, b)

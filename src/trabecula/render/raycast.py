@@ -6,13 +6,15 @@ termination, Levoy 1990, "Efficient ray tracing of volume data", ACM TOG 9(3)):
 1. **Classification (set-up, once per transfer function / clip).** The volume is copied once to
    uint16 (exact for integer CT data: ``q = value - min``; float data are quantised over their range),
    so every volume runs the same compiled kernel and a 1500×1500×640 int16 scan needs 2.9 GB more,
-   not a float copy. Empty-space skipping uses an 8-voxel brick grid of min/max values (with a
-   one-voxel border for trilinear support); each brick is classed *empty* (the transfer function's
-   maximum opacity over its value range is 0: skipped in one jump to the brick's exit), *faint*
-   (< 0.05 per voxel: sampled with a 4× longer step, opacity-corrected) or *dense*.
-2. **Ambient occlusion (set-up).** The mean opacity over 4×4×4-voxel cells (the factor grows with the
-   volume, ≤ 160 cells a side) with clipped cells removed is blurred with Gaussians of three radii
-   (1, 2.5 and 6 % of the volume's diagonal) and averaged: the occluded fraction of the neighbourhood
+   not a float copy. Empty-space skipping uses a grid of 8-voxel bricks (with a one-voxel border for
+   trilinear support), each classed *empty* — the transfer function's maximum opacity over the
+   brick's value range is 0, or its voxels' opacities sum below 0.03 (isolated noise voxels in soft
+   tissue, which could change a ray's opacity by about that much) — and skipped in one jump to its
+   exit; *faint* (maximum opacity < 0.05 per voxel: sampled with a 4× longer step,
+   opacity-corrected); or *dense*. Blocks of 4×4×4 empty bricks are skipped in one jump.
+2. **Ambient occlusion (set-up).** The mean opacity over cells of 1, 2, 4 or 8k voxels a side (about
+   160 cells a side at most; computed in the same pass as the bricks) with clipped cells removed is
+   blurred with Gaussians of three radii (1, 2.5 and 6 % of the volume's diagonal) and averaged: the occluded fraction of the neighbourhood
    (the density-based approximation of Zhukov, Iones & Kronin 1998, "An ambient light illumination
    model", and of Hernell, Ljung & Ynnerman 2010, "Local ambient occlusion in direct volume
    rendering", IEEE TVCG 16(4)). ``ao = clip(1 - strength * (occ - 0.45) / 0.55, 0.15, 1)``: an open
@@ -30,7 +32,7 @@ termination, Levoy 1990, "Efficient ray tracing of volume data", ACM TOG 9(3)):
    interpolation, transfer-function look-up, gradient by central differences (world units, so
    anisotropic spacing shades right), Blinn–Phong lighting with the light moving with the camera,
    two-sided normals, multiplied by AO and by the shadow transmittance; rays stop at opacity 0.99.
-   Rows are split across threads (numba ``prange``).
+   Blocks of rows are shared out to threads (the numba kernel releases the GIL).
 
 Conventions: arrays (z, y, x), spacing and origin in mm, world frame LPS (see
 :mod:`trabecula.render.camera`); opacity per voxel of the smallest spacing (see
@@ -40,6 +42,7 @@ Conventions: arrays (z, y, x), spacing and origin in mm, world frame LPS (see
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +58,10 @@ from trabecula.render.transfer import TransferFunction, bone_transfer_function
 from trabecula.volume import Volume
 
 BRICK = 8
+MACRO = 4  # bricks per macro-brick side (32 voxels): empty macro-bricks are skipped in one jump
 LUT_SIZE = 4096
 FAINT = 0.05
+SKIP_MASS = 0.03  # bricks whose voxels' opacities sum below this are skipped (isolated noise voxels)
 FAINT_FACTOR = 4.0
 MAX_CELLS = 160
 AO_OPEN = 0.45  # occluded fraction that still counts as open (a flat surface)
@@ -131,8 +136,64 @@ def classify_copy(data: np.ndarray) -> tuple[np.ndarray, float, float]:
     return q, lo, step
 
 
+def _threads() -> int:
+    try:
+        import numba
+
+        return max(1, int(numba.get_num_threads()))
+    except Exception:  # pragma: no cover
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_rows(args: tuple, out: np.ndarray, block: int = 8) -> None:
+    """Run the ray marcher over all rows of ``out`` on a thread pool (the kernel releases the GIL), in blocks
+    of ``block`` rows taken in an interleaved order so every thread gets a mix of busy and empty rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = out.shape[0]
+    blocks = [np.arange(s, min(s + block, h), dtype=np.int64) for s in range(0, h, block)]
+    order = np.argsort(np.arange(len(blocks)) % 7, kind="stable")  # spread neighbouring blocks apart
+    blocks = [blocks[k] for k in order]
+    n = min(_threads(), len(blocks))
+    if n <= 1:
+        for b in blocks:
+            K.render_kernel(*args, b, out)
+        return
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        list(pool.map(lambda b: K.render_kernel(*args, b, out), blocks))
+
+
+def _blur(a: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Gaussian blur (zero outside, truncated at 3 SD); wide kernels (SD > 4 cells) run on a 2× coarser grid and
+    are interpolated back, which changes a smooth occlusion field by far less than its own spread."""
+    sigma = np.asarray(sigma, float)
+    if np.all(sigma <= 4.0) or min(a.shape) < 8:
+        return ndimage.gaussian_filter(a, sigma, mode="constant", cval=0.0, truncate=3.0)
+    pad = [(0, n % 2) for n in a.shape]
+    b = np.pad(a, pad)
+    s = b.shape
+    half = b.reshape(s[0] // 2, 2, s[1] // 2, 2, s[2] // 2, 2).mean(axis=(1, 3, 5))
+    half = ndimage.gaussian_filter(half, sigma / 2.0, mode="constant", cval=0.0, truncate=3.0)
+    up = ndimage.zoom(half, 2, order=1, mode="nearest", grid_mode=True)
+    return np.ascontiguousarray(up[: a.shape[0], : a.shape[1], : a.shape[2]], dtype=np.float32)
+
+
+def _macro_classes(bclass: np.ndarray, m: int) -> np.ndarray:
+    """Largest brick class over each ``m``×``m``×``m`` block of bricks (0 = all empty)."""
+    pad = [(0, (-n) % m) for n in bclass.shape]
+    b = np.pad(bclass, pad)
+    s = b.shape
+    return np.ascontiguousarray(b.reshape(s[0] // m, m, s[1] // m, m, s[2] // m, m).max(axis=(1, 3, 5)))
+
+
 def _cell_factor(shape: Sequence[int]) -> int:
-    return max(1, math.ceil(max(shape) / MAX_CELLS))
+    """Voxels per AO/shadow cell side: 1, 2, 4 or a multiple of 8, keeping ≤ about 160 cells a side."""
+    f = max(1, math.ceil(max(shape) / MAX_CELLS))
+    if f <= 2:
+        return f
+    if f <= 4:
+        return 4
+    return 8 * math.ceil(f / 8)
 
 
 def _colormap_lut(name: str) -> np.ndarray:
@@ -222,13 +283,18 @@ class Renderer:
         self.lut_a = self.q_step * (LUT_SIZE - 1) / span
         self.lut_b = (self.q_offset - tf.vmin) * (LUT_SIZE - 1) / span
         self.alpha_step = (1.0 - (1.0 - np.clip(lut[:, 3], 0, 1)) ** self.step).astype(np.float32)
-        mn, mx = K.brick_minmax(self.q, BRICK)
-        self.bclass = K.brick_class(mn, mx, np.ascontiguousarray(lut[:, 3]), self.lut_a, self.lut_b, FAINT)
+        self.f_low = _cell_factor(vol.shape)
+        alpha_unit = np.ascontiguousarray(lut[:, 3])
+        f_pass = self.f_low if BRICK % self.f_low == 0 else 1
+        self.bclass, cells = K.brick_classes(self.q, BRICK, f_pass, alpha_unit, self.lut_a, self.lut_b, FAINT,
+                                             SKIP_MASS)
+        if f_pass != self.f_low:  # cells larger than bricks (volumes over 1280 voxels a side): a second pass
+            cells = K.cell_alpha(self.q, self.f_low, alpha_unit, self.lut_a, self.lut_b)
+        self.cell_alpha = cells
+        self.mclass = _macro_classes(self.bclass, MACRO)
         self.frame_lo, self.frame_hi = self._content_bounds()
 
         # 2. low-resolution occupancy (clipped) → ambient occlusion
-        self.f_low = _cell_factor(vol.shape)
-        self.cell_alpha = K.cell_alpha(self.q, self.f_low, np.ascontiguousarray(lut[:, 3]), self.lut_a, self.lut_b)
         if self.clips:
             self.cell_alpha *= self._cell_keep_mask()
         self.ao = self._ambient_occlusion() if self.ambient_occlusion else np.ones((1, 1, 1), np.float32)
@@ -282,7 +348,7 @@ class Renderer:
         occ = np.zeros_like(self.cell_alpha)
         radii = (0.01, 0.025, 0.06)
         for r in radii:
-            occ += ndimage.gaussian_filter(self.cell_alpha, self._cell_sigma(r * diag), mode="constant", cval=0.0)
+            occ += _blur(self.cell_alpha, self._cell_sigma(r * diag))
         occ /= len(radii)
         s = self.lighting.ao_strength
         ao = 1.0 - s * np.clip((occ - AO_OPEN) / (1.0 - AO_OPEN), 0.0, 1.0)
@@ -354,15 +420,14 @@ class Renderer:
         out = np.zeros((h, w, 4), np.float32)
         use_shadow = self.shadows
         shadow = self._shadow_volume(geo.light) if use_shadow else np.ones((1, 1, 1), np.float32)
-        rows = np.concatenate([np.arange(s, h, 16) for s in range(16)]).astype(np.int64)
         L = self.lighting
         tf = self.tf
         cut_mode = {"none": 0, "grey": 1, "tf": 2}[self.cut_face]
         lo_v = tf.cut_window[0] - tf.cut_window[1] / 2.0
         hi_v = tf.cut_window[0] + tf.cut_window[1] / 2.0
         to_q = lambda v: (v - self.q_offset) / self.q_step  # noqa: E731
-        K.render_kernel(
-            self.q, self.origin, self.spacing, self.lut, self.lut_a, self.lut_b, self.alpha_step, self.bclass, BRICK,
+        args = (
+            self.q, self.origin, self.spacing, self.lut, self.lut_a, self.lut_b, self.alpha_step, self.bclass, BRICK, self.mclass, MACRO,
             self.ao, shadow, self.f_low, self.ambient_occlusion, use_shadow, 1.5 * self.f_low * self.unit_mm,
             self.cidx, self.cmap, self.c_scale, self.c_off, self.color_by is not None,
             self.planes, self.boxes,
@@ -370,8 +435,8 @@ class Renderer:
             L.ka, L.kd, L.ks, L.shininess, tf.gradient_ref / self.q_step,
             self.step * self.unit_mm, self.unit_mm, FAINT_FACTOR,
             cut_mode, to_q(lo_v), to_q(hi_v), to_q(tf.cut_min),
-            rows, out,
         )
+        _run_rows(args, out)
         return out
 
     def render(
