@@ -165,3 +165,20 @@ def test_stage_results_flatten_one_level_and_keep_mean_sd_pairs():
     cells = re.findall(r"<td>(.*?)</td>", text)
     pairs = dict(zip(cells[::2], cells[1::2], strict=True))
     assert pairs == {"ok": "yes", "info.mean": "240.1", "info.sd": "480.9", "info.min": "-138", "noise": "12 ± 0.5"}
+
+
+def test_study_table_from_trabecula_stats_renders_its_numbers():
+    """The enhancement stage's statistics (trabecula.stats.study_table) drop into the report unchanged."""
+    from trabecula.stats import study_table
+
+    rng = np.random.default_rng(3)
+    ref = {"BV/TV": rng.normal(0.18, 0.016, 30), "Tb.Th (mm)": rng.normal(0.22, 0.012, 30)}
+    meth = {k: v * 0.97 + rng.normal(0, 0.005, 30) for k, v in ref.items()}
+    df = study_table(ref, meth, "micro-CT", "pix2pixHD")
+    text = render_report(ReportData(morphometry=[StudyTable.from_frame(df, "micro-CT", "pix2pixHD")]))
+    cells = re.findall(r"<td>(.*?)</td>", re.search(r'<table class="data study">.*?</table>', text, re.S).group(0))
+    row = dict(zip(["parameter", "ref", "meth", "p", "R", "pR", "bias", "loa", "icc"], cells[:9], strict=True))
+    first = df.iloc[0]
+    assert row["ref"] == first["micro-CT"] and row["meth"] == first["pix2pixHD"]  # same mean ± SD text
+    assert row["p"] == first["p (paired t)"].replace("<", "&lt;") and row["R"] == first["R"]
+    assert "n = 30" in text
