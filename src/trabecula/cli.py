@@ -240,6 +240,7 @@ def demo(
 #: Each stage keeps its verbs in ``trabecula/<stage>/cli.py`` with a ``register(app)`` function, so this
 #: module stays a thin index. Heavy imports happen inside the verbs, keeping ``--help`` fast.
 STAGE_CLIS = (
+    "trabecula.render.viewer.cli",
     "trabecula.morphometry.cli",
     "trabecula.phantom.cli",
     "trabecula.scanner.cli",
@@ -263,7 +264,8 @@ def _register_stage_clis() -> None:
         module.register(app)
 
 
-_register_stage_clis()
+if __name__ != "__main__":  # under ``python -m trabecula.cli`` the real module below registers them
+    _register_stage_clis()
 
 
 # ------------------------------------------------------------------------------------- entry points
@@ -320,4 +322,6 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    run()
+    from trabecula.cli import run as _run  # the importable module, whose app has every verb registered
+
+    _run()

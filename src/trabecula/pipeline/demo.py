@@ -17,7 +17,11 @@ What stages hand to later stages through ``ctx.data`` (in-memory objects) — th
   ``("vertebra", "micro-ct")``, ``("vertebra", "clinical-mdct")``, ``("phalanx", "uhr-extremity")``;
 * ``ctx.data["enhanced"]``: ``{model_name: Volume}`` the clinical vertebra scan enhanced by each shipped model;
 * ``ctx.data["measurements"]``: ``{label: dict}`` morphometry results (cylindrical VOI);
-* ``ctx.data["figures"]``: ``{name: Path}`` PNG files for the report (MTF plot, MPR panels, renders).
+* ``ctx.data["figures"]``: ``{name: Path}`` PNG files for the report (MTF plot, MPR panels, renders);
+* ``ctx.data["image_quality"]``: ``{method: {metric: value}}`` (SSIM, PSNR, FID, MTF50, MTF10, noise SD, CNR);
+* ``ctx.data["mtf_curves"]``: ``{name: {"frequency_lp_per_mm": [...], "mtf": [...], "mtf50": x, "mtf10": y}}``;
+* ``ctx.data["study_tables"]``: study tables (``trabecula.stats.study_table`` DataFrames or report ``StudyTable``s);
+* ``ctx.data["paired"]``: ``trabecula.report.PairedData`` for the scatter and Bland–Altman plots.
 
 ``ctx.results[stage]`` holds each stage's JSON-able summary (written to ``summary.json``); a stage whose own
 checks fail sets ``"ok": False`` there and the demo exits non-zero after printing everything.

@@ -1,0 +1,5 @@
+"""``python -m trabecula`` runs the command line."""
+
+from trabecula.cli import run
+
+run()
