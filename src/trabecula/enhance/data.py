@@ -46,8 +46,12 @@ SPLITS = ("train", "val", "test")
 # ------------------------------------------------------------------------------------------ specimens
 
 
-def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path | None = None, seed: int = 0) -> list[dict]:
-    """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``)."""
+def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path | None = None, seed: int = 0,
+                  size: int = 240) -> list[dict]:
+    """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``); synthetic and
+    edge specimens are ``size`` voxels of 0.05 mm across (a multiple of 4)."""
+    if size < 32 or size % 4:
+        raise ParameterError("size", f"must be a multiple of 4 and at least 32 voxels, got {size}")
     rng = np.random.default_rng(seed)
     plan: list[dict] = []
     if didsr_dir is not None:
@@ -59,17 +63,17 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
     kinds = ("plate", "rod", "mixed")
     for k in range(n_synthetic):
         plan.append({
-            "id": f"synth-{k:03d}", "source": "synthetic", "seed": int(seed * 1000 + 100 + k),
+            "id": f"synth-{k:03d}", "source": "synthetic", "seed": int(seed * 1000 + 100 + k), "size": size,
             "params": {"bv_tv": round(float(rng.uniform(0.10, 0.32)), 3), "scale_mm": round(float(rng.uniform(0.55, 1.3)), 3),
                        "kind": kinds[k % 3], "anisotropy": round(float(rng.choice([1.0, 1.0, 1.5, 2.0])), 2)},
         })
     for k in range(n_edges):
-        plan.append({"id": f"edge-{k:02d}", "source": "edge", "seed": int(seed * 1000 + 900 + k),
+        plan.append({"id": f"edge-{k:02d}", "source": "edge", "seed": int(seed * 1000 + 900 + k), "size": size,
                      "params": {"radius_mm": round(float(rng.uniform(2.0, 4.5)), 2)}})
     return plan
 
 
-def load_structure(spec: dict, synthetic_size: int = 240) -> Volume:
+def load_structure(spec: dict) -> Volume:
     """The fine-grid (0.05 mm) structure of a planned specimen: binary for bone, HU for edge objects."""
     from trabecula.enhance.degrade import edge_phantom, synthetic_structure
 
@@ -81,12 +85,14 @@ def load_structure(spec: dict, synthetic_size: int = 240) -> Volume:
         n = (np.array(arr.shape) // 4) * 4  # whole input voxels
         arr = arr[: n[0], : n[1], : n[2]]
         return Volume(arr, DIDSR_SPACING, (0.0, 0.0, 0.0), "binary", v.provenance.with_step("binarise>0"))
+    synthetic_size = int(spec.get("size", 240))
     if spec["source"] == "synthetic":
         p = spec["params"]
         return synthetic_structure((synthetic_size,) * 3, DIDSR_SPACING, p["bv_tv"], p["scale_mm"], p["kind"],
                                    p["anisotropy"], seed=spec["seed"])
     if spec["source"] == "edge":
-        return edge_phantom((synthetic_size // 4, synthetic_size, synthetic_size), DIDSR_SPACING, spec["params"]["radius_mm"])
+        r = min(spec["params"]["radius_mm"], 0.35 * synthetic_size * DIDSR_SPACING)
+        return edge_phantom((max(8, synthetic_size // 4), synthetic_size, synthetic_size), DIDSR_SPACING, r)
     raise ParameterError("source", f"unknown specimen source {spec['source']!r}")
 
 
@@ -346,8 +352,11 @@ class PairSet:
 
     def volume(self, spec_id: str, key: str) -> Volume:
         arr = self.load(spec_id, (key,))[key]
-        sp = self.manifest["target_spacing"] if key == "target" else self.manifest["input_spacing"]
-        return Volume(arr, tuple(sp), (0.0, 0.0, 0.0), "HU")
+        in_sp = self.manifest["input_spacing"]
+        sp = self.manifest["target_spacing"] if key == "target" else in_sp
+        # the target grid is edge-aligned with the input grid (whose first voxel centre is the origin)
+        origin = tuple(-c / 2 + f / 2 for c, f in zip(in_sp, sp, strict=True))
+        return Volume(arr, tuple(sp), origin, "HU")
 
 
 def context_stack(vol: np.ndarray, z: int, k: int, stride: int = 1) -> np.ndarray:

@@ -12,7 +12,7 @@ layers line up as in the whole-slice pass; the far edge is padded by edge replic
 in both cases.
 
 Spacing: each model was trained on one input grid (its manifest's ``input.spacing_mm``). An input whose
-in-plane spacing (and, for 2.5D models, slice spacing) differs by more than 2 % is **refused** with an
+in-plane spacing (and, for 2.5D models, slice spacing) differs by more than 5 % is **refused** with an
 error naming both spacings, unless ``resample=True`` (CLI ``--resample``), which resamples the input to
 the training grid with a warning. The output is in HU on the model's output grid (in-plane spacing
 divided by the model's scale), with the model name and weights SHA-256 in its provenance.
@@ -34,7 +34,7 @@ from trabecula.errors import InputError, ParameterError
 from trabecula.volume import Volume
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-SPACING_RTOL = 0.02
+SPACING_RTOL = 0.05
 
 
 def sha256_file(path: str | Path) -> str:

@@ -379,7 +379,10 @@ class Enhancer(nn.Module):
             return F.interpolate(z, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return z
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+        """HU in, HU out; with ``normalized=True`` normalised in, normalised out (training, through DDP)."""
+        if normalized:
+            return self.forward_normalized(x)
         return self.denormalize(self.forward_normalized(self.normalize(x)))
 
     def hparams(self) -> dict[str, Any]:

@@ -222,7 +222,7 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
             y = torch.from_numpy(np.stack([b for _, b in items])).to(device)
             xn, yn = model.normalize(x), model.normalize(y)
             if not gan:
-                pred = net_g.module.forward_normalized(xn) if distributed else model.forward_normalized(xn)
+                pred = net_g(xn, normalized=True)
                 loss = F.mse_loss(pred, yn) if cfg.model == "dlr" else F.l1_loss(pred, yn)
                 opt_g.zero_grad(set_to_none=True)
                 loss.backward()
@@ -230,11 +230,13 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
                 run_l["g"].append(loss.item())
                 run_l["l1"].append(F.l1_loss(pred.detach(), yn).item())
             else:
-                fake = (net_g.module if distributed else model).forward_normalized(xn)
+                b = xn.shape[0]
+                fake = net_g(xn, normalized=True)
                 cond = model.upsampled_input(xn)
-                # discriminator step
-                d_fake = net_d(torch.cat([cond, fake.detach()], 1))
-                d_real = net_d(torch.cat([cond, yn], 1))
+                # discriminator step: real and fake pairs in one forward pass (one DDP forward per backward)
+                d_all = net_d(torch.cat([torch.cat([cond, yn], 1), torch.cat([cond, fake.detach()], 1)], 0))
+                d_real = [[f[:b] for f in scale] for scale in d_all]
+                d_fake = [[f[b:] for f in scale] for scale in d_all]
                 loss_d = 0.5 * (lsgan(d_real, 1.0) + lsgan(d_fake, 0.0))
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()

@@ -82,10 +82,13 @@ def inception_features(slices, window: tuple[float, float] = STUDY_WINDOW, batch
     helper = _helper(device)
     g8 = window_to_uint8(a, float(window[0]), float(window[1]))
     feats = []
-    for k in range(0, len(g8), batch_size):
-        chunk = torch.from_numpy(np.ascontiguousarray(g8[k:k + batch_size]))[:, None].expand(-1, 3, -1, -1)
-        feats.append(helper.extract_feats(chunk, data_range=(0, 255), resize_hw=(299, 299),
-                                          resample_mode="nv_bilinear_float", quant=False))
+    # plain TorchScript interpretation: the profiling executor's re-specialisation for every new batch shape
+    # costs far more than it saves for a few batches
+    with torch.jit.optimized_execution(False):
+        for k in range(0, len(g8), batch_size):
+            chunk = torch.from_numpy(np.ascontiguousarray(g8[k:k + batch_size]))[:, None].expand(-1, 3, -1, -1)
+            feats.append(helper.extract_feats(chunk, data_range=(0, 255), resize_hw=(299, 299),
+                                              resample_mode="nv_bilinear_float", quant=False))
     return np.concatenate(feats, axis=0).astype(np.float64)
 
 

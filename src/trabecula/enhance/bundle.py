@@ -1,0 +1,97 @@
+"""Weight bundles (MONAI-style): ``model.pt`` (the generator's state dict) + ``manifest.json`` (SHA-256, the input
+it expects, the output grid, the training config, the data it saw, evaluation numbers) + ``config.toml`` (the
+training configuration, human-readable). :func:`export_bundle` turns a training checkpoint into one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from trabecula.errors import InputError
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if v is None:
+        return '""'
+    return json.dumps(str(v))
+
+
+def to_toml(d: dict[str, Any]) -> str:
+    """A flat-or-one-level-nested dict as TOML (enough for training configs)."""
+    lines, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    for name, t in tables:
+        lines.append(f"\n[{name}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in t.items() if not isinstance(v, dict)]
+    return "\n".join(lines) + "\n"
+
+
+def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict | None = None,
+                  notes: str = "", force: bool = False) -> Path:
+    """Write ``model.pt``, ``manifest.json`` and ``config.toml`` for the checkpoint's generator into ``out_dir``."""
+    import torch
+
+    from trabecula.enhance.infer import build_from_hparams, receptive_radius, sha256_file
+    from trabecula.io import atomic_output
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise InputError(checkpoint, "checkpoint not found")
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    run = checkpoint.parent
+    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    hp = ck["hparams"]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_output(out / "model.pt", force=force) as tmp:
+        torch.save({k: v.clone() for k, v in ck["G"].items()}, tmp)
+    net = build_from_hparams(hp)
+    net.net.load_state_dict(ck["G"])
+    net.eval()
+    in_sp = [float(s) for s in ck.get("input_spacing") or [0.1, 0.2, 0.2]]
+    s = net.scale
+    data_manifest = {}
+    dm = cfg.get("data_manifest")
+    if dm and Path(dm).exists():
+        m = json.loads(Path(dm).read_text())
+        data_manifest = {"backend": m.get("backend"), "backend_note": m.get("backend_note"), "split_mode": m.get("split_mode"),
+                         "seed": m.get("seed"), "doses_mas": m.get("doses_mas"),
+                         "specimens": {sp: sum(1 for r in m["specimens"] if r["split"] == sp) for sp in ("train", "val", "test")},
+                         "sources": sorted({r["source"] for r in m["specimens"]}),
+                         "test_specimens": [r["id"] for r in m["specimens"] if r["split"] == "test"]}
+    manifest = {
+        "format": "trabecula-weights/1",
+        "model": hp["model"],
+        "sha256": sha256_file(out / "model.pt"),
+        "parameters": int(sum(p.numel() for p in net.net.parameters())),
+        "hparams": hp,
+        "input": {"units": "HU", "channels": hp.get("in_channels", 1), "context_stride": int(ck.get("context_stride", 1)),
+                  "spacing_mm": in_sp, "normalisation": "(HU - hu_center) / hu_scale",
+                  "hu_center": hp.get("hu_center"), "hu_scale": hp.get("hu_scale"), "spacing_tolerance": 0.05},
+        "output": {"units": "HU", "scale_inplane": s, "spacing_mm": [in_sp[0], in_sp[1] / s, in_sp[2] / s]},
+        "receptive_radius_px": receptive_radius(net),
+        "training": {"iterations": int(ck["iter"]), "seconds": round(float(ck.get("elapsed_s", 0.0)), 1),
+                     "checkpoint": "best validation" if checkpoint.name == "best.pt" else checkpoint.name,
+                     "config": {k: v for k, v in cfg.items() if k not in ("hparams",)}},
+        "data": data_manifest,
+        "evaluation": evaluation or {},
+        "notes": notes,
+    }
+    with atomic_output(out / "manifest.json", force=True) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=1))
+    toml_cfg = {k: v for k, v in cfg.items() if k not in ("hparams", "config")}
+    toml_cfg["network"] = hp.get("config", {})
+    with atomic_output(out / "config.toml", force=True) as tmp:
+        Path(tmp).write_text(f"# training configuration of the shipped {hp['model']} weights\n" + to_toml(toml_cfg))
+    return out / "manifest.json"

@@ -1,0 +1,121 @@
+"""Paired data, training (CLI, resume), enhancement (CLI), hallucination check and the evaluation protocol,
+end to end on a tiny pairs folder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from trabecula import Volume
+from trabecula.cli import main
+from trabecula.enhance.data import PairSet, PatchDataset, specimen_plan, write_pairs
+from trabecula.enhance.degrade import PRESETS, image_scan, synthetic_structure
+from trabecula.enhance.evaluate import _edge_metrics, slanted_edge_hu
+from trabecula.enhance.hallucination import consistency_check
+from trabecula.io import read_volume, write_volume
+
+
+def test_manifest_split_by_specimen_and_grids(tiny_pairs):
+    ps = PairSet.open(tiny_pairs)
+    m = ps.manifest
+    assert m["input_spacing"] == [0.1, 0.2, 0.2] and m["target_spacing"] == [0.1, 0.1, 0.1]
+    splits = {s["id"]: s["split"] for s in m["specimens"]}
+    assert sorted(splits.values()).count("test") == 1 and splits["edge-00"] == "train"
+    test_id = ps.ids("test")[0]
+    assert test_id not in ps.ids("train")  # no specimen in two splits
+    d = ps.load(test_id)
+    assert d["target"].shape == (d["input"].shape[0], 2 * d["input"].shape[1], 2 * d["input"].shape[2])
+    # quarter dose is noisier than full dose, micro-CT sharper than both
+    assert np.std(d["input_low"] - d["input"]) > 30
+    ds = PatchDataset(ps, "train", 8, 2, in_channels=3, context_stride=2, seed=1)
+    x, y = ds[5]
+    x2, _ = ds[5]
+    assert x.shape == (3, 8, 8) and y.shape == (1, 16, 16) and np.array_equal(x, x2)
+
+
+def test_by_slice_split_puts_every_specimen_in_train_and_test(tmp_path):
+    plan = specimen_plan(n_synthetic=2, n_edges=0, seed=1, size=40)
+    write_pairs(tmp_path, plan, backend="image", split="by-slice", seed=1)
+    ps = PairSet.open(tmp_path)
+    for sid in ps.ids("test"):
+        tr, te = set(ps.slices(sid, "train")), set(ps.slices(sid, "test"))
+        assert tr and te and not tr & te
+
+
+def test_image_scanner_noise_scales_with_dose():
+    s = synthetic_structure((48, 48, 48), 0.05, 0.2, 0.6, "plate", seed=2)
+    a = image_scan(s, "clinical-mdct", mas=250, seed=1).numpy()
+    b = image_scan(s, "clinical-mdct", mas=62.5, seed=2).numpy()
+    c = image_scan(s, "clinical-mdct", mas=250, seed=3).numpy()
+    sd_full = np.std(a - c) / np.sqrt(2)
+    sd_low = np.sqrt(np.var(b - c) - sd_full**2)
+    assert sd_full == pytest.approx(PRESETS["clinical-mdct"].noise_sd_hu, rel=0.15)
+    assert sd_low / sd_full == pytest.approx(2.0, rel=0.2)
+
+
+def test_edge_mtf_of_the_image_model_matches_its_psf():
+    """The slanted-edge measurement used for the DLR/SR-DLR targets reads back the model's known blur."""
+    edge = slanted_edge_hu((24, 200, 200))
+    img = image_scan(edge, "clinical-mdct", mas=1e6, seed=0)
+    m = _edge_metrics(img.numpy(), img.spacing)
+    # PSF FWHM 0.5 mm (σ 0.212 mm) plus the 0.05 → 0.2 mm anti-alias Gaussian (σ 1.5 × 0.05 mm)
+    sigma = np.hypot(0.5 / 2.3548, 1.5 * 0.05)
+    assert m["mtf50_lpmm"] == pytest.approx(np.sqrt(2 * np.log(2)) / (2 * np.pi * sigma), rel=0.1)
+
+
+def test_hallucination_check_flags_invented_structure(tiny_pairs):
+    ps = PairSet.open(tiny_pairs)
+    sid = ps.ids("train")[0]
+    inp, tgt = ps.volume(sid, "input"), ps.volume(sid, "target")
+    ok = consistency_check(tgt, inp)
+    assert not ok.flagged and ok.score > 0.5
+    fake = tgt.numpy().copy()
+    fake[8:24, 20:34, 20:34] = 1400.0  # a 1.6 × 1.4 × 1.4 mm bone block the input never saw
+    bad = consistency_check(tgt.with_data(fake), inp)
+    assert bad.flagged and bad.details["largest_unsupported_mm3"] > 1.0
+    z = np.abs(bad.z_map.numpy())
+    assert z[10:22, 11:16, 11:16].mean() > 3 * z.mean()
+    wrong = consistency_check(tgt.with_data(tgt.numpy()[::-1, ::-1].copy()), inp)
+    assert wrong.flagged and wrong.score < 0.5
+
+
+@pytest.mark.slow
+def test_pairs_train_resume_enhance_evaluate_cli(tiny_pairs, tmp_path, capsys):
+    # pairs verb (own small set, no DIDSR)
+    code = main(["pairs", str(tmp_path / "p"), "--synthetic", "2", "--edges", "0", "--didsr", "none", "--size", "40",
+                 "--backend", "image"])
+    assert code == 0 and (tmp_path / "p" / "manifest.json").exists()
+    assert main(["pairs", str(tmp_path / "p"), "--synthetic", "1", "--didsr", "none"]) == 2  # exists, no --force
+    # train, then resume to more iterations
+    run = tmp_path / "run"
+    args = ["train", "--model", "srdlr", "--data", str(tiny_pairs), "--out", str(run), "--patch", "12", "--batch", "2",
+            "--val-every", "2", "--threads", "1", "--set", "width=8", "--set", "blocks=1", "--2.5d", "3"]
+    assert main([*args, "--iters", "2"]) == 0
+    assert main([*args, "--iters", "2"]) == 2  # run folder in use without --resume
+    assert main([*args, "--iters", "4", "--resume"]) == 0
+    rows = (run / "log.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
+    assert json.loads((run / "config.json").read_text())["in_channels"] == 3
+    # enhance a volume with the checkpoint (spacing (0.1, 0.2, 0.2) = the training grid), with the check
+    ps = PairSet.open(tiny_pairs)
+    sid = ps.ids("test")[0]
+    write_volume(ps.volume(sid, "input"), tmp_path / "in.nii.gz")
+    code = main(["enhance", str(tmp_path / "in.nii.gz"), "--model", str(run / "best.pt"), "-o", str(tmp_path / "o.nii.gz"),
+                 "--tile", "16", "--consistency-map", str(tmp_path / "z.nii.gz")])
+    out = capsys.readouterr().out
+    assert code == 0 and "consistency score" in out
+    o = read_volume(tmp_path / "o.nii.gz")
+    assert o.spacing == pytest.approx((0.1, 0.1, 0.1)) and o.units == "HU"
+    # a wrong spacing is one clear line and exit 2
+    write_volume(Volume(np.zeros((4, 16, 16), np.float32), (1.0, 0.5, 0.5), units="HU"), tmp_path / "w.nii.gz")
+    assert main(["enhance", str(tmp_path / "w.nii.gz"), "--model", str(run / "best.pt"), "-o", str(tmp_path / "w2.nii.gz")]) == 2
+    assert "trained on" in capsys.readouterr().err
+    # the evaluation protocol end to end (tables, FID on a few slices, consistency)
+    code = main(["evaluate", "--data", str(tiny_pairs), "--out", str(tmp_path / "ev"), "--model",
+                 f"srdlr={run / 'best.pt'}", "--fid-slices", "4", "--no-edge-test"])
+    assert code == 0
+    s = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    methods = {r["method"] for r in s["image_quality"]}
+    assert {"input", "input_low", "srdlr"} <= methods
+    assert (tmp_path / "ev" / "table_srdlr.md").exists() or len(s["specimens"]) * 2 < 3
+    assert all(r.get("fid") is not None for r in s["image_quality"])
