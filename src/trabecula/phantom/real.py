@@ -56,18 +56,23 @@ def upsample_binary(binary: np.ndarray, factor: int, sigma_voxels: float = 0.6, 
         a = _lerp_axis(a, (np.arange(ny * k) + 0.5) / k - 0.5, 1)
         return _lerp_axis(a, (np.arange(nx * k) + 0.5) / k - 0.5, 2)
 
+    from trabecula.progress import progress_steps
+
     bins = np.linspace(0.0, 1.0, 4097)
     hist = np.zeros(bins.size - 1, np.int64)
-    for z0 in range(0, nz, chunk):
-        hist += np.histogram(slab(z0, min(nz, z0 + chunk)), bins)[0]
-    # threshold: smallest level whose exceedance fraction is <= the original fraction
-    exceed = np.cumsum(hist[::-1])[::-1] / hist.sum()  # exceed[i] = fraction >= bins[i]
-    i = int(np.searchsorted(-exceed, -frac))
-    level = bins[min(i, bins.size - 2)]
     out = np.empty((nz * k, ny * k, nx * k), bool)
-    for z0 in range(0, nz, chunk):
-        z1 = min(nz, z0 + chunk)
-        out[z0 * k:z1 * k] = slab(z0, z1) >= level
+    with progress_steps(f"upsampling ×{k}", 2 * nz) as advance:
+        for z0 in range(0, nz, chunk):
+            hist += np.histogram(slab(z0, min(nz, z0 + chunk)), bins)[0]
+            advance(min(chunk, nz - z0))
+        # threshold: smallest level whose exceedance fraction is <= the original fraction
+        exceed = np.cumsum(hist[::-1])[::-1] / hist.sum()  # exceed[i] = fraction >= bins[i]
+        i = int(np.searchsorted(-exceed, -frac))
+        level = bins[min(i, bins.size - 2)]
+        for z0 in range(0, nz, chunk):
+            z1 = min(nz, z0 + chunk)
+            out[z0 * k:z1 * k] = slab(z0, z1) >= level
+            advance(z1 - z0)
     return out
 
 
