@@ -82,6 +82,7 @@ def _camera(az: float):
 
 # --------------------------------------------------------------------------- trabecula (child processes)
 def tr_setup_args(path: str, clipped: bool):
+    tr_first_call(16)  # load the compiled kernels first: not part of a set-up
     return (_volume(path), clipped)
 
 

@@ -284,6 +284,12 @@ def mpr_figure(
     Returns
     -------
     matplotlib.figure.Figure (Agg canvas; save with :func:`save_png` or ``fig.savefig``).
+
+    Raises
+    ------
+    ParameterError
+        If the point lies outside every volume (a volume that does not contain it gets a note instead of
+        slices).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -319,13 +325,22 @@ def mpr_figure(
     FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / (panel_inches * rows + 0.65),
                         wspace=0.03, hspace=0.03)
+    all_views = []
+    errors = []
+    for vol in vol_list:
+        try:
+            all_views.append(mpr_views(vol, p, window, radiological))
+        except ParameterError as exc:
+            if exc.name != "point":
+                raise
+            all_views.append(None)
+            errors.append(exc)
+    if len(errors) == len(vol_list):
+        raise errors[0]
     axes = fig.subplots(rows, cols, squeeze=False)
     for c, vol in enumerate(vol_list):
         title = titles[c] if titles is not None else _default_title(vol, c)
-        try:
-            mv = mpr_views(vol, p, window, radiological)
-        except ParameterError:
-            mv = None
+        mv = all_views[c]
         for r, name in enumerate(views):
             ax = axes[0, r] if n == 1 else axes[r, c]
             if mv is None:
