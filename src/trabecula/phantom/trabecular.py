@@ -415,8 +415,8 @@ def trabecular_cube(
     shape = grid_shape(size, voxel, min_voxels=4)
     _check_targets(bvtv, tb_th_mm, tb_sp_mm, voxel)
     mid = check_material(marrow, "marrow")
-    start = foam or FoamParams(plate_fraction=plate_fraction, anisotropy=anisotropy, main_axis=main_axis)
-    start = replace(start, anisotropy=anisotropy, main_axis=main_axis) if foam is None else start
+    start = foam if foam is not None else FoamParams(plate_fraction=plate_fraction, anisotropy=anisotropy,
+                                                     main_axis=main_axis)
     start.check()
     params: dict = {"size_mm": list(size), "voxel_mm": voxel, "seed": int(seed),
                     "targets": {"bv_tv": bvtv, "tb_th_mm": tb_th_mm, "tb_sp_mm": tb_sp_mm}}
