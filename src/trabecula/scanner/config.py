@@ -7,7 +7,10 @@ mm at the place the key says (``pixel_u_mm`` at the detector, ``voxel_mm`` in th
     ``beam`` (``cone``), ``orbit`` (``circular``), ``orbit_deg``, ``sid_mm`` (source–isocentre),
     ``sdd_mm`` (source–detector), ``pixel_u_mm`` / ``pixel_v_mm`` (detector pitch, columns / rows),
     ``detector_cols``, ``detector_rows``, ``views`` (per orbit), ``pitch`` (informational),
-    ``center_offset_mm`` (gantry centre-alignment error at isocentre; the reconstruction assumes 0).
+    ``center_offset_mm`` (gantry centre-alignment error at isocentre; the reconstruction assumes 0),
+    ``interleave_u`` / ``interleave_v`` (1 or 2: each projection interleaves two readings shifted by half an
+    element — a flying focal spot, or a quarter-detector offset after rebinning — so it is sampled at half
+    the element pitch with the full element as aperture; each reading gets its share of the mAs).
 ``[source]``
     ``kvp``, ``anode_angle_deg``, ``filtration_mm`` (``{element = mm}``), ``focal_spot_mm`` (FWHM).
 ``[detector]``
@@ -60,6 +63,8 @@ class Geometry:
     views: int = 720
     pitch: float = 0.0
     center_offset_mm: float = 0.0
+    interleave_u: int = 1
+    interleave_v: int = 1
 
     @property
     def magnification(self) -> float:
@@ -74,6 +79,15 @@ class Geometry:
     def pixel_v_iso_mm(self) -> float:
         """Detector row pitch scaled to the isocentre (mm)."""
         return self.pixel_v_mm / self.magnification
+
+    @property
+    def sample_u_iso_mm(self) -> float:
+        """Projection sampling pitch at the isocentre after interleaving (pitch / interleave_u)."""
+        return self.pixel_u_iso_mm / self.interleave_u
+
+    @property
+    def sample_v_iso_mm(self) -> float:
+        return self.pixel_v_iso_mm / self.interleave_v
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,11 @@ class Scanner:
             if not (isinstance(v, int) and v > 0):
                 raise ParameterError(f"geometry.{key}", f"must be a positive integer, got {v!r}")
         non_negative("geometry", "pitch", g.pitch)
+        for key in ("interleave_u", "interleave_v"):
+            if getattr(g, key) not in (1, 2):
+                raise ParameterError(f"geometry.{key}", f"must be 1 or 2, got {getattr(g, key)!r}")
+        if (g.interleave_u == 2 or g.interleave_v == 2) and m.oversample % 2:
+            raise ParameterError("simulation.oversample", "interleaved sampling needs an even oversample (2, 4, …)")
         if not math.isfinite(g.center_offset_mm) or abs(g.center_offset_mm) > 5.0:
             raise ParameterError("geometry.center_offset_mm", f"must be within ±5 mm, got {g.center_offset_mm}")
 
@@ -295,7 +314,8 @@ class Scanner:
             "magnification": round(g.magnification, 4),
             "pixel_at_isocentre_mm": round(g.pixel_u_iso_mm, 5),
             "row_at_isocentre_mm": round(g.pixel_v_iso_mm, 5),
-            "detector_nyquist_lp_per_mm": round(1 / (2 * g.pixel_u_iso_mm), 3),
+            "sampling_at_isocentre_mm": round(g.sample_u_iso_mm, 5),
+            "detector_nyquist_lp_per_mm": round(1 / (2 * g.sample_u_iso_mm), 3),
             "voxel_mm": r.voxel_mm,
             "fov_mm": [r.fov_mm, r.fov_mm, r.axial_fov_mm],
             "mas_per_view": round(self.mas_per_view, 5),

@@ -57,13 +57,16 @@ def block_fractions(labels: np.ndarray, label_ids: list[int], factor: tuple[int,
 
 
 def forward_project(fractions: np.ndarray, spacing, origin, geom: ScanGeometry, oversample: int = 1,
-                    backend: str = "numba") -> np.ndarray:
+                    backend: str = "numba", us: np.ndarray | None = None, vs: np.ndarray | None = None) -> np.ndarray:
     """Path lengths (mm) per material: array (views, rows·k, cols·k, m) float32, k = ``oversample``.
 
     ``fractions`` (z, y, x, m) uint8 (255 = full) or float (1 = full), ``spacing``/``origin`` (mm, z/y/x)
-    relative to the isocentre; ``geom`` the scan (including its centre-alignment error).
+    relative to the isocentre; ``geom`` the scan (including its centre-alignment error). ``us``/``vs``
+    (detector mm, equally spaced) replace the default ray positions (:func:`sub_coords`).
     """
-    us, vs = sub_coords(geom, oversample)
+    du_, dv_ = sub_coords(geom, oversample)
+    us = du_ if us is None else np.asarray(us, float)
+    vs = dv_ if vs is None else np.asarray(vs, float)
     nm = fractions.shape[-1]
     scale = 1.0 / 255.0 if fractions.dtype == np.uint8 else 1.0
     if backend == "numba":

@@ -109,29 +109,70 @@ def _noisy(sig: np.ndarray, var: np.ndarray, rng: np.random.Generator) -> np.nda
 
 def detect(sig: np.ndarray, var: np.ndarray, geom: ScanGeometry, scanner: Scanner, rng: np.random.Generator | None,
            k: int, frames: float = 1.0) -> np.ndarray:
-    """Steps 3–6 on oversampled expected signal/variance (views, rows·k, cols·k) → element signals.
+    """Steps 3–6: expected signal/variance on the sub-ray grid (views, rows·k [+k/2], cols·k [+k/2]) →
+    element signals (views, rows·iv, cols·iu), interleaving ``geometry.interleave_u/v`` readings.
 
-    ``frames`` > 1 makes each output the average of that many frames (variance and electronic noise
+    Each reading gets 1/(iu·iv) of the exposure and its own noise; reading (a, b) bins the sub-rays from
+    offset (a·k/2, b·k/2), i.e. half an element later, and fills every iv-th row / iu-th column of the
+    output. ``frames`` > 1 makes each output the average of that many frames (variance and electronic noise
     divided accordingly), as for gain-calibration flats."""
     g, d = scanner.geometry, scanner.detector
+    iu, iv = g.interleave_u, g.interleave_v
+    n_read = iu * iv
     sub_u, sub_v = geom.du / k, geom.dv / k
     focal = scanner.source.focal_spot_mm * (g.sdd_mm - g.sid_mm) / g.sid_mm / _GAUSS_FWHM
+    blur = d.blur_fwhm_mm / _GAUSS_FWHM
     sig = _gauss(sig, focal / sub_v, focal / sub_u)
     if rng is not None:
         var = _gauss(var, focal / sub_v, focal / sub_u)
-        sig = _noisy(sig, var / np.float32(frames), rng)
-    blur = d.blur_fwhm_mm / _GAUSS_FWHM
-    sig = _gauss(sig, blur / sub_v, blur / sub_u)
-    nv, nr, nc = sig.shape
-    binned = sig.reshape(nv, nr // k, k, nc // k, k).sum(axis=(2, 4), dtype=np.float64).astype(np.float32)
-    binned += np.float32(d.dark_offset)
-    if rng is not None and d.electronic_noise > 0:
-        binned += np.float32(d.electronic_noise / math.sqrt(frames)) * rng.standard_normal(binned.shape, dtype=np.float32)
-    return binned
+    nv = sig.shape[0]
+    R, C = geom.n_rows, geom.n_cols
+    out = np.empty((nv, R * iv, C * iu), np.float32)
+    clean = None
+    for a in range(iv):
+        for b in range(iu):
+            if rng is not None:
+                s_r = _noisy(sig / np.float32(n_read), var / np.float32(n_read * frames), rng)
+                s_r = _gauss(s_r, blur / sub_v, blur / sub_u)
+            else:
+                if clean is None:
+                    clean = _gauss(sig / np.float32(n_read), blur / sub_v, blur / sub_u)
+                s_r = clean
+            ro, co = a * (k // 2), b * (k // 2)
+            part = s_r[:, ro:ro + R * k, co:co + C * k]
+            binned = part.reshape(nv, R, k, C, k).sum(axis=(2, 4), dtype=np.float64).astype(np.float32)
+            binned += np.float32(d.dark_offset)
+            if rng is not None and d.electronic_noise > 0:
+                binned += np.float32(d.electronic_noise / math.sqrt(frames)) * rng.standard_normal(binned.shape, dtype=np.float32)
+            out[:, a::iv, b::iu] = binned
+    return out
+
+
+def sub_rays(geom: ScanGeometry, scanner: Scanner) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-ray detector positions (mm): ``oversample`` per element and axis, plus k/2 more at the end of an
+    interleaved axis (for the second reading, half an element later)."""
+    from trabecula.scanner.project import sub_coords
+
+    k = scanner.simulation.oversample
+    us, vs = sub_coords(geom, k)
+    if scanner.geometry.interleave_u == 2:
+        us = np.concatenate([us, us[-1] + geom.du / k * (1 + np.arange(k // 2))])
+    if scanner.geometry.interleave_v == 2:
+        vs = np.concatenate([vs, vs[-1] + geom.dv / k * (1 + np.arange(k // 2))])
+    return us, vs
+
+
+def sampled_geometry(geom: ScanGeometry, scanner: Scanner) -> ScanGeometry:
+    """The geometry of the interleaved projections (pitch / interleave, first sample at reading A's first)."""
+    from dataclasses import replace
+
+    iu, iv = scanner.geometry.interleave_u, scanner.geometry.interleave_v
+    return replace(geom, du=geom.du / iu, dv=geom.dv / iv, n_cols=geom.n_cols * iu, n_rows=geom.n_rows * iv)
 
 
 def simulate_projections(phantom, scanner, mas: float | None = None, seed: int = 0, *, projector: str = "numba",
-                         noise: bool = True, n_flats: int = 8, n_darks: int = 8, center_mm=None,
+                         noise: bool = True, n_flats: int = 8, n_darks: int = 8, flat_exposure: float = 20.0,
+                         center_mm=None,
                          chunk_views: int | None = None, progress: bool = True) -> ProjectionData:
     """Simulate the detector data of scanning ``phantom`` with ``scanner``.
 
@@ -145,9 +186,10 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
     seed : random seed of the quantum and electronic noise (results are reproducible)
     projector : ``"numba"`` (default) or ``"rtk"`` (reference; slow)
     noise : False gives the expected (noise-free) counts
-    n_flats, n_darks : number of flat and dark frames stored; each flat is the average of ``views / n_flats``
-        air frames (the gain calibration collects as much exposure as the scan, so flat-field noise stays
-        below the projections' and does not dominate as rings)
+    n_flats, n_darks : number of flat and dark frames stored; each flat is the average of
+        ``flat_exposure × views / n_flats`` air frames (a gain calibration collects many times the scan's
+        exposure; flat-field noise is the same in every view and would otherwise show as rings)
+    flat_exposure : total flat-field exposure as a multiple of the scan's (default 20)
     chunk_views : views per projection chunk (memory control; default keeps a chunk below ~256 MB)
 
     Returns
@@ -186,17 +228,19 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
     from trabecula.scanner._kernels import polychromatic
 
     rng = np.random.default_rng(seed) if noise else None
-    nrk, nck = geom.n_rows * k, geom.n_cols * k
+    us, vs = sub_rays(geom, scanner)
+    nrk, nck = len(vs), len(us)
+    sgeom = sampled_geometry(geom, scanner)
     if chunk_views is None:
         per_view = nrk * nck * (len(mat_names) + 4) * 4
         chunk_views = int(max(1, min(geom.n_views, (256 * 2**20) // max(per_view, 1))))
-    data = np.empty((geom.n_views, geom.n_rows, geom.n_cols), np.float32)
+    data = np.empty((geom.n_views, sgeom.n_rows, sgeom.n_cols), np.float32)
     n_chunks = int(math.ceil(geom.n_views / chunk_views))
     with progress_steps(f"scan {scanner.name}", n_chunks) if progress else _null() as advance:
         for c in range(n_chunks):
             sl = slice(c * chunk_views, min(geom.n_views, (c + 1) * chunk_views))
             gsub = subset(geom, sl)
-            paths = forward_project(fr, fsp, forigin, gsub, k, projector)
+            paths = forward_project(fr, fsp, forigin, gsub, k, projector, us=us, vs=vs)
             if not proj_ids:
                 paths[:] = 0.0
             flat_paths = paths.reshape(-1, paths.shape[-1])
@@ -212,16 +256,17 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
     n_f = max(1, n_flats)
     flat_sig = np.full((n_f, nrk, nck), sig_w.sum(), np.float32)
     flat_var = np.full((n_f, nrk, nck), var_w.sum(), np.float32)
-    flats = detect(flat_sig, flat_var, geom, scanner, rng, k, frames=max(1.0, geom.n_views / n_f))
+    flats = detect(flat_sig, flat_var, geom, scanner, rng, k, frames=max(1.0, flat_exposure * geom.n_views / n_f))
     d = scanner.detector
     n_d = max(1, n_darks)
-    darks = np.full((n_d, geom.n_rows, geom.n_cols), d.dark_offset, np.float32)
+    darks = np.full((n_d, sgeom.n_rows, sgeom.n_cols), d.dark_offset, np.float32)
     if rng is not None and d.electronic_noise > 0:
         darks += np.float32(d.electronic_noise) * rng.standard_normal(darks.shape, dtype=np.float32)
 
     grid = recon_grid(scanner, (0.0, 0.0, 0.0), vol.extent_mm)
     geometry = {
-        "scan_geometry": geom.to_dict(),
+        "scan_geometry": sgeom.to_dict(),
+        "reading_geometry": geom.to_dict(),
         "scanner": scanner.to_dict(),
         "mas_per_view": scanner.mas_per_view,
         "recon_grid": {"shape": list(grid.shape), "spacing": list(grid.spacing), "origin": list(grid.origin)},
@@ -233,7 +278,7 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
         "oversample": k,
         "materials": {str(lab): materials[lab] for lab in sorted(materials)},
     }
-    return ProjectionData(data, np.asarray(geom.angles), flats, darks, (geom.dv, geom.du), geometry,
+    return ProjectionData(data, np.asarray(geom.angles), flats, darks, (sgeom.dv, sgeom.du), geometry,
                           f"simulated:{scanner.name}")
 
 
