@@ -25,13 +25,18 @@ def register(app: typer.Typer) -> None:
                 raise ParameterError("--show", f"unknown preset {show!r}; use one of {', '.join(PRESETS)}")
             out.print(preset_text(show), markup=False, highlight=False, end="")
             return
-        t = Table("preset", "kVp", "mAs", "detector at isocentre (mm)", "voxel (mm)", "FOV (mm)", "kernel", "description")
+        t = Table(title="scanner presets (trabecula scanners --show NAME prints one)")
+        t.add_column("preset", no_wrap=True)
+        for col in ("kVp", "mAs", "element at iso (mm)", "voxel (mm)", "FOV (mm)", "kernel"):
+            t.add_column(col)
         for name in PRESETS:
             s = load_scanner(name)
             g, r = s.geometry, s.reconstruction
-            t.add_row(name, f"{s.source.kvp:g}", f"{s.exposure.mas:g}", f"{g.pixel_u_iso_mm:.3f} × {g.pixel_v_iso_mm:.3f}",
-                      f"{r.voxel_mm:g} × {r.slice_mm:g}", f"{r.fov_mm:g} × {r.axial_fov_mm:g}", r.kernel, s.description)
+            t.add_row(name, f"{s.source.kvp:g}", f"{s.exposure.mas:g}", f"{g.pixel_u_iso_mm:.3f}",
+                      f"{r.voxel_mm:.3g} × {r.slice_mm:.3g}", f"{r.fov_mm:g} × {r.axial_fov_mm:g}", r.kernel)
         out.print(t)
+        for name in PRESETS:
+            out.print(f"[bold]{name}[/bold]: {load_scanner(name).description}", highlight=False)
 
     @app.command()
     def scan(
