@@ -85,7 +85,8 @@ def _fill_trabecular(labels: np.ndarray, core: np.ndarray, voxel: float, foam: F
 
 
 def _coords(shape: Sequence[int], voxel: float):
-    return [((np.arange(n) - (n - 1) / 2.0) * voxel).reshape([-1 if a == ax else 1 for a in range(3)])
+    """Broadcastable float32 world coordinates (mm) of the voxel centres, grid centre at 0."""
+    return [((np.arange(n) - (n - 1) / 2.0) * voxel).astype(np.float32).reshape([-1 if a == ax else 1 for a in range(3)])
             for ax, n in enumerate(shape)]
 
 
