@@ -299,18 +299,23 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
     mu_map = np.zeros(shape_w, np.float32)
     for m, lab in enumerate(ids):
         mu_map += fr[..., m].astype(np.float32) * np.float32(effective_mu(materials[lab], spec) / 255.0)
-    # transfer function on the working grid (pad to limit wrap-around)
-    pad = [int(math.ceil(2.0 / s)) for s in fsp]  # 2 mm of air around
-    pad = [min(p, n) for p, n in zip(pad, shape_w, strict=True)]
+    # transfer function on the working grid, padded by ~8 detector elements of air so the blur does not wrap
+    import scipy.fft
+
+    g = scanner.geometry
+    reach = (8 * g.pixel_v_iso_mm, 8 * g.pixel_u_iso_mm, 8 * g.pixel_u_iso_mm)
+    pad = [min(int(math.ceil(r / s)), n) for r, s, n in zip(reach, fsp, shape_w, strict=True)]
     work = np.pad(mu_map, [(p, p) for p in pad])
-    F = np.fft.rfftn(work)
+    F = scipy.fft.rfftn(work, workers=-1)
     kz = np.fft.fftfreq(work.shape[0], fsp[0])[:, None, None]
     ky = np.fft.fftfreq(work.shape[1], fsp[1])[None, :, None]
     kx = np.fft.rfftfreq(work.shape[2], fsp[2])[None, None, :]
     g_xy, g_z = float(fsp[2]), float(fsp[0])
-    H = mtf_model(scanner, np.sqrt(ky**2 + kx**2), "xy", kern, grid_mm=g_xy) * mtf_model(scanner, kz, "z", grid_mm=g_z)
+    F *= (mtf_model(scanner, np.sqrt(ky**2 + kx**2), "xy", kern, grid_mm=g_xy)
+          * mtf_model(scanner, kz, "z", grid_mm=g_z)).astype(np.float32)
     # (the box average of the projection grid is applied by block_fractions, as in the full chain)
-    blurred = np.fft.irfftn(F * H, s=work.shape, axes=(0, 1, 2)).astype(np.float32)
+    blurred = scipy.fft.irfftn(F, s=work.shape, workers=-1).astype(np.float32)
+    del F
     # sample at the recon grid's voxel centres
     center = np.asarray(vol.center_mm if center_mm is None else center_mm, float)
     grid = recon_grid(scanner, (0.0, 0.0, 0.0), vol.extent_mm)

@@ -1,0 +1,396 @@
+"""The twin study: what each virtual scanner resolves (issue 4, "What the twin must show", items 1–2).
+
+1. **Resolution.** A slanted bone edge in water (5°) is scanned by ``uhr-extremity``, ``clinical-uhr`` and
+   ``clinical-mdct`` through the full cone-beam simulation (noise-free, so the edge method measures the
+   system's presampled MTF); MTF50/MTF10 in lp/mm and one plot with the three curves (``mtf.png``).
+2. **Trabecular morphometry.** ``n`` trabecular cubes (Voronoi foam, :func:`trabecula.phantom.trabecular_cube`)
+   whose calibration targets are drawn around the vertebra study's micro-CT means and SDs (BV/TV 0.180 ± 0.016,
+   Tb.Th 0.220 ± 0.012 mm, Tb.Sp 0.934 ± 0.126 mm; Tomography 2021, Table 5), each in a 1 mm water jacket, are
+   scanned by ``micro-ct``, ``clinical-mdct`` and ``uhr-extremity``. Each reconstruction is binarised with the
+   IsoData threshold of its VOI values (a cylinder around the centre, as the study's cylindrical VOIs) and
+   measured there — BV/TV, Tb.Th and Tb.Sp (mean local thickness, mm) — and compared with the phantom's
+   truth in the same VOI: means, ratios to truth, Pearson R; the study's MDCT bias (BV/TV 0.320 vs 0.180,
+   Tb.Th 0.680 vs 0.220 mm, Tb.Sp 0.870 vs 0.934 mm, R 0.51/0.45/0.54) is the reference
+   (``morphometry.png``, scatter plots).
+
+Results go to ``twin_study.json`` (written after every phantom, so an interrupted run resumes) and the PNGs.
+Run: ``python -m trabecula.pipeline.twin_study --out twin-study`` (``--help`` for options) or
+``trabecula twin-study --out twin-study``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trabecula.volume import Volume
+
+#: The vertebra study's micro-CT (truth) and MDCT values, n = 50 VOIs (Tomography 2021, Table 5).
+STUDY = {
+    "micro_ct": {"bv_tv": (0.180, 0.016), "tb_th_mm": (0.220, 0.012), "tb_sp_mm": (0.934, 0.126)},
+    "mdct": {"bv_tv": (0.320, 0.067), "tb_th_mm": (0.680, 0.079), "tb_sp_mm": (0.870, 0.140)},
+    "mdct_r": {"bv_tv": 0.514, "tb_th_mm": 0.445, "tb_sp_mm": 0.539},
+}
+METRICS = ("bv_tv", "tb_th_mm", "tb_sp_mm")
+MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "clinical-mdct")
+MORPH_PRESETS = ("micro-ct", "clinical-mdct", "uhr-extremity")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def cylinder_voi(vol: Volume, center_mm, diameter_mm: float, height_mm: float) -> np.ndarray:
+    """Boolean mask of the voxels of ``vol`` whose centres lie in a z-axis cylinder (world mm)."""
+    nz, ny, nx = vol.shape
+    z = vol.origin[0] + np.arange(nz) * vol.spacing[0] - center_mm[0]
+    y = vol.origin[1] + np.arange(ny) * vol.spacing[1] - center_mm[1]
+    x = vol.origin[2] + np.arange(nx) * vol.spacing[2] - center_mm[2]
+    disk = (y[:, None] ** 2 + x[None, :] ** 2) <= (diameter_mm / 2) ** 2
+    return (np.abs(z) <= height_mm / 2)[:, None, None] & disk[None]
+
+
+def isodata_threshold(values: np.ndarray) -> float:
+    """IsoData (Ridler & Calvard 1978) threshold of the VOI values: t = (mean below t + mean above t)/2,
+    iterated from the mean (scikit-image's ``threshold_isodata`` on 256 bins)."""
+    from skimage.filters import threshold_isodata
+
+    return float(threshold_isodata(np.asarray(values, np.float64), nbins=256))
+
+
+def measure_binary_in_voi(binary: np.ndarray, spacing, voi: np.ndarray) -> dict[str, float]:
+    """BV/TV, Tb.Th and Tb.Sp (mean local thickness, diameters in mm) of a binary structure in a VOI.
+
+    Uses :func:`trabecula.morphometry.measure` when it exists, else the engine's local thickness directly
+    (the structure outside the VOI still bounds the spheres)."""
+    import trabecula.morphometry as morph
+
+    b = np.ascontiguousarray(binary, dtype=bool)
+    sp = tuple(float(s) for s in spacing)
+    if hasattr(morph, "measure"):
+        try:
+            r = morph.measure(Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary"),
+                              voi=Volume(voi.astype(np.uint8), sp, (0.0, 0.0, 0.0), "binary"),
+                              metrics=("bvtv", "tbth", "tbsp"))
+            return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
+        except TypeError:
+            pass  # an engine without the voi= keyword: fall through to local thickness
+    from trabecula.morphometry.thickness import local_thickness
+
+    th = local_thickness(b, sp, "default", mask=voi)
+    tsp = local_thickness(~b, sp, "default", mask=voi)
+    bone, marrow = b & voi, ~b & voi
+    return {"bv_tv": float(bone.sum() / voi.sum()), "tb_th_mm": float(th[bone].mean()),
+            "tb_sp_mm": float(tsp[marrow].mean())}
+
+
+def measure_scan(scan: Volume, center_mm, voi_d: float, voi_h: float) -> dict[str, float]:
+    """IsoData threshold in the VOI, then :func:`measure_binary_in_voi`."""
+    a = scan.numpy()
+    voi = cylinder_voi(scan, center_mm, voi_d, voi_h)
+    t = isodata_threshold(a[voi])
+    out = measure_binary_in_voi(a > t, scan.spacing, voi)
+    out["threshold_hu"] = t
+    return out
+
+
+def pearson(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def jacketed(ph, water_mm: float = 1.0):
+    """The phantom's labels padded with ``water_mm`` of water on every side (a specimen in a water bath), and
+    its truth padded with zeros; origins kept so world positions do not move."""
+    from trabecula.phantom import LABEL
+
+    lab, truth = ph.labels, ph.truth
+    n = int(round(water_mm / lab.spacing[1]))
+    pad = ((n, n), (n, n), (n, n))
+    a = np.pad(lab.numpy(), pad, constant_values=LABEL["water"])
+    prov = lab.provenance.with_step(f"water jacket {water_mm:g} mm")
+    prov.extra["materials"] = {**lab.provenance.extra["materials"], str(LABEL["water"]): "water"}
+    origin = tuple(o - n * s for o, s in zip(lab.origin, lab.spacing, strict=True))
+    lab2 = Volume(a, lab.spacing, origin, "label", prov)
+    t2 = Volume(np.pad(truth.numpy(), pad), truth.spacing, origin, "binary", truth.provenance)
+    return lab2, t2
+
+
+# --------------------------------------------------------------------------------------------- item 1
+def mtf_part(presets=MTF_PRESETS, progress=None) -> dict[str, Any]:
+    """Edge MTF of each preset through the full simulation (noise-free)."""
+    from trabecula.phantom import slanted_edge
+    from trabecula.quality import mtf_edge
+    from trabecula.scanner import load_scanner, scan
+    from trabecula.scanner.fast import mtf_model
+
+    out = {}
+    for name in presets:
+        s = load_scanner(name)
+        # an edge about 25 detector elements wide, sampled 4× finer than the scanner's element
+        vox = min(0.025, s.geometry.pixel_u_iso_mm / 4, s.reconstruction.voxel_mm)
+        width = max(3.0, 40 * s.reconstruction.voxel_mm)
+        z = max(0.4, 4 * s.geometry.pixel_v_iso_mm)
+        edge = slanted_edge(5.0, voxel_mm=vox, size_mm=(z, width, width), material="bone", background="water")
+        t0 = time.perf_counter()
+        rec = scan(edge, s, noise=False, progress=False)
+        a = rec.numpy()
+        nz, n, _ = a.shape
+        c, h, hx = n // 2, int(0.25 * width / rec.spacing[1]), int(0.18 * width / rec.spacing[1])
+        m = mtf_edge(a[max(0, nz // 2 - 1): nz // 2 + 2, c - h:c + h, c - hx:c + hx], rec.spacing)
+        out[name] = {"mtf50_lp_mm": m.mtf50, "mtf10_lp_mm": m.mtf10, "frequency_lp_mm": m.frequency.tolist(),
+                     "mtf": m.mtf.tolist(), "model_mtf": mtf_model(s, m.frequency).tolist(),
+                     "voxel_mm": rec.spacing[1], "seconds": round(time.perf_counter() - t0, 1),
+                     "edge": {"voxel_mm": vox, "size_mm": [z, width, width], "material": "bone in water", "angle_deg": 5.0}}
+        if progress:
+            progress(name)
+    return out
+
+
+def plot_mtf(mtf: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    colors = {"uhr-extremity": "#c0392b", "clinical-uhr": "#2471a3", "clinical-mdct": "#7f8c8d", "micro-ct": "#27ae60"}
+    for name, r in mtf.items():
+        f, m = np.asarray(r["frequency_lp_mm"]), np.asarray(r["mtf"])
+        keep = f <= min(12.0, 1.0 / r["voxel_mm"])
+        ax.plot(f[keep], m[keep], color=colors.get(name), lw=2,
+                label=f"{name}: MTF50 {r['mtf50_lp_mm']:.2f}, MTF10 {r['mtf10_lp_mm']:.2f} lp/mm")
+    ax.axhline(0.1, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("spatial frequency (lp/mm)")
+    ax.set_ylabel("MTF")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlim(0, 8)
+    ax.set_title("Edge MTF through the full simulation (bone edge in water)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- item 2
+def draw_targets(n: int, seed: int) -> list[dict[str, float]]:
+    """Phantom targets around the study's micro-CT means with its SDs (clipped to ±2 SD)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        t = {}
+        for k in METRICS:
+            mu, sd = STUDY["micro_ct"][k]
+            t[k] = float(mu + sd * np.clip(rng.standard_normal(), -2, 2))
+        out.append(t)
+    return out
+
+
+def one_phantom(i: int, target: dict[str, float], presets, mode: str, size_mm: float, voxel_mm: float,
+                voi_d: float, voi_h: float, seed: int, full_check: tuple[str, ...] = ()) -> dict[str, Any]:
+    from trabecula.phantom import trabecular_cube
+    from trabecula.scanner import scan
+
+    t0 = time.perf_counter()
+    ph = trabecular_cube((size_mm,) * 3, voxel_mm, target["bv_tv"], target["tb_th_mm"], target["tb_sp_mm"],
+                         seed=seed + i)
+    labels, truth = jacketed(ph, 1.0)
+    center = tuple(float(v) for v in labels.center_mm)
+    rec: dict[str, Any] = {"index": i, "seed": seed + i, "target": target, "phantom_params": ph.params.get("foam"),
+                           "phantom_seconds": round(time.perf_counter() - t0, 1)}
+    voi = cylinder_voi(truth, center, voi_d, voi_h)
+    rec["truth"] = measure_binary_in_voi(truth.numpy().astype(bool), truth.spacing, voi)
+    runs = [(name, mode, name) for name in presets]
+    if mode == "fast":  # the same phantom through the full simulation, to check the fast path's morphometry
+        runs += [(name, "full", f"{name} (full)") for name in full_check]
+    for name, m_, key in runs:
+        t1 = time.perf_counter()
+        vol = scan(labels, name, seed=seed + 1000 * i + 7, mode=m_, progress=False)
+        t2 = time.perf_counter()
+        m = measure_scan(vol, center, voi_d, voi_h)
+        m["scan_seconds"] = round(t2 - t1, 1)
+        m["measure_seconds"] = round(time.perf_counter() - t2, 1)
+        rec[key] = m
+    return rec
+
+
+def summarize(records: list[dict[str, Any]], presets) -> dict[str, Any]:
+    """Means, SDs, ratios to truth and Pearson R per scanner and metric; the checks of item 2."""
+    s: dict[str, Any] = {"n": len(records)}
+    truth = {k: np.array([r["truth"][k] for r in records]) for k in METRICS}
+    s["truth"] = {k: {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0} for k, v in truth.items()}
+    for name in presets:
+        d = {}
+        for k in METRICS:
+            v = np.array([r[name][k] for r in records])
+            d[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                    "ratio_to_truth": float(v.mean() / truth[k].mean()),
+                    "mean_abs_rel_error": float(np.mean(np.abs(v / truth[k] - 1))),
+                    "pearson_r": pearson(truth[k], v)}
+        s[name] = d
+    checks: dict[str, Any] = {}
+    if "micro-ct" in presets:
+        checks["micro-ct within 5 % of truth (mean)"] = bool(all(abs(s["micro-ct"][k]["ratio_to_truth"] - 1) <= 0.05 for k in METRICS))
+    if "uhr-extremity" in presets:
+        checks["uhr-extremity Tb.Th within 20 %"] = bool(abs(s["uhr-extremity"]["tb_th_mm"]["ratio_to_truth"] - 1) <= 0.20)
+    if "clinical-mdct" in presets:
+        ref = {k: STUDY["mdct"][k][0] / STUDY["micro_ct"][k][0] for k in METRICS}
+        s["study_mdct_ratio"] = ref
+        for k in METRICS:
+            ours = s["clinical-mdct"][k]["ratio_to_truth"]
+            same_dir = (ours - 1) * (ref[k] - 1) > 0
+            checks[f"clinical-mdct {k}: direction as the study"] = bool(same_dir)
+            checks[f"clinical-mdct {k}: ratio within ±30 % of the study's {ref[k]:.2f}"] = bool(abs(ours / ref[k] - 1) <= 0.30)
+    full = {}
+    for name in presets:
+        pairs = [(r[name], r[f"{name} (full)"]) for r in records if f"{name} (full)" in r]
+        if pairs:
+            full[name] = {"n": len(pairs), **{k: {"fast_mean": float(np.mean([a[k] for a, _ in pairs])),
+                                               "full_mean": float(np.mean([b[k] for _, b in pairs])),
+                                               "mean_rel_diff": float(np.mean([a[k] / b[k] - 1 for a, b in pairs]))}
+                                           for k in METRICS}}
+    if full:
+        s["fast_vs_full"] = full
+    s["checks"] = checks
+    return s
+
+
+def plot_morphometry(records, presets, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"micro-ct": "#27ae60", "clinical-mdct": "#7f8c8d", "uhr-extremity": "#c0392b"}
+    labels = {"bv_tv": "BV/TV", "tb_th_mm": "Tb.Th (mm)", "tb_sp_mm": "Tb.Sp (mm)"}
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4), dpi=110)
+    for ax, k in zip(axes, METRICS, strict=True):
+        t = np.array([r["truth"][k] for r in records])
+        allv = [t]
+        for name in presets:
+            v = np.array([r[name][k] for r in records])
+            allv.append(v)
+            ax.scatter(t, v, s=18, color=colors.get(name), label=f"{name} (R {pearson(t, v):.2f})")
+        lo = min(float(np.min(a)) for a in allv) * 0.9
+        hi = max(float(np.max(a)) for a in allv) * 1.05
+        ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
+        if k in STUDY["mdct"]:
+            ax.scatter([STUDY["micro_ct"][k][0]], [STUDY["mdct"][k][0]], marker="*", s=120, color="k",
+                       label="vertebra study: MDCT vs micro-CT")
+        ax.set_xlabel(f"phantom truth {labels[k]}")
+        ax.set_ylabel(f"measured {labels[k]}")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Morphometry from virtual scans of {len(records)} trabecular phantoms (IsoData in a cylindrical VOI)")
+    fig.tight_layout()
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
+    tmp.replace(path)
+
+
+def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", size_mm: float = 8.0,
+              voxel_mm: float = 0.025, voi_diameter_mm: float = 5.0, voi_height_mm: float = 5.0,
+              presets=MORPH_PRESETS, mtf: bool = True, full_check: dict[str, int] | None = None,
+              console=None) -> dict[str, Any]:
+    """Run items 1 and 2; write ``twin_study.json``, ``mtf.png``, ``morphometry.png`` under ``out_dir``.
+
+    With ``mode="fast"`` (default: the image-domain model, tested against the full simulation) the first
+    ``full_check[preset]`` phantoms are also scanned through the full cone-beam simulation with that preset
+    and the morphometry of both is compared (``summary.fast_vs_full``)."""
+    full_check = {"clinical-mdct": n, "micro-ct": 1, "uhr-extremity": 1} if full_check is None else full_check
+    from trabecula.progress import progress_steps
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jpath = out_dir / "twin_study.json"
+    settings = {"n": n, "seed": seed, "mode": mode, "size_mm": size_mm, "voxel_mm": voxel_mm, "water_jacket_mm": 1.0,
+                "voi": {"shape": "cylinder along z", "diameter_mm": voi_diameter_mm, "height_mm": voi_height_mm},
+                "threshold": "IsoData (Ridler–Calvard, scikit-image) of the VOI values", "presets": list(presets),
+                "full_check": full_check}
+    state: dict[str, Any] = {}
+    if jpath.exists():
+        old = json.loads(jpath.read_text())
+        if old.get("settings") == settings:
+            state = old
+    state["settings"] = settings
+    state.setdefault("study_reference", STUDY)
+    if mtf and "mtf" not in state:
+        with progress_steps("twin study: edge MTF", len(MTF_PRESETS)) as adv:
+            state["mtf"] = mtf_part(progress=lambda name: adv(1, f"edge MTF {name}"))
+        plot_mtf(state["mtf"], out_dir / "mtf.png")
+        _write_json(jpath, state)
+    records = state.setdefault("phantoms", [])
+    targets = draw_targets(n, seed)
+    with progress_steps("twin study: phantoms", n) as adv:
+        adv(len(records))
+        for i in range(len(records), n):
+            t0 = time.perf_counter()
+            fc = tuple(p for p, k in full_check.items() if i < k)
+            records.append(one_phantom(i, targets[i], presets, mode, size_mm, voxel_mm, voi_diameter_mm,
+                                       voi_height_mm, seed, fc))
+            records[-1]["seconds"] = round(time.perf_counter() - t0, 1)
+            state["summary"] = summarize(records, presets)
+            _write_json(jpath, state)
+            adv(1, f"phantom {i + 1}/{n}")
+            if console is not None:
+                r = records[-1]
+                console.print(f"phantom {i + 1}/{n} ({r['seconds']} s): truth " +
+                              " ".join(f"{k} {r['truth'][k]:.3f}" for k in METRICS) + " | " +
+                              " | ".join(f"{p} " + " ".join(f"{r[p][k]:.3f}" for k in METRICS) for p in presets))
+    if records:
+        state["summary"] = summarize(records, presets)
+        plot_morphometry(records, presets, out_dir / "morphometry.png")
+    _write_json(jpath, state)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m trabecula.pipeline.twin_study", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("twin-study"), help="output folder (JSON + PNG)")
+    p.add_argument("-n", type=int, default=20, help="number of trabecular phantoms (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (phantoms, noise)")
+    p.add_argument("--mode", choices=("full", "fast"), default="fast",
+                   help="fast path (default; checked against the full simulation on the first phantoms) or full")
+    p.add_argument("--full-check", type=int, default=1,
+                   help="phantoms also scanned fully with micro-ct and uhr-extremity (clinical-mdct: all); default 1")
+    p.add_argument("--size", type=float, default=8.0, help="trabecular cube edge, mm (default 8)")
+    p.add_argument("--voxel", type=float, default=0.025, help="phantom voxel, mm (default 0.025)")
+    p.add_argument("--voi-diameter", type=float, default=5.0, help="VOI cylinder diameter, mm (default 5)")
+    p.add_argument("--voi-height", type=float, default=5.0, help="VOI cylinder height, mm (default 5)")
+    p.add_argument("--no-mtf", action="store_true", help="skip item 1 (edge MTF)")
+    a = p.parse_args(argv)
+    from rich.console import Console
+
+    con = Console()
+    fc = {"clinical-mdct": a.n, "micro-ct": a.full_check, "uhr-extremity": a.full_check}
+    st = run_study(a.out, a.n, a.seed, a.mode, a.size, a.voxel, a.voi_diameter, a.voi_height, mtf=not a.no_mtf,
+                   full_check=fc, console=con)
+    s = st.get("summary", {})
+    if "mtf" in st:
+        for name, r in st["mtf"].items():
+            con.print(f"{name}: MTF50 {r['mtf50_lp_mm']:.2f} lp/mm, MTF10 {r['mtf10_lp_mm']:.2f} lp/mm")
+    for k, v in s.get("checks", {}).items():
+        con.print(f"{'PASS' if v else 'FAIL'}  {k}")
+    con.print(f"results in {a.out}/twin_study.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
