@@ -156,6 +156,7 @@ def register(app: typer.Typer) -> None:
         edge_test: Annotated[bool, typer.Option(help="Also measure noise SD and MTF50/MTF10 on a slanted edge (DLR/SR-DLR targets).")] = True,
         seed: Annotated[int, typer.Option(help="Random seed (FID sample, KID subsets, edge noise).")] = 0,
         threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+        workers: Annotated[int, typer.Option(help="Evaluate specimens in this many parallel processes.")] = 1,
         force: Force = False,
     ) -> None:
         """The study's evaluation on held-out specimens: SSIM, PSNR, FID, KID, morphometry tables, statistics, hallucination check."""
@@ -178,7 +179,8 @@ def register(app: typer.Typer) -> None:
             models = {m: m for m in shipped_models()}
         if not models:
             raise ParameterError("--model", "no shipped models; give LABEL=FILE.pt")
-        summary = run_eval(data, models, out_dir, split=split, fid_slices=fid_slices, seed=seed, force=force)
+        summary = run_eval(data, models, out_dir, split=split, fid_slices=fid_slices, seed=seed, force=force,
+                           workers=workers)
         out.print((out_dir / "image_quality.md").read_text())
         for m in summary["morphometry"]:
             p = out_dir / f"table_{m.replace('/', '_')}.md"

@@ -112,77 +112,129 @@ def _model_input_key(lm) -> str:
     return "input_low" if lm.name == "dlr" else "input"
 
 
-def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Path, split: str = "test",
-             fid_slices: int = 96, seed: int = 0, force: bool = False, tile: int = 256, batch: int = 8,
-             consistency: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the evaluation protocol (module docstring) for ``models`` (label → model name, path or
-    :class:`~trabecula.enhance.infer.LoadedModel`) on ``split`` of ``pairs_dir``; write CSV/Markdown tables
-    and ``summary.json`` under ``out_dir``. Returns the summary."""
-    import pandas as pd
+def _rows(d: dict) -> dict:
+    return {k: v for k, v in d.items() if not isinstance(v, str)}
+
+
+def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any], split: str = "test",
+                      fid_frac: float = 1.0, seed: int = 0, tile: int = 256, batch: int = 8, consistency: bool = True,
+                      threads: int | None = None) -> dict[str, Any]:
+    """Everything the protocol measures on one specimen: per-slice rows, VOI morphometry, continuity,
+    consistency, and Inception features of a seeded sample (fraction ``fid_frac``) of its slices."""
+    import torch
 
     from trabecula.enhance.data import PairSet
     from trabecula.enhance.hallucination import consistency_check
     from trabecula.enhance.infer import LoadedModel, enhance_array, load_model
-    from trabecula.io import atomic_output, check_writable
-    from trabecula.quality.fid import fid_from_features, inception_features, kid_from_features
+    from trabecula.quality.fid import inception_features
     from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study_slices
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    pairs = PairSet.open(pairs_dir)
+    in_sp = tuple(pairs.manifest["input_spacing"])
+    t_sp = tuple(pairs.manifest["target_spacing"])
+    loaded = {k: (v if isinstance(v, LoadedModel) else load_model(v, "cpu" if threads else None)) for k, v in models.items()}
+    res: dict[str, Any] = {"slices": [], "morph": [], "cont": [], "cons": [], "feats": {}}
+    d = pairs.load(sid)
+    zs = pairs.slices(sid, split)
+    target = d["target"]
+    outputs: dict[str, np.ndarray] = {"input": double_inplane(d["input"])}
+    if "input_low" in d:
+        outputs["input_low"] = double_inplane(d["input_low"])
+    native: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label, lm in loaded.items():
+        key = _model_input_key(lm)
+        if key not in d:
+            continue
+        radius = lm.manifest.get("receptive_radius_px")
+        y = enhance_array(lm, d[key], tile=tile, batch=batch, overlap=None if radius is None else 2 * int(radius) + 8)
+        native[label] = (y, d[key])
+        outputs[label] = y if lm.model.scale == 2 else double_inplane(y)
+    rng = np.random.default_rng([seed, *[ord(c) for c in sid]])
+    z_fid = [z for z in zs if rng.random() < fid_frac]
+    if z_fid:
+        res["feats"]["micro-CT"] = inception_features(target[z_fid])
+    for label, arr in outputs.items():
+        o, t = arr[zs], target[zs]
+        for z, a, b, c in zip(zs, ssim_study_slices(o, t), ssim_hu_slices(o, t), psnr_slices(o, t), strict=True):
+            res["slices"].append({"specimen": sid, "z": z, "method": label, "ssim_study": a, "ssim_hu": b, "psnr_db": c})
+        if z_fid:
+            res["feats"][label] = inception_features(arr[z_fid])
+        res["cont"].append({"specimen": sid, "method": label, **continuity(arr, target)})
+    grids = {"micro-CT": target, **outputs}
+    for label, arr in grids.items():
+        for k, (zsl, disc) in enumerate(cylinder_vois(arr.shape, t_sp)):
+            res["morph"].append({"specimen": sid, "voi": k, "method": label, **voi_morphometry(arr, t_sp, zsl, disc)})
+    if consistency:
+        inp = Volume(d["input"], in_sp, (0, 0, 0), "HU")
+        for label, (y, x) in native.items():
+            if loaded[label].model.scale == 1:
+                out_v = Volume(y, in_sp, (0, 0, 0), "HU")
+                ref_v = Volume(x, in_sp, (0, 0, 0), "HU")
+            else:
+                out_v = Volume(y, t_sp, _fine_origin(in_sp, t_sp), "HU")
+                ref_v = inp
+            r = consistency_check(out_v, ref_v)
+            res["cons"].append({"specimen": sid, "method": label, **_rows(r.to_dict())})
+        r = consistency_check(Volume(target, t_sp, _fine_origin(in_sp, t_sp), "HU"), inp)
+        res["cons"].append({"specimen": sid, "method": "micro-CT (reference)", **_rows(r.to_dict())})
+    return res
+
+
+def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Path, split: str = "test",
+             fid_slices: int = 96, seed: int = 0, force: bool = False, tile: int = 256, batch: int = 8,
+             consistency: bool = True, max_specimens: int | None = None, workers: int = 1,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the evaluation protocol (module docstring) for ``models`` (label → model name or path) on ``split`` of
+    ``pairs_dir``; write CSV/Markdown tables and ``summary.json`` under ``out_dir``. Returns the summary.
+
+    ``workers > 1`` evaluates specimens in parallel processes (one torch thread each).
+    """
+    import pandas as pd
+
+    from trabecula.enhance.data import PairSet
+    from trabecula.enhance.infer import LoadedModel, load_model
+    from trabecula.io import atomic_output, check_writable
+    from trabecula.quality.fid import fid_from_features, kid_from_features
     from trabecula.stats import methods_table, study_table, to_markdown, write_table
 
     out_dir = Path(out_dir)
     check_writable(out_dir / "summary.json", force)
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = PairSet.open(pairs_dir)
-    ids = [i for i in pairs.ids(split) if pairs.record(i)["source"] != "edge"]
+    ids = [i for i in pairs.ids(split) if pairs.record(i)["source"] != "edge"][:max_specimens]
     if not ids:
         raise ParameterError("split", f"no specimens in the {split!r} split of {pairs_dir}")
     loaded: dict[str, LoadedModel] = {k: (v if isinstance(v, LoadedModel) else load_model(v)) for k, v in models.items()}
-    in_sp = tuple(pairs.manifest["input_spacing"])
-    t_sp = tuple(pairs.manifest["target_spacing"])
-    slice_rows, morph_rows, cont_rows, cons_rows = [], [], [], []
-    fid_pool: dict[str, list[np.ndarray]] = {}
-    rng = np.random.default_rng(seed)
+    specs = {k: (v.source if isinstance(v, LoadedModel) else v) for k, v in models.items()}
     n_total = sum(len(pairs.slices(i, split)) for i in ids)
-    pick_frac = min(1.0, fid_slices / max(1, n_total))
-    for sid in ids:
-        if progress:
-            progress(sid)
-        d = pairs.load(sid)
-        zs = pairs.slices(sid, split)
-        target = d["target"]
-        outputs: dict[str, np.ndarray] = {"input": double_inplane(d["input"])}
-        if "input_low" in d:
-            outputs["input_low"] = double_inplane(d["input_low"])
-        native: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for label, lm in loaded.items():
-            key = _model_input_key(lm)
-            if key not in d:
-                continue
-            y = enhance_array(lm, d[key], tile=tile, batch=batch)
-            native[label] = (y, d[key])
-            outputs[label] = y if lm.model.scale == 2 else double_inplane(y)
-        z_fid = [z for z in zs if rng.random() < pick_frac]
-        fid_pool.setdefault("micro-CT", []).append(target[z_fid])
-        for label, arr in outputs.items():
-            o, t = arr[zs], target[zs]
-            for z, a, b, c in zip(zs, ssim_study_slices(o, t), ssim_hu_slices(o, t), psnr_slices(o, t), strict=True):
-                slice_rows.append({"specimen": sid, "z": z, "method": label, "ssim_study": a, "ssim_hu": b, "psnr_db": c})
-            fid_pool.setdefault(label, []).append(arr[z_fid])
-            cont_rows.append({"specimen": sid, "method": label, **continuity(arr, target)})
-        grids = {"micro-CT": (target, t_sp)}
-        grids.update({label: (arr, t_sp) for label, arr in outputs.items()})
-        for label, (arr, sp) in grids.items():
-            for k, (zsl, disc) in enumerate(cylinder_vois(arr.shape, sp)):
-                morph_rows.append({"specimen": sid, "voi": k, "method": label, **voi_morphometry(arr, sp, zsl, disc)})
-        if consistency:
-            for label, (y, x) in native.items():
-                osp = in_sp if loaded[label].model.scale == 1 else t_sp
-                r = consistency_check(Volume(y, osp, (0, 0, 0) if osp == in_sp else _fine_origin(in_sp, osp), "HU"),
-                                      Volume(x, in_sp, (0, 0, 0), "HU"))
-                cons_rows.append({"specimen": sid, "method": label, **{k: v for k, v in r.to_dict().items()
-                                                                      if not isinstance(v, str)}})
-            r = consistency_check(Volume(target, t_sp, _fine_origin(in_sp, t_sp), "HU"), Volume(d["input"], in_sp, (0, 0, 0), "HU"))
-            cons_rows.append({"specimen": sid, "method": "micro-CT (reference)", **{k: v for k, v in r.to_dict().items()
-                                                                                    if not isinstance(v, str)}})
+    fid_frac = min(1.0, fid_slices / max(1, n_total))
+    results = []
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = {sid: ex.submit(evaluate_specimen, str(pairs_dir), sid, specs, split, fid_frac, seed, tile, batch,
+                                   consistency, 1) for sid in ids}
+            for sid, f in futs.items():
+                results.append(f.result())
+                if progress:
+                    progress(sid)
+    else:
+        for sid in ids:
+            results.append(evaluate_specimen(pairs_dir, sid, loaded, split, fid_frac, seed, tile, batch, consistency))
+            if progress:
+                progress(sid)
+    slice_rows = [r for res in results for r in res["slices"]]
+    morph_rows = [r for res in results for r in res["morph"]]
+    cont_rows = [r for res in results for r in res["cont"]]
+    cons_rows = [r for res in results for r in res["cons"]]
+    feats: dict[str, np.ndarray] = {}
+    for res in results:
+        for k, f in res["feats"].items():
+            feats[k] = np.concatenate([feats[k], f]) if k in feats else f
     sl = pd.DataFrame(slice_rows)
     mo = pd.DataFrame(morph_rows)
     co = pd.DataFrame(cont_rows)
@@ -190,8 +242,8 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
     for name, df in (("slices", sl), ("morphometry", mo), ("continuity", co), ("consistency", cs)):
         with atomic_output(out_dir / f"{name}.csv", force=True) as tmp:
             df.to_csv(tmp, index=False)
-    # FID / KID
-    feats = {k: inception_features(np.concatenate(v)) for k, v in fid_pool.items() if sum(len(a) for a in v) >= 2}
+    # FID / KID over the pooled feature samples
+    feats = {k: f for k, f in feats.items() if len(f) >= 2}
     image_rows = []
     methods = [m for m in sl["method"].unique()]
     for m in methods:
