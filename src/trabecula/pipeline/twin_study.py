@@ -143,7 +143,15 @@ def mtf_part(presets=MTF_PRESETS, progress=None) -> dict[str, Any]:
         nz, n, _ = a.shape
         c, h, hx = n // 2, int(0.25 * width / rec.spacing[1]), int(0.18 * width / rec.spacing[1])
         m = mtf_edge(a[max(0, nz // 2 - 1): nz // 2 + 2, c - h:c + h, c - hx:c + hx], rec.spacing)
-        out[name] = {"mtf50_lp_mm": m.mtf50, "mtf10_lp_mm": m.mtf10, "frequency_lp_mm": m.frequency.tolist(),
+        # read MTF50/MTF10 below the voxel grid's Nyquist only (beyond it the edge method sees aliases);
+        # NaN = the MTF is still above that level at Nyquist
+        from trabecula.quality import mtf_crossing
+
+        below = m.frequency <= m.nyquist + 1e-9
+        m50 = mtf_crossing(m.frequency[below], m.mtf[below], 0.5)
+        m10 = mtf_crossing(m.frequency[below], m.mtf[below], 0.1)
+        out[name] = {"mtf50_lp_mm": m50, "mtf10_lp_mm": m10, "nyquist_lp_mm": m.nyquist,
+                     "frequency_lp_mm": m.frequency.tolist(),
                      "mtf": m.mtf.tolist(), "model_mtf": mtf_model(s, m.frequency).tolist(),
                      "voxel_mm": rec.spacing[1], "seconds": round(time.perf_counter() - t0, 1),
                      "edge": {"voxel_mm": vox, "size_mm": [z, width, width], "material": "bone in water", "angle_deg": 5.0}}
@@ -162,14 +170,16 @@ def plot_mtf(mtf: dict[str, Any], path: Path) -> Path:
     colors = {"uhr-extremity": "#c0392b", "clinical-uhr": "#2471a3", "clinical-mdct": "#7f8c8d", "micro-ct": "#27ae60"}
     for name, r in mtf.items():
         f, m = np.asarray(r["frequency_lp_mm"]), np.asarray(r["mtf"])
-        keep = f <= min(12.0, 1.0 / r["voxel_mm"])
+        keep = f <= 0.5 / r["voxel_mm"]  # up to the voxel grid's Nyquist (beyond it the edge method sees aliases)
+        m10 = r["mtf10_lp_mm"]
+        m10_txt = f"{m10:.2f}" if m10 == m10 else f"> {r['nyquist_lp_mm']:.1f} (Nyquist)"
         ax.plot(f[keep], m[keep], color=colors.get(name), lw=2,
-                label=f"{name}: MTF50 {r['mtf50_lp_mm']:.2f}, MTF10 {r['mtf10_lp_mm']:.2f} lp/mm")
+                label=f"{name}: MTF50 {r['mtf50_lp_mm']:.2f}, MTF10 {m10_txt} lp/mm")
     ax.axhline(0.1, color="k", lw=0.6, ls=":")
     ax.set_xlabel("spatial frequency (lp/mm)")
     ax.set_ylabel("MTF")
     ax.set_ylim(0, 1.05)
-    ax.set_xlim(0, 8)
+    ax.set_xlim(0, max(0.5 / r["voxel_mm"] for r in mtf.values()) * 1.02)
     ax.set_title("Edge MTF through the full simulation (bone edge in water)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -385,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     s = st.get("summary", {})
     if "mtf" in st:
         for name, r in st["mtf"].items():
-            con.print(f"{name}: MTF50 {r['mtf50_lp_mm']:.2f} lp/mm, MTF10 {r['mtf10_lp_mm']:.2f} lp/mm")
+            con.print(f"{name}: MTF50 {r['mtf50_lp_mm']:.2f} lp/mm, MTF10 {r['mtf10_lp_mm']:.2f} lp/mm "
+                      f"(voxel Nyquist {r['nyquist_lp_mm']:.2f})")
     for k, v in s.get("checks", {}).items():
         con.print(f"{'PASS' if v else 'FAIL'}  {k}")
     con.print(f"results in {a.out}/twin_study.json")

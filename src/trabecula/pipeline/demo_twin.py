@@ -1,0 +1,155 @@
+"""Demo stage — the scanner twin: a vertebral body and a finger phalanx scanned by the four presets.
+
+* phantoms: :func:`trabecula.phantom.vertebral_body` and :func:`trabecula.phantom.phalanx` (small defaults);
+* scans (fast path, seconds each): the vertebra with ``micro-ct`` and ``clinical-mdct``, the phalanx with
+  ``uhr-extremity``, ``clinical-uhr`` and ``clinical-mdct``;
+* resolution: the MTF of every preset from a slanted bone edge through the *full* cone-beam simulation
+  (projection, noise-free detector, FDK), written as ``twin/mtf.png``; mid slices as ``twin/slices.png``.
+
+Hands to later stages (``ctx.data``): ``phantoms`` {vertebra, phalanx} label volumes, ``truth`` {vertebra},
+``scans`` {(phantom, preset): Volume in HU}, ``figures`` {"mtf", "twin_slices"}. Checks: the MTF10 targets
+of the issue (uhr-extremity ≥ 5 lp/mm, clinical-uhr 2–4, clinical-mdct 0.7–1.0, in that order), every scan
+in HU on its preset's voxel grid, and micro-CT bone fraction in the trabecular VOI within 25 % of the truth.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+TITLE = "Scanner twin: phantoms scanned by uhr-extremity, clinical-uhr, clinical-mdct, micro-ct"
+
+SCANS = (("vertebra", "micro-ct"), ("vertebra", "clinical-mdct"),
+         ("phalanx", "uhr-extremity"), ("phalanx", "clinical-uhr"), ("phalanx", "clinical-mdct"))
+MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "clinical-mdct", "micro-ct")
+
+
+def _slices_png(scans: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(scans), figsize=(3.0 * len(scans), 3.3), dpi=110)
+    for ax, ((ph, preset), vol) in zip(np.atleast_1d(axes), scans.items(), strict=True):
+        a = vol.numpy()
+        sl = a[a.shape[0] // 2] if ph == "vertebra" else a[:, :, a.shape[2] // 2]  # phalanx: a long-axis cut
+        asp = 1.0 if ph == "vertebra" else vol.spacing[0] / vol.spacing[1]
+        ax.imshow(sl, cmap="gray", vmin=-200, vmax=2200, aspect=asp, interpolation="nearest")
+        ax.set_title(f"{ph}\n{preset} ({vol.spacing[1]:.3g} mm)", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _num(x: float) -> float | None:
+    """JSON-safe: NaN (an MTF that stays above the level up to Nyquist) becomes None."""
+    return None if x is None or x != x else float(x)
+
+
+def run(ctx) -> dict[str, Any]:
+    from trabecula.phantom import phalanx, vertebral_body
+    from trabecula.pipeline.twin_study import cylinder_voi, isodata_threshold, mtf_part, plot_mtf
+    from trabecula.scanner import load_scanner, scan
+
+    out = ctx.out_dir / "twin"
+    out.mkdir(parents=True, exist_ok=True)
+    advance = ctx.subtask("scanner twin", 2 + len(SCANS) + len(MTF_PRESETS))
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    vert = vertebral_body(seed=ctx.seed)
+    advance(1, "phantom: vertebral body")
+    phal = phalanx(seed=ctx.seed)
+    advance(1, "phantom: phalanx")
+    timings["phantoms"] = round(time.perf_counter() - t0, 2)
+    phantoms = {"vertebra": vert, "phalanx": phal}
+
+    scans: dict[tuple[str, str], Any] = {}
+    rows = []
+    for k, (ph, preset) in enumerate(SCANS):
+        t1 = time.perf_counter()
+        vol = scan(phantoms[ph], preset, seed=ctx.seed + k, mode="fast")
+        scans[(ph, preset)] = vol
+        s = load_scanner(preset)
+        a = vol.numpy()
+        rows.append({"phantom": ph, "preset": preset, "shape": list(vol.shape), "voxel_mm": list(vol.spacing),
+                     "units": vol.units, "grid_ok": bool(vol.units == "HU" and abs(vol.spacing[1] - s.reconstruction.voxel_mm) < 1e-9
+                                                       and abs(vol.spacing[0] - s.reconstruction.slice_mm) < 1e-9),
+                     "hu_p5_p99": [float(np.percentile(a, 5)), float(np.percentile(a, 99))],
+                     "seconds": round(time.perf_counter() - t1, 2)})
+        advance(1, f"scan {ph} with {preset}")
+
+    # micro-CT bone fraction in the vertebra's trabecular VOI vs the truth
+    mv = scans[("vertebra", "micro-ct")]
+    ctr = tuple(float(v) for v in vert.labels.center_mm)
+    voi_truth = vert.voi.numpy().astype(bool) if vert.voi is not None else np.ones(vert.shape, bool)
+    truth_bvtv = float(vert.truth.numpy().astype(bool)[voi_truth].mean())
+    # a cylinder inside the trabecular core (half its smallest in-plane size), on the scan's grid
+    core = np.argwhere(voi_truth)
+    ext = (core.max(0) - core.min(0) + 1) * np.asarray(vert.spacing)
+    d_voi, h_voi = 0.5 * float(min(ext[1], ext[2])), 0.5 * float(ext[0])
+    m = cylinder_voi(mv, ctr, d_voi, h_voi)
+    a = mv.numpy()
+    thr = isodata_threshold(a[m])
+    scan_bvtv = float((a[m] > thr).mean())
+    mt = cylinder_voi(vert.truth, ctr, d_voi, h_voi)
+    truth_bvtv_voi = float(vert.truth.numpy().astype(bool)[mt].mean())
+
+    t2 = time.perf_counter()
+    mtf = mtf_part(MTF_PRESETS, progress=lambda name: advance(1, f"edge MTF {name}"))
+    timings["mtf"] = round(time.perf_counter() - t2, 2)
+    mtf_png = plot_mtf({k: mtf[k] for k in MTF_PRESETS[:3]}, out / "mtf.png")
+    slices_png = _slices_png(scans, out / "slices.png")
+
+    m10 = {k: float(v["mtf10_lp_mm"]) for k, v in mtf.items()}
+    checks = {
+        "uhr-extremity MTF10 >= 5 lp/mm": m10["uhr-extremity"] >= 5.0,
+        "clinical-uhr MTF10 in 2-4 lp/mm": 2.0 <= m10["clinical-uhr"] <= 4.0,
+        "clinical-mdct MTF10 in 0.7-1.0 lp/mm": 0.7 <= m10["clinical-mdct"] <= 1.0,
+        "MTF10 order uhr-extremity > clinical-uhr > clinical-mdct": m10["uhr-extremity"] > m10["clinical-uhr"] > m10["clinical-mdct"],
+        "every scan in HU on its preset's grid": all(r["grid_ok"] for r in rows),
+        "micro-ct BV/TV within 25 % of truth (VOI)": abs(scan_bvtv / truth_bvtv_voi - 1) <= 0.25,
+    }
+    ctx.data.setdefault("phantoms", {}).update({"vertebra": vert.labels, "phalanx": phal.labels})
+    ctx.data.setdefault("truth", {})["vertebra"] = vert.truth
+    ctx.data.setdefault("scans", {}).update(scans)
+    ctx.data.setdefault("figures", {}).update({"mtf": mtf_png, "twin_slices": slices_png})
+    return {
+        "ok": bool(all(checks.values())), "checks": {k: bool(v) for k, v in checks.items()},
+        "phantoms": {"vertebra": vert.description, "phalanx": phal.description},
+        "scans": rows,
+        "mtf": {k: {"mtf50_lp_mm": _num(v["mtf50_lp_mm"]), "mtf10_lp_mm": _num(v["mtf10_lp_mm"]),
+                    "nyquist_lp_mm": v["nyquist_lp_mm"], "seconds": v["seconds"]} for k, v in mtf.items()},
+        "micro_ct_bvtv": {"scan": scan_bvtv, "truth": truth_bvtv_voi, "truth_whole_core": truth_bvtv, "threshold_hu": thr,
+                          "voi_diameter_mm": d_voi, "voi_height_mm": h_voi},
+        "seconds": timings,
+        "figures": {"mtf": str(mtf_png.relative_to(ctx.out_dir)), "slices": str(slices_png.relative_to(ctx.out_dir))},
+    }
+
+
+def show(ctx, res: dict[str, Any]) -> None:
+    t = Table("phantom", "scanner", "grid (z×y×x)", "voxel (mm)", "HU p5…p99", "s")
+    for r in res["scans"]:
+        t.add_row(r["phantom"], r["preset"], "×".join(str(n) for n in r["shape"]),
+                  f"{r['voxel_mm'][1]:.3g} × {r['voxel_mm'][0]:.3g}",
+                  f"{r['hu_p5_p99'][0]:.0f} … {r['hu_p5_p99'][1]:.0f}", f"{r['seconds']:.1f}")
+    ctx.console.print(t)
+    m = Table("preset", "MTF50 (lp/mm)", "MTF10 (lp/mm)", title="edge MTF through the full simulation")
+    for k, v in res["mtf"].items():
+        m50, m10 = v["mtf50_lp_mm"], v["mtf10_lp_mm"]
+        m.add_row(k, f"{m50:.2f}" if m50 is not None else f"> {v['nyquist_lp_mm']:.1f}",
+                  f"{m10:.2f}" if m10 is not None else f"> {v['nyquist_lp_mm']:.1f} (Nyquist)")
+    ctx.console.print(m)
+    b = res["micro_ct_bvtv"]
+    ctx.console.print(f"micro-ct BV/TV in the vertebra's VOI: {b['scan']:.3f} (truth {b['truth']:.3f}); "
+                      f"figures: {res['figures']['mtf']}, {res['figures']['slices']}")
+    for k, v in res["checks"].items():
+        ctx.console.print(f"  {'[green]ok[/green]' if v else '[red]FAILED[/red]'}  {k}")
