@@ -158,7 +158,7 @@ def tr_big(vol) -> dict:
 
 
 # --------------------------------------------------------------------------------- VTK (child processes)
-def _vtk_plotter(vol, clipped: bool, size: int):
+def _vtk_plotter(vol, clipped: bool, size: int, matched_step: bool = True):
     import pyvista as pv
     import vtk
 
@@ -188,8 +188,9 @@ def _vtk_plotter(vol, clipped: bool, size: int):
     prop.SetSpecular(light.ks)
     prop.SetSpecularPower(light.shininess)
     mapper = actor.GetMapper()
-    mapper.SetAutoAdjustSampleDistances(False)
-    mapper.SetSampleDistance(0.5 * min(vol.spacing))
+    if matched_step:  # the same 0.5-voxel step as trabecula; else VTK's own (auto-adjusted) sampling
+        mapper.SetAutoAdjustSampleDistances(False)
+        mapper.SetSampleDistance(0.5 * min(vol.spacing))
     if clipped:
         plane = vtk.vtkPlane()
         c = vol.center_mm
@@ -248,6 +249,15 @@ def vtk_frame_args(path: str, clipped: bool, size: int):
     return (pl, vol, clipped, size)
 
 
+def vtk_default_frame_args(path: str, clipped: bool, size: int):
+    vol = _volume(path)
+    _geometry(vol, clipped)
+    pl = _vtk_plotter(vol, clipped, size, matched_step=False)
+    _vtk_set_camera(pl, AZ0 - 10, size)
+    pl.render()
+    return (pl, vol, clipped, size)
+
+
 def vtk_frame(pl, vol, clipped: bool, size: int) -> float:
     c = time.process_time()
     _vtk_set_camera(pl, _STATE["az"], size)
@@ -301,11 +311,15 @@ def main() -> None:
     ap.add_argument("--big", action="store_true", help="also render the 640×1500×1500 int16 volume (peak memory)")
     ap.add_argument("--repeats", type=int, default=3, help="frames timed per case (median reported)")
     ap.add_argument("--no-vtk", action="store_true", help="skip the VTK/PyVista peer")
+    ap.add_argument("--big-only", action="store_true", help="only the first-call and the big-volume measurements")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_render_"))
     cases = [(128, 256, True)] if args.quick else [(512, 1024, True), (512, 1024, False), (256, 800, True)]
+    if args.big_only:
+        cases, args.big = [], True
     sides = sorted({n for n, _, _ in cases} | ({256} if args.big else set()))
+    sides = sides or [256]
     t0 = time.perf_counter()
     vols = {}
     for n in sides:
@@ -338,9 +352,14 @@ def main() -> None:
                                               setup="bench_render:vtk_first_args", repeats=1)
             row["vtk_frame"] = measure("bench_render:vtk_frame", path, clipped, size, setup="bench_render:vtk_frame_args",
                                        repeats=args.repeats)
+            if (n, size, clipped) == cases[0]:  # VTK's own sampling step (auto-adjusted), for reference
+                row["vtk_frame_default_step"] = measure("bench_render:vtk_frame", path, clipped, size,
+                                                        setup="bench_render:vtk_default_frame_args", repeats=1)
             tf, vf = row["trabecula_frame"], row["vtk_frame"]
             if "error" not in tf and "error" not in vf:
                 row["frame_ratio_trabecula_over_vtk"] = tf["median_s"] / vf["median_s"]
+        if "vtk_frame_default_step" in row:
+            print(f"  VTK with its own (auto-adjusted) sampling step: frame {_fmt(row['vtk_frame_default_step'])}")
         row["load_average"] = os.getloadavg()
         results["cases"].append(row)
         print(f"{row['volume']} → {row['image']} clipped={clipped}: set-up {_fmt(row['trabecula_setup'])}; "
@@ -351,7 +370,7 @@ def main() -> None:
 
     # the pictures, side by side
     RESULTS.mkdir(parents=True, exist_ok=True)
-    n, size, clipped = cases[0]
+    n, size, clipped = cases[0] if cases else (256, 256, True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     a = RESULTS / f"render-trabecula-{stamp}.png"
     measure("bench_render:tr_image", str(vols[n]), clipped, size, str(a), repeats=1)

@@ -246,3 +246,19 @@ def test_bad_parameters_name_themselves():
         Renderer(vol, clip="half")
     with pytest.raises(ParameterError, match="background"):
         render_volume(vol, size=8, background=(300, 0, 0))
+
+
+def test_lazy_and_float_volumes_render_like_their_int16_original():
+    """A zarr-backed (dask) volume is quantised slab by slab; float32 data are quantised over their range."""
+    import dask.array as da
+
+    a = np.full((20, 24, 24), -1000, np.int16)
+    a[5:15, 6:18, 6:18] = 1200
+    a[8:12, 9:15, 9:15] = 300
+    vol = Volume(a, 0.1, units="HU")
+    ref = render_volume(vol, size=48, scale_bar=False)
+    lazy = Volume(da.from_array(a, chunks=(3, 24, 24)), 0.1, units="HU")
+    assert np.array_equal(render_volume(lazy, size=48, scale_bar=False), ref)
+    as_float = Volume(a.astype(np.float32), 0.1, units="HU")
+    diff = np.abs(render_volume(as_float, size=48, scale_bar=False).astype(int) - ref.astype(int))
+    assert diff.max() <= 3

@@ -106,29 +106,6 @@ def brick_classes(q, b, f, alpha, lut_a, lut_b, faint, skip_mass):  # pragma: no
     return out, cells
 
 
-@njit(parallel=True, cache=True)
-def cell_alpha(q, f, alpha, lut_a, lut_b):  # pragma: no cover - numba
-    """Mean opacity (per voxel) over each ``f``-voxel cell: the low-resolution occupancy for AO and shadows."""
-    nz, ny, nx = q.shape
-    cz, cy, cx = (nz + f - 1) // f, (ny + f - 1) // f, (nx + f - 1) // f
-    n = alpha.shape[0]
-    out = np.zeros((cz, cy, cx), np.float32)
-    for k in prange(cz):
-        for j in range(cy):
-            for i in range(cx):
-                s = 0.0
-                c = 0
-                for z in range(k * f, min((k + 1) * f, nz)):
-                    for y in range(j * f, min((j + 1) * f, ny)):
-                        for x in range(i * f, min((i + 1) * f, nx)):
-                            li = int(q[z, y, x] * lut_a + lut_b + 0.5)
-                            li = min(max(li, 0), n - 1)
-                            s += alpha[li]
-                            c += 1
-                out[k, j, i] = s / c
-    return out
-
-
 @njit(cache=True, fastmath=True)
 def sweep_light(alpha, v1, v2, path):  # pragma: no cover - numba
     """Transmittance of light entering at slice 0 and travelling +1 slice per step along axis 0, shifting

@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
         from trabecula.io import check_writable
         from trabecula.render import Renderer, bone_transfer_function, camera_preset, save_png
         from trabecula.render import turntable as make_turntable
+        from trabecula.render.raycast import _value_sample
 
         if output is None and turntable is None:
             raise ParameterError("--output", "give -o OUT.png and/or --turntable OUT.gif|.mp4")
@@ -111,9 +112,9 @@ def register(app: typer.Typer) -> None:
         clips = [parse_clip_plane(t, vol.center_mm) for t in clip_plane or []]
         clips += [parse_clip_box(t, box_keep) for t in clip_box or []]
         cmap_vol = read_input(color_by) if color_by is not None else None
-        data = vol.numpy()
+        calibrated = vol.units in ("HU", "attenuation_per_mm", "binary", "label")
         tf = bone_transfer_function(vol.units, soft_tissue=soft_tissue,
-                                    values=None if vol.units in ("HU", "attenuation_per_mm", "binary", "label") else data)
+                                    values=None if calibrated else _value_sample(vol.data))
         r = Renderer(vol, tf, clips or None, cmap_vol, colormap=colormap, ambient_occlusion=not no_ao,
                      shadows=not no_shadows)
         if output is not None:

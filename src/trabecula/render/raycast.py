@@ -105,35 +105,56 @@ def _background(background) -> np.ndarray | None:
     return bg / 255.0
 
 
-def classify_copy(data: np.ndarray) -> tuple[np.ndarray, float, float]:
+def _slabs(data: Any, slab_bytes: int = 64 << 20):
+    """(z0, z1, block) over ``data`` in slabs of about ``slab_bytes`` (NumPy views, or computed dask chunks)."""
+    nz = data.shape[0]
+    per = max(1, int(slab_bytes // max(1, int(np.prod(data.shape[1:])) * np.dtype(data.dtype).itemsize)))
+    for z0 in range(0, nz, per):
+        z1 = min(nz, z0 + per)
+        blk = data[z0:z1]
+        blk = np.asarray(blk.compute() if hasattr(blk, "compute") else blk)
+        if blk.dtype == bool:
+            blk = blk.view(np.uint8)
+        yield z0, z1, blk
+
+
+def classify_copy(data: Any) -> tuple[np.ndarray, float, float]:
     """The uint16 working copy of a volume and its map back to values: ``value = offset + q * step``.
 
     Integer data whose range fits 65536 levels are copied exactly (``step = 1``); anything else is
-    quantised linearly over its finite range. Done in one parallel pass, no float temporaries.
+    quantised linearly over its finite range (NaN → the minimum). Works slab by slab (64 MB), so a lazy
+    (dask/zarr) volume is never held in memory whole, and no float copy is made.
     """
-    a = np.asarray(data)
-    if a.dtype == bool:
-        a = a.view(np.uint8)
-    if not np.issubdtype(a.dtype, np.number):
-        raise ParameterError("volume", f"cannot render values of dtype {a.dtype}")
-    if np.issubdtype(a.dtype, np.floating):
-        finite = np.isfinite(a)
-        if not finite.all():
-            lo, hi = float(np.min(a, where=finite, initial=np.inf)), float(np.max(a, where=finite, initial=-np.inf))
+    dtype = np.dtype(data.dtype)
+    if not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+        raise ParameterError("volume", f"cannot render values of dtype {dtype}")
+    lo, hi = math.inf, -math.inf
+    for _, _, blk in _slabs(data):
+        if np.issubdtype(blk.dtype, np.floating):
+            finite = np.isfinite(blk)
+            if not finite.any():
+                continue
+            lo = min(lo, float(np.min(blk, where=finite, initial=np.inf)))
+            hi = max(hi, float(np.max(blk, where=finite, initial=-np.inf)))
         else:
-            lo, hi = float(a.min()), float(a.max())
-        if not math.isfinite(lo):
-            lo, hi = 0.0, 1.0
-    else:
-        lo, hi = float(a.min()), float(a.max())
-    if np.issubdtype(a.dtype, np.integer) and hi - lo <= 65535:
+            lo, hi = min(lo, float(blk.min())), max(hi, float(blk.max()))
+    if not math.isfinite(lo):
+        lo, hi = 0.0, 1.0
+    if not np.issubdtype(dtype, np.floating) and hi - lo <= 65535:
         step = 1.0
     else:
         step = max((hi - lo) / 65535.0, 1e-30)
-    q = np.empty(a.shape, np.uint16)
-    src = a if a.flags.c_contiguous else np.ascontiguousarray(a)
-    K.quantize(src, q, lo, 1.0 / step)
+    q = np.empty(tuple(data.shape), np.uint16)
+    for z0, z1, blk in _slabs(data):
+        K.quantize(np.ascontiguousarray(blk), q[z0:z1], lo, 1.0 / step)
     return q, lo, step
+
+
+def _value_sample(data: Any, n: int = 2_000_000) -> np.ndarray:
+    """A strided sample of about ``n`` values (for transfer functions of uncalibrated volumes)."""
+    k = max(1, round((int(np.prod(data.shape)) / n) ** (1 / 3)))
+    s = data[::k, ::k, ::k]
+    return np.asarray(s.compute() if hasattr(s, "compute") else s)
 
 
 def _threads() -> int:
@@ -161,6 +182,16 @@ def _run_rows(args: tuple, out: np.ndarray, block: int = 8) -> None:
         return
     with ThreadPoolExecutor(max_workers=n) as pool:
         list(pool.map(lambda b: K.render_kernel(*args, b, out), blocks))
+
+
+def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
+    """Mean over ``k``×``k``×``k`` blocks (partial blocks at the far edges average what they hold)."""
+    pad = [(0, (-n) % k) for n in a.shape]
+    s = np.pad(a, pad).astype(np.float32)
+    c = np.pad(np.ones(a.shape, np.float32), pad)
+    shp = [n // k for n in s.shape]
+    red = lambda x: x.reshape(shp[0], k, shp[1], k, shp[2], k).sum(axis=(1, 3, 5))  # noqa: E731
+    return np.ascontiguousarray(red(s) / np.maximum(red(c), 1.0), dtype=np.float32)
 
 
 def _blur(a: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -253,9 +284,9 @@ class Renderer:
             raise ParameterError("step", f"sampling step must lie in 0.05..4 voxels, got {step}")
         if cut_face not in ("grey", "tf", "none"):
             raise ParameterError("cut_face", f"expected grey, tf or none, got {cut_face!r}")
-        data = vol.numpy()
         if tf is None:
-            tf = bone_transfer_function(vol.units, values=data if vol.units not in ("HU", "attenuation_per_mm", "binary", "label") else None)
+            calibrated = vol.units in ("HU", "attenuation_per_mm", "binary", "label")
+            tf = bone_transfer_function(vol.units, values=None if calibrated else _value_sample(vol.data))
         if not isinstance(tf, TransferFunction):
             raise ParameterError("tf", f"expected a TransferFunction, got {type(tf).__name__}")
         if tf.units != vol.units:
@@ -276,7 +307,7 @@ class Renderer:
         self.bounds_hi = self.origin + (shape - 0.5) * self.spacing
 
         # 1. classified copy, LUT in q units, bricks
-        self.q, self.q_offset, self.q_step = classify_copy(data)
+        self.q, self.q_offset, self.q_step = classify_copy(vol.data)
         lut = tf.lut(LUT_SIZE).astype(np.float32)
         self.lut = np.ascontiguousarray(lut)
         span = tf.vmax - tf.vmin
@@ -285,11 +316,11 @@ class Renderer:
         self.alpha_step = (1.0 - (1.0 - np.clip(lut[:, 3], 0, 1)) ** self.step).astype(np.float32)
         self.f_low = _cell_factor(vol.shape)
         alpha_unit = np.ascontiguousarray(lut[:, 3])
-        f_pass = self.f_low if BRICK % self.f_low == 0 else 1
+        f_pass = min(self.f_low, BRICK)
         self.bclass, cells = K.brick_classes(self.q, BRICK, f_pass, alpha_unit, self.lut_a, self.lut_b, FAINT,
                                              SKIP_MASS)
-        if f_pass != self.f_low:  # cells larger than bricks (volumes over 1280 voxels a side): a second pass
-            cells = K.cell_alpha(self.q, self.f_low, alpha_unit, self.lut_a, self.lut_b)
+        if self.f_low > f_pass:  # cells larger than bricks (volumes over 1280 voxels a side): merge brick cells
+            cells = _block_mean(cells, self.f_low // f_pass)
         self.cell_alpha = cells
         self.mclass = _macro_classes(self.bclass, MACRO)
         self.frame_lo, self.frame_hi = self._content_bounds()

@@ -148,7 +148,7 @@ def bone_transfer_function(
         raise ParameterError("tf", "soft_tissue and marrow opacities must lie in 0..1")
     if units in ("binary", "label"):
         pts = ((0.0, _IVORY, 0.0), (0.35, _IVORY, 0.0), (0.5, _IVORY, 0.9), (1.0, _IVORY_BRIGHT, 1.0))
-        return TransferFunction(pts, units, cut_window=(0.5, 1.0), cut_min=0.5, gradient_ref=0.1, name="bone")
+        return TransferFunction(pts, units, cut_window=(0.45, 1.3), cut_min=0.5, gradient_ref=0.1, name="bone")
     bt = 350.0 if (bone_threshold is None or units != "HU") else float(bone_threshold)
     hu_pts = [
         (-1000.0, _SOFT, 0.0),
