@@ -262,3 +262,25 @@ def test_lazy_and_float_volumes_render_like_their_int16_original():
     as_float = Volume(a.astype(np.float32), 0.1, units="HU")
     diff = np.abs(render_volume(as_float, size=48, scale_bar=False).astype(int) - ref.astype(int))
     assert diff.max() <= 3
+
+
+def test_smoothing_removes_the_speckle_of_a_noisy_scan():
+    rng = np.random.default_rng(5)
+    a = (40 + rng.normal(0, 150, (40, 40, 40))).astype(np.float32)  # soft tissue, low-dose noise
+    a[14:26, 14:26, 14:26] = 1500
+    vol = Volume(a, 0.1, units="HU")
+    box = ((14, 14, 14), (26, 26, 26))
+    speckle = {}
+    for sm in (0.0, 1.0):
+        r = Renderer(vol, smooth=sm, ambient_occlusion=False, shadows=False)
+        img = r.render("anterior", 80, scale_bar=False)
+        geo = r.view("anterior", 80)
+        (r0, c0), (r1, c1) = (geo.project(vol.index_to_world(np.asarray(p) - 0.5)) for p in
+                              ((box[1][0], 0, box[0][2]), (box[0][0], 0, box[1][2])))
+        mask = _bright(img)
+        mask[int(r0) - 2:int(r1) + 3, int(c0) - 2:int(c1) + 3] = False  # ignore the block itself
+        speckle[sm] = int(mask.sum())
+    assert speckle[0.0] > 50
+    assert speckle[1.0] < speckle[0.0] / 10
+    with pytest.raises(ParameterError, match="smooth"):
+        Renderer(vol, smooth=-1)

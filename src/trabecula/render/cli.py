@@ -72,6 +72,7 @@ def register(app: typer.Typer) -> None:
         color_by: Annotated[Path | None, typer.Option("--color-by", help="Colour the surface by this scalar map (e.g. a local-thickness map from `trabecula measure --maps`).")] = None,
         colormap: Annotated[str, typer.Option(help="Matplotlib colormap for --color-by.")] = "turbo",
         soft_tissue: Annotated[float, typer.Option(help="Opacity per voxel of soft tissue (0 hides it; 0.005 shows a faint skin).")] = 0.0,
+        smooth: Annotated[float, typer.Option(help="Gaussian SD (voxels) applied before rendering; 0.7-1 removes the speckle of noise in noisy scans.")] = 0.0,
         no_ao: Annotated[bool, typer.Option("--no-ao", help="No ambient occlusion.")] = False,
         no_shadows: Annotated[bool, typer.Option("--no-shadows", help="No shadows.")] = False,
         turntable: Annotated[Path | None, typer.Option("--turntable", help="Also write a turntable animation (.gif or .mp4).")] = None,
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
         tf = bone_transfer_function(vol.units, soft_tissue=soft_tissue,
                                     values=None if calibrated else _value_sample(vol.data))
         r = Renderer(vol, tf, clips or None, cmap_vol, colormap=colormap, ambient_occlusion=not no_ao,
-                     shadows=not no_shadows)
+                     shadows=not no_shadows, smooth=smooth)
         if output is not None:
             img = r.render(cam, shape)
             save_png(img, output, force=force)

@@ -320,11 +320,22 @@ def mpr_figure(
     p = np.asarray(point_mm, float) if point_mm is not None else (c_in if inset is not None else (lo + hi) / 2)
     n = len(vol_list)
     rows, cols = (1, len(views)) if n == 1 else (len(views), n)
-    fig = Figure(figsize=(panel_inches * cols, panel_inches * rows + 0.35 * (1 if n > 1 else 0) + 0.3), dpi=dpi,
-                 facecolor="black")
+    # panel shapes follow the region's aspect (height / width) in each view, within 1:3 .. 3:1
+    span = hi - lo
+    shape_of = {"axial": (span[1], span[2]), "coronal": (span[0], span[2]), "sagittal": (span[0], span[1])}
+    aspect = [float(np.clip(shape_of[v][0] / shape_of[v][1], 1 / 3, 3.0)) for v in views]
+    title_in = 0.45 if n > 1 else 0.3
+    if n == 1:
+        widths, heights = [panel_inches / a for a in aspect], [panel_inches]
+    else:
+        widths, heights = [panel_inches] * n, [panel_inches * a for a in aspect]
+    gap = 0.06
+    fig_w = sum(widths) + gap * (len(widths) + 1)
+    fig_h = sum(heights) + gap * (len(heights) + 1) + title_in
+    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, facecolor="black")
     FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.45 / (panel_inches * rows + 0.65),
-                        wspace=0.03, hspace=0.03)
+    fig.subplots_adjust(left=gap / fig_w, right=1 - gap / fig_w, bottom=gap / fig_h, top=1 - (title_in + gap) / fig_h,
+                        wspace=gap * len(widths) / sum(widths), hspace=gap * len(heights) / sum(heights))
     all_views = []
     errors = []
     for vol in vol_list:
@@ -337,7 +348,7 @@ def mpr_figure(
             errors.append(exc)
     if len(errors) == len(vol_list):
         raise errors[0]
-    axes = fig.subplots(rows, cols, squeeze=False)
+    axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"width_ratios": widths, "height_ratios": heights})
     for c, vol in enumerate(vol_list):
         title = titles[c] if titles is not None else _default_title(vol, c)
         mv = all_views[c]
