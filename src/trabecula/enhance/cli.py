@@ -157,6 +157,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Random seed (FID sample, KID subsets, edge noise).")] = 0,
         threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
         workers: Annotated[int, typer.Option(help="Evaluate specimens in this many parallel processes.")] = 1,
+        max_slices: Annotated[int | None, typer.Option(help="Evaluate only the central N slices of each specimen (faster; VOIs shrink).")] = None,
         force: Force = False,
     ) -> None:
         """The study's evaluation on held-out specimens: SSIM, PSNR, FID, KID, morphometry tables, statistics, hallucination check."""
@@ -180,7 +181,7 @@ def register(app: typer.Typer) -> None:
         if not models:
             raise ParameterError("--model", "no shipped models; give LABEL=FILE.pt")
         summary = run_eval(data, models, out_dir, split=split, fid_slices=fid_slices, seed=seed, force=force,
-                           workers=workers)
+                           workers=workers, max_slices=max_slices)
         out.print((out_dir / "image_quality.md").read_text())
         for m in summary["morphometry"]:
             p = out_dir / f"table_{m.replace('/', '_')}.md"

@@ -124,12 +124,15 @@ def scan_specimen(structure: Volume, seed: int, backend: str = "image") -> dict[
     n_in = tuple(int(round(e / s)) for e, s in zip(structure.extent_mm, INPUT_SPACING, strict=True))
     n_t = (n_in[0], 2 * n_in[1], 2 * n_in[2])
     if backend == "twin":
+        from trabecula.phantom import from_binary
         from trabecula.scanner import scan
 
-        labels = structure
-        full = scan(labels, "clinical-mdct", mas=FULL_MAS, seed=seed, mode="fast")
-        low = scan(labels, "clinical-mdct", mas=LOW_MAS, seed=seed + 1, mode="fast")
-        tgt = scan(labels, "micro-ct", seed=seed + 2, mode="fast")
+        binary = structure if structure.units == "binary" else structure.with_data(
+            (structure.numpy() > 700).astype(np.uint8), units="binary", step="bone > 700 HU")
+        phantom = from_binary(binary)
+        full = scan(phantom, "clinical-mdct", mas=FULL_MAS, seed=seed, mode="fast")
+        low = scan(phantom, "clinical-mdct", mas=LOW_MAS, seed=seed + 1, mode="fast")
+        tgt = scan(phantom, "micro-ct", seed=seed + 2, mode="fast")
     elif backend == "image":
         full = image_scan(structure, "clinical-mdct", mas=FULL_MAS, seed=seed)
         low = image_scan(structure, "clinical-mdct", mas=LOW_MAS, seed=seed + 1)

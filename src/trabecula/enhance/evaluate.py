@@ -118,9 +118,11 @@ def _rows(d: dict) -> dict:
 
 def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any], split: str = "test",
                       fid_frac: float = 1.0, seed: int = 0, tile: int = 256, batch: int = 8, consistency: bool = True,
-                      threads: int | None = None) -> dict[str, Any]:
+                      threads: int | None = None, max_slices: int | None = None, include_low: bool = True) -> dict[str, Any]:
     """Everything the protocol measures on one specimen: per-slice rows, VOI morphometry, continuity,
-    consistency, and Inception features of a seeded sample (fraction ``fid_frac``) of its slices."""
+    consistency, and Inception features of a seeded sample (fraction ``fid_frac``) of its slices.
+
+    ``max_slices`` evaluates only the central ``max_slices`` slices (the VOIs then shrink with the height)."""
     import torch
 
     from trabecula.enhance.data import PairSet
@@ -138,9 +140,13 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
     res: dict[str, Any] = {"slices": [], "morph": [], "cont": [], "cons": [], "feats": {}}
     d = pairs.load(sid)
     zs = pairs.slices(sid, split)
+    if max_slices is not None and d["input"].shape[0] > max_slices:
+        z0 = (d["input"].shape[0] - max_slices) // 2
+        d = {k: v[z0:z0 + max_slices] for k, v in d.items()}
+        zs = [z - z0 for z in zs if z0 <= z < z0 + max_slices]
     target = d["target"]
     outputs: dict[str, np.ndarray] = {"input": double_inplane(d["input"])}
-    if "input_low" in d:
+    if "input_low" in d and include_low:
         outputs["input_low"] = double_inplane(d["input_low"])
     native: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for label, lm in loaded.items():
@@ -185,6 +191,7 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
 def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Path, split: str = "test",
              fid_slices: int = 96, seed: int = 0, force: bool = False, tile: int = 256, batch: int = 8,
              consistency: bool = True, max_specimens: int | None = None, workers: int = 1,
+             max_slices: int | None = None, include_low: bool = True,
              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the evaluation protocol (module docstring) for ``models`` (label → model name or path) on ``split`` of
     ``pairs_dir``; write CSV/Markdown tables and ``summary.json`` under ``out_dir``. Returns the summary.
@@ -208,7 +215,7 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
         raise ParameterError("split", f"no specimens in the {split!r} split of {pairs_dir}")
     loaded: dict[str, LoadedModel] = {k: (v if isinstance(v, LoadedModel) else load_model(v)) for k, v in models.items()}
     specs = {k: (v.source if isinstance(v, LoadedModel) else v) for k, v in models.items()}
-    n_total = sum(len(pairs.slices(i, split)) for i in ids)
+    n_total = sum(min(len(pairs.slices(i, split)), max_slices or 10**9) for i in ids)
     fid_frac = min(1.0, fid_slices / max(1, n_total))
     results = []
     if workers > 1:
@@ -217,14 +224,15 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
             futs = {sid: ex.submit(evaluate_specimen, str(pairs_dir), sid, specs, split, fid_frac, seed, tile, batch,
-                                   consistency, 1) for sid in ids}
+                                   consistency, 1, max_slices, include_low) for sid in ids}
             for sid, f in futs.items():
                 results.append(f.result())
                 if progress:
                     progress(sid)
     else:
         for sid in ids:
-            results.append(evaluate_specimen(pairs_dir, sid, loaded, split, fid_frac, seed, tile, batch, consistency))
+            results.append(evaluate_specimen(pairs_dir, sid, loaded, split, fid_frac, seed, tile, batch, consistency,
+                                             None, max_slices, include_low))
             if progress:
                 progress(sid)
     slice_rows = [r for res in results for r in res["slices"]]
