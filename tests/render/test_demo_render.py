@@ -24,6 +24,7 @@ def _scan(shape, spacing, seed) -> Volume:
     return v
 
 
+@pytest.mark.slow
 def test_render_stage_uses_the_twin_scans(tmp_path):
     ctx = _ctx(tmp_path)
     micro = _scan((64, 56, 56), 0.1, 1)
