@@ -1,0 +1,763 @@
+"""Numba kernels of the local-thickness engine (see :mod:`trabecula.morphometry.thickness`).
+
+All geometry here is in *units* of the smallest voxel spacing: ``rel = spacing / min(spacing)`` (so an
+isotropic volume works in voxels and squared distances are exact integers). ``d2`` is the squared
+Euclidean distance from a foreground voxel centre to the nearest background voxel centre, in units².
+
+Ball membership, used for painting and for the ridge test:
+
+* ``closed`` (BoneJ): voxel ``v`` belongs to the ball of ``c`` when ``|v - c|² <= d2(c)`` — this includes
+  the background voxels at exactly that distance (BoneJ paints them and masks them away later);
+* open (default mode): ``|v - c|² < d2(c)`` — exactly the foreground voxels inside the empty ball.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+EPS = 1e-5  # tolerance on squared distances in units² (exact data are integers or sums of squares)
+
+# the 26 neighbour offsets, and the 13 with a positive first non-zero component (one of each +/- pair)
+NEIGH26 = np.array(
+    [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dz, dy, dx) != (0, 0, 0)],
+    dtype=np.int64,
+)
+HALF13 = np.array([o for o in NEIGH26.tolist() if tuple(o) > (0, 0, 0)], dtype=np.int64)
+
+
+def in_plane_vectors(m: tuple[int, int, int]) -> np.ndarray:
+    """The shortest lattice vectors t (components in -1..1) orthogonal to the lattice direction ``m``."""
+    cands = [t for t in NEIGH26.tolist() if sum(a * b for a, b in zip(t, m, strict=True)) == 0]
+    n2 = min(sum(a * a for a in t) for t in cands)
+    return np.array([t for t in cands if sum(a * a for a in t) == n2], dtype=np.int64)
+
+
+def flat_tables(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Directions (26), their squared lengths in units², half lattice-plane spacing (0 = not used) and in-plane
+    vectors (padded to 6 per direction, count in column 0 of ``nvec``) for the flat-face test."""
+    dirs = NEIGH26.copy()
+    order = np.argsort([sum((m[a] * rel[a]) ** 2 for a in range(3)) for m in dirs.tolist()], kind="stable")
+    dirs = np.ascontiguousarray(dirs[order])
+    len2 = np.zeros(26)
+    gap = np.zeros(26)
+    vecs = np.zeros((26, 6, 3), np.int64)
+    nvec = np.zeros(26, np.int64)
+    for i, m in enumerate(dirs.tolist()):
+        nz = [rel[a] for a in range(3) if m[a] != 0]
+        len2[i] = sum((m[a] * rel[a]) ** 2 for a in range(3))
+        if max(nz) - min(nz) < 1e-9:  # the physical plane normal is along m only when those spacings agree
+            gap[i] = 0.5 / math.sqrt(sum((m[a] / rel[a]) ** 2 for a in range(3)))
+        t = in_plane_vectors(tuple(m))
+        nvec[i] = len(t)
+        vecs[i, : len(t)] = t
+    return dirs, len2, gap, vecs, nvec
+
+
+def containment_table(rel: np.ndarray, r_units: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lattice offsets within radius ``r_units`` sorted by squared norm, and per neighbour class the running
+    maximum of ``|g - n|²`` — the squared radius a neighbour at offset class ``n`` needs for its grid ball to
+    contain the grid ball of radius² ``norm`` (BoneJ's Distance_Ridge template, Dougherty 2007, generalised
+    to anisotropic voxels)."""
+    return _containment_table(rel.astype(np.float64), float(r_units))
+
+
+@njit(cache=True)
+def _containment_table(rel, r):
+    rz, ry, rx = rel[0], rel[1], rel[2]
+    nz = int(r / rz) + 1
+    ny = int(r / ry) + 1
+    nx = int(r / rx) + 1
+    r2 = r * r
+    count = 0
+    for a in range(-nz, nz + 1):
+        for b in range(-ny, ny + 1):
+            for c in range(-nx, nx + 1):
+                if (a * rz) ** 2 + (b * ry) ** 2 + (c * rx) ** 2 <= r2 + EPS:
+                    count += 1
+    norms = np.empty(count)
+    vals = np.empty((7, count))
+    k = 0
+    for a in range(-nz, nz + 1):
+        for b in range(-ny, ny + 1):
+            for c in range(-nx, nx + 1):
+                n2 = (a * rz) ** 2 + (b * ry) ** 2 + (c * rx) ** 2
+                if n2 <= r2 + EPS:
+                    norms[k] = n2
+                    for cls in range(7):
+                        iz = (cls + 1) >> 2 & 1
+                        iy = (cls + 1) >> 1 & 1
+                        ix = (cls + 1) & 1
+                        vals[cls, k] = ((a - iz) * rz) ** 2 + ((b - iy) * ry) ** 2 + ((c - ix) * rx) ** 2
+                    k += 1
+    order = np.argsort(norms)
+    norms = norms[order]
+    out = np.empty((7, count))
+    for cls in range(7):
+        m = 0.0
+        for i in range(count):
+            v = vals[cls, order[i]]
+            if v > m:
+                m = v
+            out[cls, i] = m
+    return norms, out
+
+
+@njit(cache=True, inline="always")
+def _sqrt0(v):
+    return math.sqrt(v) if v > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec):
+    """Sub-voxel radius (units) of the largest empty ball near voxel (z, y, x) in default mode.
+
+    1. Tent refinement: along each of the 13 lattice directions the distance ``D`` is modelled as a tent of
+       slope ``s`` (0 < s <= 1) peaking between the voxel and its higher-or-equal neighbour; the peak height is
+       the refined distance. Plates of even thickness (peak between two voxel layers) gain half a voxel.
+    2. Half-way surface for digitally flat faces: when the nearest background voxel lies along a lattice
+       direction and its in-plane neighbours are background too (a flat face), the boundary is placed half way
+       between the last foreground and the first background layer: subtract half the lattice-plane spacing.
+       On curved or oblique boundaries background centres sample the surface densely and no shift is applied.
+    """
+    nz, ny, nx = d2.shape
+    a2 = abs(d2[z, y, x])
+    a0 = _sqrt0(a2)
+    best = a0
+    for k in range(13):
+        ez, ey, ex = half13[k, 0], half13[k, 1], half13[k, 2]
+        zm, ym, xm = z - ez, y - ey, x - ex
+        zp, yp, xp = z + ez, y + ey, x + ex
+        if zm < 0 or ym < 0 or xm < 0 or zp >= nz or yp >= ny or xp >= nx:
+            continue  # ez, ey, ex >= 0 only for the first non-zero component; check both ends fully
+        if zp < 0 or yp < 0 or xp < 0 or zm >= nz or ym >= ny or xm >= nx:
+            continue
+        bm = abs(d2[zm, ym, xm])
+        bp = abs(d2[zp, yp, xp])
+        if bm > a2 + EPS or bp > a2 + EPS:
+            continue  # a higher neighbour along this line: the peak is not at this voxel
+        am = _sqrt0(bm)
+        ap = _sqrt0(bp)
+        lo = am if am < ap else ap
+        hi = ap if am < ap else am
+        L = math.sqrt((ez * rel[0]) ** 2 + (ey * rel[1]) ** 2 + (ex * rel[2]) ** 2)
+        s = (a0 - lo) / L
+        if s <= 0.0:
+            continue
+        if s > 1.0:
+            s = 1.0
+        h = a0 + 0.5 * (hi - a0 + s * L)
+        if h > best:
+            best = h
+    gap = 0.0
+    last_len2 = -1.0
+    kk = 0
+    for i in range(26):
+        g = dgap[i]
+        if g <= 0.0:
+            continue
+        if dlen2[i] != last_len2:  # directions are grouped by length: one perfect-square test per group
+            last_len2 = dlen2[i]
+            kf = math.sqrt(a2 / dlen2[i])
+            kk = int(kf + 0.5)
+            if kk < 1 or abs(kk * kk * dlen2[i] - a2) > EPS:
+                kk = 0
+        if kk == 0:
+            continue
+        qz = z + kk * dirs[i, 0]
+        qy = y + kk * dirs[i, 1]
+        qx = x + kk * dirs[i, 2]
+        if qz < 0 or qy < 0 or qx < 0 or qz >= nz or qy >= ny or qx >= nx:
+            continue
+        if fg[qz, qy, qx]:
+            continue
+        flat = True
+        for j in range(dnvec[i]):
+            tz = qz + dvecs[i, j, 0]
+            ty = qy + dvecs[i, j, 1]
+            tx = qx + dvecs[i, j, 2]
+            if tz < 0 or ty < 0 or tx < 0 or tz >= nz or ty >= ny or tx >= nx:
+                continue  # outside the image: no evidence against a flat face
+            if fg[tz, ty, tx]:
+                flat = False
+                break
+        if flat and g > gap:
+            gap = g
+    r = best - gap
+    return r if r > 0.0 else 0.0
+
+
+def direct_table(norms: np.ndarray, tmax: np.ndarray, d2max: int, closed: bool) -> np.ndarray:
+    """Template indexed directly by an integer squared radius 0..d2max (integer spacing ratios only)."""
+    d = np.arange(d2max + 1, dtype=np.float64)
+    if closed:
+        k = np.searchsorted(norms, d + EPS, side="right") - 1
+    else:
+        k = np.searchsorted(norms, d - EPS, side="left") - 1
+    out = np.where(k[None, :] >= 0, tmax[:, np.maximum(k, 0)], -1.0)
+    return np.ascontiguousarray(out)
+
+
+@njit(parallel=True, cache=True)
+def refined_all(d2, fg, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, vals):
+    """Default mode: the refined radius (units) of every foreground voxel; 0 elsewhere."""
+    nz, ny, nx = d2.shape
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if fg[z, y, x]:
+                    vals[z, y, x] = _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec)
+                else:
+                    vals[z, y, x] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
+    """Mark the distance ridge: foreground voxels whose ball is not contained in a 26-neighbour's ball.
+
+    A voxel ``c`` is *not* on the ridge when some neighbour ``q`` has a grid ball containing the grid ball of
+    ``c`` (BoneJ's template test; beyond the table radius the continuous test ``D(q) >= D(c) + |q - c|``,
+    which implies it). With ``use_vals`` (default mode) the neighbour must also carry a refined value at least
+    as large, so pruning never lowers a voxel's final value. Pruning is sound: a pruned ball's voxels all lie
+    in a kept ball of at least its value, so the painted map is unchanged.
+
+    Ridge voxels are marked in place by a negative sign — in ``vals`` when ``use_vals``, else in ``d2`` —
+    (both are positive on the foreground); neighbours are read through ``abs``, so the marking is race-free.
+    ``tdir`` (when it has more than one column) is the template indexed by integer squared radius.
+    """
+    nz, ny, nx = d2.shape
+    direct = tdir.shape[1] > 1
+    f2 = d2.ravel()
+    fv = vals.ravel()
+    loff = np.empty(26, np.int64)
+    for k in range(26):
+        loff[k] = (NEIGH26[k, 0] * ny + NEIGH26[k, 1]) * nx + NEIGH26[k, 2]
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                base = (z * ny + y) * nx + x
+                d2c = abs(f2[base])
+                if d2c <= 0.0:
+                    continue
+                interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
+                in_table = d2c <= tab_r2
+                kidx = -2
+                dc = -1.0
+                vc = abs(fv[base]) if use_vals else 0.0
+                ridge = True
+                for k in range(26):
+                    oz = NEIGH26[k, 0]
+                    oy = NEIGH26[k, 1]
+                    ox = NEIGH26[k, 2]
+                    if interior:
+                        qi = base + loff[k]
+                    else:
+                        qz, qy, qx = z + oz, y + oy, x + ox
+                        if qz < 0 or qy < 0 or qx < 0 or qz >= nz or qy >= ny or qx >= nx:
+                            continue
+                        qi = base + loff[k]
+                    d2q = abs(f2[qi])
+                    if d2q <= d2c:
+                        continue  # a ball can only be contained in a strictly larger one
+                    if use_vals and abs(fv[qi]) < vc:
+                        continue
+                    cls = (abs(oz) << 2 | abs(oy) << 1 | abs(ox)) - 1
+                    if in_table:
+                        if direct:
+                            need = tdir[cls, int(d2c + 0.5)]
+                        else:
+                            if kidx == -2:
+                                if closed:
+                                    kidx = np.searchsorted(norms, d2c + EPS, side="right") - 1
+                                else:
+                                    kidx = np.searchsorted(norms, d2c - EPS, side="left") - 1
+                            need = tmax[cls, kidx] if kidx >= 0 else -1.0
+                        contained = (d2q >= need - EPS) if closed else (d2q > need + EPS)
+                    else:
+                        if dc < 0.0:
+                            dc = _sqrt0(d2c)
+                        L = math.sqrt((oz * rel[0]) ** 2 + (oy * rel[1]) ** 2 + (ox * rel[2]) ** 2)
+                        contained = _sqrt0(d2q) >= dc + L - 1e-9
+                    if contained:
+                        ridge = False
+                        break
+                if ridge:
+                    if use_vals:
+                        fv[base] = -vc
+                    else:
+                        f2[base] = -d2c
+
+
+@njit(parallel=True, cache=True)
+def count_per_slice(marks):
+    """Number of ridge voxels (negative marks) per z-slice."""
+    nz = marks.shape[0]
+    out = np.zeros(nz, np.int64)
+    for z in prange(nz):
+        c = 0
+        for y in range(marks.shape[1]):
+            for x in range(marks.shape[2]):
+                if marks[z, y, x] < 0.0:
+                    c += 1
+        out[z] = c
+    return out
+
+
+@njit(parallel=True, cache=True)
+def gather_ridge(d2, vals, use_vals, offsets, zc, yc, xc, m2, val):
+    """Fill the ridge arrays (raster order): centre, membership radius² (units²) and value (radius, units)."""
+    nz, ny, nx = d2.shape
+    for z in prange(nz):
+        i = offsets[z]
+        for y in range(ny):
+            for x in range(nx):
+                if use_vals:
+                    mark = vals[z, y, x] < 0.0
+                else:
+                    mark = d2[z, y, x] < 0.0
+                if mark:
+                    zc[i] = z
+                    yc[i] = y
+                    xc[i] = x
+                    a = abs(d2[z, y, x])
+                    m2[i] = a
+                    val[i] = abs(vals[z, y, x]) if use_vals else _sqrt0(a)
+                    i += 1
+
+
+@njit(parallel=True, cache=True)
+def write_indices(ibuf, zc, yc, xc):
+    """ibuf := -1 everywhere, then the ridge-list index at each ridge voxel (ibuf is the distance buffer
+    reinterpreted as int32, so no extra memory is needed)."""
+    nz = ibuf.shape[0]
+    for z in prange(nz):
+        ibuf[z, :, :] = -1
+    n = zc.shape[0]
+    for i in prange(n):
+        ibuf[zc[i], yc[i], xc[i]] = i
+
+
+@njit(parallel=True, cache=True)
+def choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent, parent2):
+    """For each ridge ball, two already-painted ridge neighbours whose balls are skipped when painting it.
+
+    The painting order is by key (ascending = value descending), then by ridge index (raster order). A
+    neighbour ``p`` qualifies when it comes earlier in that order and ``value(p) >= value(c)``: every voxel
+    of ``p``'s ball then already holds a value ``>= value(c)``, so painting it again cannot change it.
+    ``parent`` is the qualifying neighbour in the same x column with the largest ball (its rows can be culled
+    as a half-plane when painting), or else the largest one; ``parent2`` the largest of the others.
+    """
+    nz, ny, nx = ibuf.shape
+    n = zc.shape[0]
+    fb = ibuf.ravel()
+    loff = np.empty(26, np.int64)
+    for k in range(26):
+        loff[k] = (NEIGH26[k, 0] * ny + NEIGH26[k, 1]) * nx + NEIGH26[k, 2]
+    for i in prange(n):
+        z, y, x = np.int64(zc[i]), np.int64(yc[i]), np.int64(xc[i])
+        base = (z * ny + y) * nx + x
+        interior = 0 < z < nz - 1 and 0 < y < ny - 1 and 0 < x < nx - 1
+        vc = val[i]
+        kc = keys[i]
+        b1 = -1
+        s1 = -1e30
+        b2 = -1
+        s2 = -1e30
+        for k in range(26):
+            if not interior:
+                qz = z + NEIGH26[k, 0]
+                qy = y + NEIGH26[k, 1]
+                qx = x + NEIGH26[k, 2]
+                if qz < 0 or qy < 0 or qx < 0 or qz >= nz or qy >= ny or qx >= nx:
+                    continue
+            j = fb[base + loff[k]]
+            if j < 0:
+                continue
+            if val[j] < vc:
+                continue
+            kq = keys[j]
+            if not (kq < kc or (kq == kc and j < i)):
+                continue
+            score = m2[j] + (1e9 if NEIGH26[k, 2] == 0 else 0.0)
+            if score > s1:
+                b2 = b1
+                s2 = s1
+                b1 = j
+                s1 = score
+            elif score > s2:
+                b2 = j
+                s2 = score
+        parent[i] = b1
+        parent2[i] = b2
+
+
+@njit(cache=True)
+def slab_lists(order, zc, m2, rel_z, nz, slab):
+    """CSR lists of the balls (in painting order) that reach each z-slab of ``slab`` slices."""
+    nslab = (nz + slab - 1) // slab
+    counts = np.zeros(nslab + 1, np.int64)
+    for k in range(order.shape[0]):
+        i = order[k]
+        rz = int(math.sqrt(m2[i] + EPS) / rel_z)
+        s0 = max(0, zc[i] - rz) // slab
+        s1 = min(nz - 1, zc[i] + rz) // slab
+        for s in range(s0, s1 + 1):
+            counts[s + 1] += 1
+    for s in range(nslab):
+        counts[s + 1] += counts[s]
+    idx = np.empty(counts[nslab], np.int32)
+    fill = counts[:nslab].copy()
+    for k in range(order.shape[0]):
+        i = order[k]
+        rz = int(math.sqrt(m2[i] + EPS) / rel_z)
+        s0 = max(0, zc[i] - rz) // slab
+        s1 = min(nz - 1, zc[i] + rz) // slab
+        for s in range(s0, s1 + 1):
+            idx[fill[s]] = i
+            fill[s] += 1
+    return counts, idx
+
+
+@njit(cache=True, inline="always")
+def _half_width(rem, rx, closed):
+    """Largest integer w >= 0 with (w*rx)² <= rem (closed) or < rem (open); -1 when no voxel qualifies."""
+    if closed:
+        if rem < -EPS:
+            return -1
+        w = int(math.sqrt(max(rem, 0.0)) / rx)
+        while ((w + 1) * rx) ** 2 <= rem + EPS:
+            w += 1
+        while w > 0 and (w * rx) ** 2 > rem + EPS:
+            w -= 1
+        return w
+    if rem <= EPS:
+        return -1
+    w = int(math.sqrt(rem) / rx)
+    while ((w + 1) * rx) ** 2 < rem - EPS:
+        w += 1
+    while w > 0 and (w * rx) ** 2 >= rem - EPS:
+        w -= 1
+    return w
+
+
+@njit(cache=True, inline="always")
+def _fill(out, z, y, a, b, v):
+    for xx in range(a, b + 1):
+        if out[z, y, xx] < v:
+            out[z, y, xx] = v
+
+
+@njit(cache=True, inline="always")
+def _paint_run(out, z, y, xa, xb, pa, pb, qa, qb, v):
+    """out[z, y, xa..xb] = max(., v) except on the parents' runs pa..pb and qa..qb (empty when a > b)."""
+    if pa > pb:
+        pa, pb, qa, qb = qa, qb, 1, 0
+    if qa > qb:
+        if pa > pb:
+            _fill(out, z, y, xa, xb, v)
+        else:
+            _fill(out, z, y, xa, min(xb, pa - 1), v)
+            _fill(out, z, y, max(xa, pb + 1), xb, v)
+        return
+    if qa < pa:
+        pa, pb, qa, qb = qa, qb, pa, pb
+    if qa <= pb + 1:  # overlapping or touching: one excluded run
+        if qb > pb:
+            pb = qb
+        _fill(out, z, y, xa, min(xb, pa - 1), v)
+        _fill(out, z, y, max(xa, pb + 1), xb, v)
+        return
+    _fill(out, z, y, xa, min(xb, pa - 1), v)
+    _fill(out, z, y, max(xa, pb + 1), min(xb, qa - 1), v)
+    _fill(out, z, y, max(xa, qb + 1), xb, v)
+
+
+@njit(parallel=True, cache=True)
+def paint_int(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab, reli, isqz, isqy, isqx, closed):
+    """Painting with integer geometry (integer spacing ratios ``reli``; squared radii are exact integers).
+
+    ``out = max(out, value)`` over each ball, slab by slab (each thread owns whole z-slabs: no two threads
+    write the same voxel). In each (z, y) row of a ball the x-run is painted minus the run of the ball's
+    parent (already final). When parent and ball share x, the rows whose run lies inside the parent's —
+    a half-plane of rows — are not visited at all. ``isqA[n] = floor(floor(sqrt(n)) / relA)`` per axis A (no division in the inner loops).
+    """
+    nz, ny, nx = out.shape
+    rzi, ryi = reli[0], reli[1]
+    rz2, ry2 = rzi * rzi, ryi * ryi
+    off = 0 if closed else 1  # open ball: (w*rx)^2 <= rem - 1
+    for t in prange(slabs.shape[0]):
+        s = slabs[t]
+        z0 = s * slab
+        z1 = min(nz, z0 + slab)
+        for k in range(ptr[s], ptr[s + 1]):
+            i = idx[k]
+            cz, cy, cx = np.int64(zc[i]), np.int64(yc[i]), np.int64(xc[i])
+            M = np.int64(m2[i] + 0.5)
+            v = val[i]
+            p = parent[i]
+            hasp = p >= 0
+            if hasp:
+                pz, py, px = np.int64(zc[p]), np.int64(yc[p]), np.int64(xc[p])
+                Mp = np.int64(m2[p] + 0.5)
+                dzp, dyp, dxp = pz - cz, py - cy, px - cx
+            else:
+                pz = py = px = Mp = dzp = dyp = dxp = np.int64(0)
+            p2 = parent2[i]
+            hasq = p2 >= 0
+            if hasq:
+                qz_, qy_, qx_ = np.int64(zc[p2]), np.int64(yc[p2]), np.int64(xc[p2])
+                Mq = np.int64(m2[p2] + 0.5)
+            else:
+                qz_ = qy_ = qx_ = Mq = np.int64(0)
+            if M - off < 0:
+                continue
+            rz = isqz[M - off]
+            for z in range(max(z0, cz - rz), min(z1 - 1, cz + rz) + 1):
+                dz = z - cz
+                remz = M - dz * dz * rz2
+                if remz - off < 0:
+                    continue
+                ry = isqy[remz - off]
+                ya = max(0, cy - ry)
+                yb = min(ny - 1, cy + ry)
+                if hasp and dxp == 0:
+                    # rows with W_c - W_p = A - 2*ry2*dyp*dy <= 0 lie inside the parent's chord: skip them
+                    A = M - Mp + rz2 * (dzp * dzp - 2 * dz * dzp) + ry2 * dyp * dyp
+                    if dyp == 0:
+                        if A <= 0:
+                            continue
+                    elif dyp > 0:
+                        # paint only dy < A / den, i.e. dy <= ceil(A / den) - 1
+                        den = 2 * ry2 * dyp
+                        yb = min(yb, cy - ((-A) // den) - 1)
+                    else:
+                        # paint only dy > -A / den, i.e. dy >= floor(-A / den) + 1
+                        den = 2 * ry2 * (-dyp)
+                        ya = max(ya, cy + ((-A) // den) + 1)
+                for y in range(ya, yb + 1):
+                    dy = y - cy
+                    rem = remz - dy * dy * ry2 - off
+                    if rem < 0:
+                        continue
+                    w = isqx[rem]
+                    xa = max(0, cx - w)
+                    xb = min(nx - 1, cx + w)
+                    pa = 1
+                    pb = 0
+                    if hasp:
+                        dzz = z - pz
+                        dyy = y - py
+                        remp = Mp - dzz * dzz * rz2 - dyy * dyy * ry2 - off
+                        if remp >= 0:
+                            wp = isqx[remp]
+                            pa = px - wp
+                            pb = px + wp
+                    qa = 1
+                    qb = 0
+                    if hasq:
+                        dzz = z - qz_
+                        dyy = y - qy_
+                        remq = Mq - dzz * dzz * rz2 - dyy * dyy * ry2 - off
+                        if remq >= 0:
+                            wq = isqx[remq]
+                            qa = qx_ - wq
+                            qb = qx_ + wq
+                    _paint_run(out, z, y, xa, xb, pa, pb, qa, qb, v)
+
+
+@njit(parallel=True, cache=True)
+def paint_float(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab, rel, closed):
+    """Painting for non-integer spacing ratios (float geometry with a small tolerance); see :func:`paint_int`."""
+    nz, ny, nx = out.shape
+    rz_, ry_, rx_ = rel[0], rel[1], rel[2]
+    for t in prange(slabs.shape[0]):
+        s = slabs[t]
+        z0 = s * slab
+        z1 = min(nz, z0 + slab)
+        for k in range(ptr[s], ptr[s + 1]):
+            i = idx[k]
+            cz, cy, cx = zc[i], yc[i], xc[i]
+            M = np.float64(m2[i])
+            v = val[i]
+            p = parent[i]
+            rz = int(math.sqrt(M + EPS) / rz_) + 1
+            for z in range(max(z0, cz - rz), min(z1, cz + rz + 1)):
+                remz = M - ((z - cz) * rz_) ** 2
+                if remz < -EPS:
+                    continue
+                ry = int(math.sqrt(max(remz, 0.0) + EPS) / ry_) + 1
+                for y in range(max(0, cy - ry), min(ny, cy + ry + 1)):
+                    rem = remz - ((y - cy) * ry_) ** 2
+                    w = _half_width(rem, rx_, closed)
+                    if w < 0:
+                        continue
+                    xa = max(0, cx - w)
+                    xb = min(nx - 1, cx + w)
+                    pa = 1
+                    pb = 0
+                    if p >= 0:
+                        remp = np.float64(m2[p]) - ((z - zc[p]) * rz_) ** 2 - ((y - yc[p]) * ry_) ** 2
+                        wp = _half_width(remp, rx_, closed)
+                        if wp >= 0:
+                            pa = xc[p] - wp
+                            pb = xc[p] + wp
+                    qa = 1
+                    qb = 0
+                    p2 = parent2[i]
+                    if p2 >= 0:
+                        remq = np.float64(m2[p2]) - ((z - zc[p2]) * rz_) ** 2 - ((y - yc[p2]) * ry_) ** 2
+                        wq = _half_width(remq, rx_, closed)
+                        if wq >= 0:
+                            qa = xc[p2] - wq
+                            qb = xc[p2] + wq
+                    _paint_run(out, z, y, xa, xb, pa, pb, qa, qb, v)
+
+
+@njit(parallel=True, cache=True)
+def _zero_near(m, t):
+    """t := 1 where the 3×3×3 neighbourhood (inside the image) of a voxel holds a zero of ``m`` (separable)."""
+    nz, ny, nx = m.shape
+    for z in prange(nz):  # along x
+        for y in range(ny):
+            for x in range(nx):
+                f = m[z, y, x] == 0.0
+                if x > 0 and m[z, y, x - 1] == 0.0:
+                    f = True
+                if x < nx - 1 and m[z, y, x + 1] == 0.0:
+                    f = True
+                t[z, y, x] = 1 if f else 0
+    for z in prange(nz):  # along y (in place, with a row buffer)
+        prev = np.zeros(nx, np.uint8)
+        cur = np.zeros(nx, np.uint8)
+        for y in range(ny):
+            for x in range(nx):
+                cur[x] = t[z, y, x]
+            for x in range(nx):
+                f = cur[x] | prev[x]
+                if y < ny - 1:
+                    f |= t[z, y + 1, x]
+                t[z, y, x] = f
+            for x in range(nx):
+                prev[x] = cur[x]
+    for y in prange(ny):  # along z
+        prev = np.zeros(nx, np.uint8)
+        cur = np.zeros(nx, np.uint8)
+        for z in range(nz):
+            for x in range(nx):
+                cur[x] = t[z, y, x]
+            for x in range(nx):
+                f = cur[x] | prev[x]
+                if z < nz - 1:
+                    f |= t[z + 1, y, x]
+                t[z, y, x] = f
+            for x in range(nx):
+                prev[x] = cur[x]
+
+
+@njit(parallel=True, cache=True)
+def _cleanup_average(m, t):
+    nz, ny, nx = m.shape
+    # surface voxels (painted, with a zero neighbour) are negated first
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if m[z, y, x] > 0.0 and t[z, y, x]:
+                    m[z, y, x] = -m[z, y, x]
+    # surface voxels := -(mean of interior neighbours); values stay negative so they are never averaged
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if m[z, y, x] >= 0.0:
+                    continue
+                acc = 0.0
+                cnt = 0
+                for k in range(26):
+                    qz = z + NEIGH26[k, 0]
+                    qy = y + NEIGH26[k, 1]
+                    qx = x + NEIGH26[k, 2]
+                    if qz < 0 or qy < 0 or qx < 0 or qz >= nz or qy >= ny or qx >= nx:
+                        continue
+                    w = m[qz, qy, qx]
+                    if w > 0.0:
+                        acc += w
+                        cnt += 1
+                if cnt > 0:
+                    m[z, y, x] = -(acc / cnt)
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if m[z, y, x] < 0.0:
+                    m[z, y, x] = -m[z, y, x]
+
+
+def bonej_cleanup(m: np.ndarray) -> None:
+    """BoneJ's Clean_Up_Local_Thickness (Dougherty 2007), order-independent form, in place.
+
+    A painted voxel (value > 0) with a 26-neighbour of value 0 inside the image is a surface voxel; it takes
+    the mean of its 26-neighbours that are painted interior voxels (keeping its own value when there are none).
+    Interior values never change, so the result does not depend on the processing order (BoneJ's raster
+    order gives the same result). Uses a temporary ``uint8`` volume.
+    """
+    t = np.empty(m.shape, np.uint8)
+    _zero_near(m, t)
+    _cleanup_average(m, t)
+
+
+@njit(parallel=True, cache=True)
+def finish_map(m, fg, mask, use_mask, scale):
+    """map := scale * map on the structure (inside the mask), 0 elsewhere."""
+    nz, ny, nx = m.shape
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                if fg[z, y, x] and (not use_mask or mask[z, y, x]):
+                    m[z, y, x] = m[z, y, x] * scale
+                else:
+                    m[z, y, x] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def zero_fill(a):
+    for z in prange(a.shape[0]):
+        a[z, :, :] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def masked_stats(m, sel, mask, use_mask):
+    """Count, mean, SD (n - 1) and max of ``m`` over voxels where ``sel`` (and ``mask``) hold; two passes."""
+    nz = m.shape[0]
+    cnt = np.zeros(nz, np.int64)
+    tot = np.zeros(nz)
+    mx = np.full(nz, -np.inf)
+    for z in prange(nz):
+        c = 0
+        t = 0.0
+        h = -np.inf
+        for y in range(m.shape[1]):
+            for x in range(m.shape[2]):
+                if sel[z, y, x] and (not use_mask or mask[z, y, x]):
+                    v = m[z, y, x]
+                    c += 1
+                    t += v
+                    if v > h:
+                        h = v
+        cnt[z] = c
+        tot[z] = t
+        mx[z] = h
+    n = cnt.sum()
+    if n == 0:
+        return 0, np.nan, np.nan, np.nan
+    mean = tot.sum() / n
+    dev = np.zeros(nz)
+    for z in prange(nz):
+        d = 0.0
+        for y in range(m.shape[1]):
+            for x in range(m.shape[2]):
+                if sel[z, y, x] and (not use_mask or mask[z, y, x]):
+                    e = m[z, y, x] - mean
+                    d += e * e
+        dev[z] = d
+    sd = np.sqrt(dev.sum() / (n - 1)) if n > 1 else np.nan
+    return n, mean, sd, mx.max()

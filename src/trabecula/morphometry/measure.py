@@ -1,0 +1,258 @@
+"""``measure``: all trabecular morphometry of a volume in a VOI, as one :class:`MorphometryResult`.
+
+Definitions (all inside the VOI; lengths in mm):
+
+* **BV/TV** — bone voxels / VOI voxels.
+* **Tb.Th** — mean (SD n−1, max) of the local thickness over the bone voxels (:mod:`.thickness`).
+* **Tb.Sp** — the same for the marrow (the complement of bone) voxels.
+* **Tb.N** — ``1 / (Tb.Th + Tb.Sp)`` (mm⁻¹): one trabecula plus one space per unit length, model-free.
+  The plate-model value ``BV/TV / Tb.Th`` (Parfitt 1983) is reported as ``tb_n_plate_per_mm``.
+* **Conn.D** — ``(1 − Δχ) / V_VOI`` (mm⁻³), Euler characteristic with the Odgaard–Gundersen edge correction
+  (:mod:`.connectivity`).
+* **SMI** and the concave surface fraction (:mod:`.smi`).
+* **DA** — ``1 − λmin/λmax`` (BoneJ) and ``λmax/λmin`` of the MIL fabric tensor (Scanco), main direction
+  (:mod:`.anisotropy`).
+
+A ``binary`` volume is measured as is (nonzero = bone); HU/grey/attenuation volumes are segmented first
+(:func:`.segment`). Values that are undefined for the input (no bone in the VOI, all bone, …) are NaN with a
+message in ``warnings`` — never a crash or a silent zero.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as _warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trabecula.errors import ParameterError
+from trabecula.volume import Volume
+
+METRICS = ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
+NAN = float("nan")
+
+
+@dataclass
+class MorphometryResult:
+    """All morphometric parameters of one volume in one VOI (lengths in mm; NaN where undefined)."""
+
+    bv_tv: float = NAN
+    tb_th_mm: float = NAN
+    tb_th_sd_mm: float = NAN
+    tb_th_max_mm: float = NAN
+    tb_sp_mm: float = NAN
+    tb_sp_sd_mm: float = NAN
+    tb_sp_max_mm: float = NAN
+    tb_n_per_mm: float = NAN
+    conn_d_per_mm3: float = NAN
+    euler_char: float = NAN
+    smi: float = NAN
+    smi_concave_fraction: float = NAN
+    da: float = NAN
+    da_scanco: float = NAN
+    main_direction: tuple[float, float, float] | None = None
+    threshold: float = NAN
+    threshold_method: str = "binary"
+    voi: str = "whole volume"
+    voi_volume_mm3: float = NAN
+    mode: str = "default"
+    thickness_map: Volume | None = None
+    spacing_map: Volume | None = None
+    warnings: list[str] = field(default_factory=list)
+    # further facts
+    bv_mm3: float = NAN
+    tv_mm3: float = NAN
+    tb_n_plate_per_mm: float = NAN
+    delta_chi: float = NAN
+    conn_correction: str = ""
+    bs_mm2: float = NAN
+    border: str = "continue"
+    spacing_mm: tuple[float, float, float] | None = None
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (maps excluded; NaN kept as float NaN — ``json.dumps`` writes ``NaN``)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d.pop("thickness_map", None)
+        d.pop("spacing_map", None)
+        for k, v in list(d.items()):
+            if isinstance(v, np.generic):
+                d[k] = v.item()
+            elif isinstance(v, tuple):
+                d[k] = [float(x) for x in v]
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+def _as_volume(vol: Any) -> Volume:
+    if isinstance(vol, Volume):
+        return vol
+    raise ParameterError("vol", f"expected a Volume, got {type(vol).__name__}")
+
+
+def _box_slices(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """Index slices when ``mask`` is exactly a box (its bounding box), else None."""
+    sl = []
+    for ax in range(3):
+        other = tuple(a for a in range(3) if a != ax)
+        nz = np.nonzero(mask.any(axis=other))[0]
+        sl.append(slice(int(nz[0]), int(nz[-1]) + 1))
+    sl_t = tuple(sl)
+    n_box = int(np.prod([s.stop - s.start for s in sl_t]))
+    return sl_t if int(np.count_nonzero(mask)) == n_box else None  # type: ignore[return-value]
+
+
+def measure(
+    vol: Volume,
+    *,
+    threshold: str | float = "isodata",
+    voi: Any = None,
+    bonej: bool = False,
+    smooth_sigma_mm: float | None = None,
+    metrics: Sequence[str] = METRICS,
+    maps: bool = False,
+    border: str = "continue",
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> MorphometryResult:
+    """Trabecular morphometry of a volume inside a VOI.
+
+    Parameters
+    ----------
+    vol : Volume
+        ``binary`` (measured as is) or HU/grey/attenuation (segmented with ``threshold`` first).
+    threshold : "isodata" | "otsu" | float
+        Segmentation threshold (ignored for binary input); automatic thresholds use the VOI's voxels.
+    voi : None | str | ndarray | Volume | path
+        None = whole volume; a spec ``"cylinder:d=15,h=5[,center=z,y,x][,axis=..]"`` or
+        ``"box:z0,y0,x0,z1,y1,x1"`` (mm, world); a mask array/Volume or a mask file on the same grid.
+    bonej : bool
+        Local thickness in BoneJ's conventions (see :func:`.local_thickness`); default mode otherwise.
+    smooth_sigma_mm : float, optional
+        Gaussian smoothing before thresholding.
+    metrics : subset of ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
+        What to compute (Tb.N needs Tb.Th and Tb.Sp, which are then computed too).
+    maps : bool
+        Keep the thickness and spacing maps (Volumes in mm, 0 outside the phase/VOI).
+    border : "continue" | "background"
+        Image border treatment for local thickness (default: the structure continues, as BoneJ).
+    seed : int
+        Seed of the MIL line grid (DA).
+    progress : callable(description), optional
+        Called before each step.
+    """
+    from trabecula.morphometry.anisotropy import degree_of_anisotropy
+    from trabecula.morphometry.connectivity import connectivity
+    from trabecula.morphometry.smi import structure_model_index
+    from trabecula.morphometry.thickness import _local_thickness, thickness_stats
+    from trabecula.morphometry.threshold import segment
+    from trabecula.morphometry.voi import voi_from_spec
+
+    vol = _as_volume(vol)
+    wanted = [m.lower() for m in metrics]
+    bad = [m for m in wanted if m not in METRICS]
+    if bad:
+        raise ParameterError("metrics", f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
+    if "tbn" in wanted:
+        wanted += [m for m in ("tbth", "tbsp") if m not in wanted]
+    step = progress or (lambda desc: None)
+    res = MorphometryResult(mode="bonej" if bonej else "default", border=border, spacing_mm=tuple(vol.spacing),
+                            source=vol.provenance.source)
+    warn = res.warnings.append
+
+    step("VOI")
+    if voi is None:
+        mask = None
+        res.voi = "whole volume"
+    else:
+        mask, res.voi = voi_from_spec(voi, vol)
+    vvox = float(np.prod(vol.spacing))
+    n_voi = int(np.count_nonzero(mask)) if mask is not None else int(np.prod(vol.shape))
+    res.voi_volume_mm3 = res.tv_mm3 = n_voi * vvox
+
+    step("segmentation")
+    if vol.units == "binary":
+        seg = vol.numpy()
+        bone = np.ascontiguousarray(seg != 0)
+        res.threshold, res.threshold_method = NAN, "binary input"
+    else:
+        method = threshold if isinstance(threshold, str) else "fixed"
+        bvol, t = segment(vol, threshold, smooth_sigma_mm=smooth_sigma_mm, voi=mask)
+        bone = np.ascontiguousarray(bvol.numpy() != 0)
+        res.threshold = float(t)
+        res.threshold_method = str(method).lower() if str(method).lower() in ("isodata", "otsu") else "fixed"
+        if res.threshold_method == "isodata":
+            res.threshold_method = "isodata (ImageJ default)"
+        res.threshold_method += f" [{vol.units}]"
+
+    in_voi = bone if mask is None else (bone & mask)
+    n_bone = int(np.count_nonzero(in_voi))
+    res.bv_mm3 = n_bone * vvox
+    res.bv_tv = n_bone / n_voi
+    no_bone = n_bone == 0
+    all_bone = n_bone == n_voi
+    if no_bone:
+        warn("no bone in the VOI: Tb.Th, Tb.N, Conn.D, SMI and DA are undefined (NaN)")
+    if all_bone:
+        warn("the VOI is all bone: Tb.Sp, Tb.N, Conn.D, SMI and DA are undefined (NaN)")
+
+    def run_thickness(phase: np.ndarray, label: str):
+        step(f"local thickness ({label})")
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            m, _ = _local_thickness(phase, vol.spacing, res.mode, mask, border, None)
+        for w in caught:
+            warn(f"{label}: {w.message}")
+        st = thickness_stats(m, phase, mask)
+        return m, st
+
+    if "tbth" in wanted and not no_bone:
+        m, st = run_thickness(bone, "Tb.Th")
+        res.tb_th_mm, res.tb_th_sd_mm, res.tb_th_max_mm = st.mean, st.sd, st.max
+        if not math.isfinite(st.mean):
+            warn("Tb.Th undefined (NaN)")
+        if maps:
+            res.thickness_map = vol.with_data(m, units="mm", step=f"local thickness Tb.Th [{res.mode}]")
+        del m
+    if "tbsp" in wanted and not all_bone:
+        marrow = ~bone
+        m, st = run_thickness(marrow, "Tb.Sp")
+        res.tb_sp_mm, res.tb_sp_sd_mm, res.tb_sp_max_mm = st.mean, st.sd, st.max
+        if not math.isfinite(st.mean):
+            warn("Tb.Sp undefined (NaN)")
+        if maps:
+            res.spacing_map = vol.with_data(m, units="mm", step=f"local thickness Tb.Sp [{res.mode}]")
+        del m, marrow
+    if "tbn" in wanted:
+        s = res.tb_th_mm + res.tb_sp_mm
+        res.tb_n_per_mm = 1.0 / s if np.isfinite(s) and s > 0 else NAN
+        res.tb_n_plate_per_mm = res.bv_tv / res.tb_th_mm if np.isfinite(res.tb_th_mm) and res.tb_th_mm > 0 else NAN
+    if "connd" in wanted:
+        step("connectivity")
+        if not (no_bone or all_bone):
+            if mask is None:
+                cr = connectivity(bone, vol.spacing)
+            else:
+                box = _box_slices(mask)
+                cr = connectivity(bone, vol.spacing, mask, box=box)
+            res.euler_char, res.delta_chi = float(cr.euler_char), cr.delta_chi
+            res.conn_d_per_mm3, res.conn_correction = cr.conn_d_per_mm3, cr.correction
+            if cr.connectivity < 0:
+                warn(f"connectivity 1 − Δχ = {cr.connectivity:.3g} is negative (several particles or enclosed "
+                     "cavities in the VOI); Conn.D is reported as computed")
+    if "smi" in wanted and not (no_bone or all_bone):
+        step("SMI")
+        sr = structure_model_index(bone, vol.spacing, mask)
+        res.smi, res.smi_concave_fraction, res.bs_mm2 = sr.smi, sr.concave_fraction, sr.surface_mm2
+        if not math.isfinite(sr.smi):
+            warn("SMI undefined: no bone surface inside the VOI")
+    if "da" in wanted and not (no_bone or all_bone):
+        step("anisotropy (MIL)")
+        ar = degree_of_anisotropy(bone, vol.spacing, mask, seed=seed)
+        res.da, res.da_scanco, res.main_direction = ar.da, ar.da_scanco, ar.main_direction
+        if not math.isfinite(ar.da):
+            warn("DA undefined: no bone/marrow intercepts in the VOI, or the MIL ellipsoid fit failed")
+    return res

@@ -1,0 +1,254 @@
+"""Volumes of interest (VOIs): cylinders (the vertebra study's 15 mm × 5 mm), boxes and mask files.
+
+A voxel is inside a VOI when its *centre* is inside the shape. Positions are world coordinates in mm,
+(z, y, x), with the volume's origin (the centre of voxel [0, 0, 0]).
+
+Spec strings (CLI ``--voi``):
+
+* ``cylinder:d=15,h=5[,center=z,y,x][,axis=z|y|x|dz,dy,dx]`` — diameter and height in mm; centre in world mm
+  (default: the volume's centre); axis a named axis or a direction vector (z, y, x);
+* ``box:z0,y0,x0,z1,y1,x1`` — the corners, world mm;
+* a path to a mask volume on the same grid (nonzero = inside; a mask must hold exactly two values).
+
+A VOI reaching outside the image is an error (its volume would be wrong); so is an empty VOI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trabecula.errors import InputError, ParameterError
+
+_AXES = {"z": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "x": (0.0, 0.0, 1.0)}
+
+
+def _vec3(v: Any, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(v, dtype=float).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(name, f"expected three numbers (z, y, x), got {v!r}") from exc
+    if a.shape != (3,) or not np.all(np.isfinite(a)):
+        raise ParameterError(name, f"expected three finite numbers (z, y, x), got {v!r}")
+    return a
+
+
+def _grid(shape: Sequence[int], spacing: Sequence[float], origin: Sequence[float]):
+    sp = _vec3(spacing, "spacing")
+    if np.any(sp <= 0):
+        raise ParameterError("spacing", f"must be positive, got {tuple(sp)}")
+    org = _vec3(origin, "origin")
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ParameterError("shape", f"expected three positive sizes, got {shape}")
+    coords = [org[i] + sp[i] * np.arange(shape[i]) for i in range(3)]
+    return shape, sp, org, coords
+
+
+def _check_inside(lo_mm: np.ndarray, hi_mm: np.ndarray, org: np.ndarray, sp: np.ndarray, shape, what: str) -> None:
+    img_lo = org - sp / 2
+    img_hi = org + sp * (np.asarray(shape) - 0.5)
+    tol = 1e-6 + 1e-9 * np.abs(img_hi)
+    if np.any(hi_mm < img_lo) or np.any(lo_mm > img_hi):
+        raise ParameterError("voi", f"the {what} lies outside the image (image spans {_fmt(img_lo)} to {_fmt(img_hi)} mm, "
+                                    f"VOI {_fmt(lo_mm)} to {_fmt(hi_mm)} mm)")
+    if np.any(lo_mm < img_lo - tol) or np.any(hi_mm > img_hi + tol):
+        over = np.maximum(img_lo - lo_mm, hi_mm - img_hi).max()
+        raise ParameterError("voi", f"the {what} extends {over:.3g} mm beyond the image (image spans {_fmt(img_lo)} to "
+                                    f"{_fmt(img_hi)} mm, VOI {_fmt(lo_mm)} to {_fmt(hi_mm)} mm); move or shrink it")
+
+
+def _fmt(v: np.ndarray) -> str:
+    return "(" + ", ".join(f"{x:.4g}" for x in v) + ")"
+
+
+def cylinder_voi(
+    shape: Sequence[int],
+    spacing: float | Sequence[float],
+    diameter_mm: float,
+    height_mm: float,
+    center_mm: Sequence[float] | None = None,
+    axis: str | Sequence[float] = "z",
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+) -> np.ndarray:
+    """Boolean mask of the voxels whose centres lie in a cylinder.
+
+    Parameters
+    ----------
+    shape, spacing, origin : the volume's grid (spacing and origin in mm, z/y/x)
+    diameter_mm, height_mm : cylinder size in mm
+    center_mm : world position of the cylinder's centre (z, y, x); default the volume's centre
+    axis : "z", "y", "x" or a direction vector (z, y, x)
+
+    Raises ParameterError when the cylinder reaches outside the image or holds no voxel centre.
+    """
+    sp = np.broadcast_to(np.asarray(spacing, float), (3,)) if np.ndim(spacing) == 0 else spacing
+    shape, sp, org, coords = _grid(shape, sp, origin)
+    for name, val in (("diameter_mm", diameter_mm), ("height_mm", height_mm)):
+        if not (np.isfinite(val) and val > 0):
+            raise ParameterError(name, f"must be a positive length in mm, got {val!r}")
+    centre = org + sp * (np.asarray(shape) - 1) / 2 if center_mm is None else _vec3(center_mm, "center_mm")
+    if isinstance(axis, str):
+        if axis.lower() not in _AXES:
+            raise ParameterError("axis", f"use z, y, x or a vector dz,dy,dx; got {axis!r}")
+        u = np.asarray(_AXES[axis.lower()])
+    else:
+        u = _vec3(axis, "axis")
+        n = np.linalg.norm(u)
+        if n == 0:
+            raise ParameterError("axis", "the axis vector is zero")
+        u = u / n
+    r, h2 = diameter_mm / 2.0, height_mm / 2.0
+    # bounding box of the cylinder, for the outside-the-image check
+    ext = np.array([h2 * abs(u[i]) + r * np.sqrt(max(0.0, 1.0 - u[i] ** 2)) for i in range(3)])
+    _check_inside(centre - ext, centre + ext, org, sp, shape, "cylinder")
+    dz = (coords[0] - centre[0])[:, None, None]
+    dy = (coords[1] - centre[1])[None, :, None]
+    dx = (coords[2] - centre[2])[None, None, :]
+    along = dz * u[0] + dy * u[1] + dx * u[2]
+    radial2 = dz * dz + dy * dy + dx * dx - along * along
+    mask = (np.abs(along) <= h2 + 1e-9) & (radial2 <= r * r + 1e-9)
+    if not mask.any():
+        raise ParameterError("voi", "the cylinder holds no voxel centre (too small for the voxel size?)")
+    return mask
+
+
+def box_voi(
+    shape: Sequence[int],
+    spacing: float | Sequence[float],
+    lower_mm: Sequence[float],
+    upper_mm: Sequence[float],
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+) -> np.ndarray:
+    """Boolean mask of the voxels whose centres lie in the world box ``[lower_mm, upper_mm]`` (z, y, x)."""
+    sp = np.broadcast_to(np.asarray(spacing, float), (3,)) if np.ndim(spacing) == 0 else spacing
+    shape, sp, org, coords = _grid(shape, sp, origin)
+    lo, hi = _vec3(lower_mm, "lower_mm"), _vec3(upper_mm, "upper_mm")
+    if np.any(hi <= lo):
+        raise ParameterError("voi", f"box upper corner {_fmt(hi)} must exceed the lower {_fmt(lo)} on every axis")
+    _check_inside(lo, hi, org, sp, shape, "box")
+    ins = [(c >= lo[i] - 1e-9) & (c <= hi[i] + 1e-9) for i, c in enumerate(coords)]
+    mask = ins[0][:, None, None] & ins[1][None, :, None] & ins[2][None, None, :]
+    if not mask.any():
+        raise ParameterError("voi", "the box holds no voxel centre")
+    return mask
+
+
+def _parse_numbers(text: str, n: int, name: str) -> list[float]:
+    parts = [p for p in text.replace(" ", "").split(",") if p != ""]
+    try:
+        vals = [float(p) for p in parts]
+    except ValueError as exc:
+        raise ParameterError("voi", f"{name}: expected {n} numbers, got {text!r}") from exc
+    if len(vals) != n:
+        raise ParameterError("voi", f"{name}: expected {n} numbers, got {len(vals)} in {text!r}")
+    return vals
+
+
+def parse_cylinder_spec(spec: str) -> dict[str, Any]:
+    """``"cylinder:d=15,h=5,center=1,2,3,axis=z"`` → ``{"diameter_mm": 15, "height_mm": 5, ...}``."""
+    body = spec.split(":", 1)[1] if ":" in spec else ""
+    out: dict[str, Any] = {}
+    key = None
+    vals: dict[str, list[str]] = {}
+    for tok in [t.strip() for t in body.split(",") if t.strip()]:
+        if "=" in tok:
+            key, v = tok.split("=", 1)
+            key = key.strip().lower()
+            vals[key] = [v.strip()]
+        elif key is not None:
+            vals[key].append(tok)
+        else:
+            raise ParameterError("voi", f"cylinder spec: expected key=value, got {tok!r} in {spec!r}")
+    known = {"d", "h", "center", "centre", "axis"}
+    unknown = set(vals) - known
+    if unknown:
+        raise ParameterError("voi", f"cylinder spec: unknown key(s) {', '.join(sorted(unknown))}; use d, h, center, axis")
+    if "d" not in vals or "h" not in vals:
+        raise ParameterError("voi", f"cylinder spec needs d=DIAMETER_MM and h=HEIGHT_MM, got {spec!r}")
+    out["diameter_mm"] = _parse_numbers(",".join(vals["d"]), 1, "d")[0]
+    out["height_mm"] = _parse_numbers(",".join(vals["h"]), 1, "h")[0]
+    c = vals.get("center", vals.get("centre"))
+    if c is not None:
+        out["center_mm"] = _parse_numbers(",".join(c), 3, "center")
+    if "axis" in vals:
+        a = vals["axis"]
+        if len(a) == 1 and a[0].lower() in _AXES:
+            out["axis"] = a[0].lower()
+        else:
+            out["axis"] = _parse_numbers(",".join(a), 3, "axis")
+    return out
+
+
+def voi_from_spec(spec: Any, vol) -> tuple[np.ndarray, str]:
+    """A VOI mask on ``vol``'s grid from a spec string, a path, a mask array or a mask Volume.
+
+    Returns ``(mask, description)``.
+    """
+    from trabecula.volume import Volume
+
+    if isinstance(spec, Volume):
+        return _mask_from_array(spec.numpy(), vol.shape, "mask volume"), "mask volume"
+    if isinstance(spec, np.ndarray):
+        return _mask_from_array(spec, vol.shape, "mask array"), "mask array"
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str):
+        raise ParameterError("voi", f"expected a spec string, a mask path or a mask array, got {type(spec).__name__}")
+    text = spec.strip()
+    low = text.lower()
+    if low.startswith("cylinder"):
+        kw = parse_cylinder_spec(text)
+        mask = cylinder_voi(vol.shape, vol.spacing, origin=vol.origin, **kw)
+        return mask, _describe_cylinder(kw)
+    if low.startswith("box"):
+        nums = _parse_numbers(text.split(":", 1)[1] if ":" in text else "", 6, "box")
+        mask = box_voi(vol.shape, vol.spacing, nums[:3], nums[3:], origin=vol.origin)
+        return mask, "box:" + ",".join(f"{v:g}" for v in nums)
+    p = Path(text)
+    if not p.exists():
+        raise InputError(p, "VOI mask not found (a VOI is cylinder:d=..,h=.., box:z0,y0,x0,z1,y1,x1 or a mask file)")
+    from trabecula.io import read_volume
+
+    m = read_volume(p, units="label")
+    if m.shape != vol.shape:
+        raise InputError(p, f"VOI mask shape {m.shape} differs from the volume's {vol.shape}")
+    if not np.allclose(m.spacing, vol.spacing, rtol=1e-4):
+        import warnings
+
+        warnings.warn(f"{p}: mask spacing {m.spacing} differs from the volume's {vol.spacing}; using the voxel grid",
+                      stacklevel=2)
+    try:
+        return _mask_from_array(m.numpy(), vol.shape, str(p)), f"mask:{p.name}"
+    except ParameterError as exc:
+        raise InputError(p, exc.message) from exc
+
+
+def _mask_from_array(a: np.ndarray, shape, what: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.shape != tuple(shape):
+        raise ParameterError("voi", f"{what} shape {a.shape} differs from the volume's {tuple(shape)}")
+    if a.dtype != bool:
+        vals = np.unique(a)
+        if len(vals) > 2 or (len(vals) == 2 and vals[0] != 0):
+            shown = ", ".join(f"{v:g}" for v in vals[:5]) + (" …" if len(vals) > 5 else "")
+            raise ParameterError("voi", f"{what} is not binary: it holds {len(vals)} values ({shown}); "
+                                        "a mask has 0 outside and one nonzero value inside")
+    m = np.ascontiguousarray(a != 0)
+    if not m.any():
+        raise ParameterError("voi", f"{what} is empty (no nonzero voxel)")
+    return m
+
+
+def _describe_cylinder(kw: dict[str, Any]) -> str:
+    s = f"cylinder:d={kw['diameter_mm']:g},h={kw['height_mm']:g}"
+    if "center_mm" in kw:
+        s += ",center=" + ",".join(f"{v:g}" for v in kw["center_mm"])
+    if "axis" in kw:
+        a = kw["axis"]
+        s += ",axis=" + (a if isinstance(a, str) else ",".join(f"{v:g}" for v in a))
+    return s
