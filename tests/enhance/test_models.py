@@ -55,6 +55,7 @@ def test_even_slice_count_refused():
         Enhancer("dlr", 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dlr", "pix2pixhd"])
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(name):
     torch.manual_seed(0)

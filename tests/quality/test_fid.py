@@ -23,6 +23,22 @@ def test_fid_from_features_gaussian_closed_form():
     assert fid_from_features(a, a) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_fid_trace_identity_equals_sqrtm():
+    import scipy.linalg
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(0, 1, (30, 8)) @ rng.normal(0, 1, (8, 8))
+    b = rng.normal(0.3, 1, (25, 8)) @ rng.normal(0, 1, (8, 8))
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(ca + cb - 2 * np.real(scipy.linalg.sqrtm(ca @ cb)))
+    assert fid_from_features(a, b) == pytest.approx(ref, rel=1e-8)
+    # fewer samples than dimensions (the small-sample FID case)
+    c, d = rng.normal(0, 1, (5, 12)), rng.normal(0, 1, (6, 12))
+    cc, cd = np.cov(c, rowvar=False), np.cov(d, rowvar=False)
+    ref = np.sum((c.mean(0) - d.mean(0)) ** 2) + np.trace(cc + cd - 2 * np.real(scipy.linalg.sqrtm(cc @ cd)))
+    assert fid_from_features(c, d) == pytest.approx(ref, rel=1e-6)
+
+
 def test_kid_unbiased_near_zero_for_same_distribution():
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, (300, 16)), rng.normal(0, 1, (300, 16))
