@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -392,6 +393,7 @@ def main() -> None:
 
     payload = {"versions": versions("numpy", "numba", "vtk", "pyvista"), "machine_detail": machine(), **results}
     print("results:", write_results("bench_render", payload))
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
