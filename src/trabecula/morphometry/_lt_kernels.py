@@ -18,6 +18,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+FLAT_EXTENT = 1  # a face is 'digitally flat' when flat over ±FLAT_EXTENT voxels around the contact
 EPS = 1e-5  # tolerance on squared distances in units² (exact data are integers or sums of squares)
 
 # the 26 neighbour offsets, and the 13 with a positive first non-zero component (one of each +/- pair)
@@ -118,7 +119,8 @@ def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnve
        slope ``s`` (0 < s <= 1) peaking between the voxel and its higher-or-equal neighbour; the peak height is
        the refined distance. Plates of even thickness (peak between two voxel layers) gain half a voxel.
     2. Half-way surface for digitally flat faces: when the nearest background voxel lies along a lattice
-       direction and its in-plane neighbours are background too (a flat face), the boundary is placed half way
+       direction and the face is flat around it (the background layer and the foreground layer beneath it
+       extend ±FLAT_EXTENT voxels in the face's plane), the boundary is placed half way
        between the last foreground and the first background layer: subtract half the lattice-plane spacing.
        On curved or oblique boundaries background centres sample the surface densely and no shift is applied.
     """
@@ -175,13 +177,22 @@ def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnve
             continue
         flat = True
         for j in range(dnvec[i]):
-            tz = qz + dvecs[i, j, 0]
-            ty = qy + dvecs[i, j, 1]
-            tx = qx + dvecs[i, j, 2]
-            if tz < 0 or ty < 0 or tx < 0 or tz >= nz or ty >= ny or tx >= nx:
-                continue  # outside the image: no evidence against a flat face
-            if fg[tz, ty, tx]:
-                flat = False
+            for step in range(1, FLAT_EXTENT + 1):
+                # background layer: q + step*t must be background ...
+                tz = qz + step * dvecs[i, j, 0]
+                ty = qy + step * dvecs[i, j, 1]
+                tx = qx + step * dvecs[i, j, 2]
+                if 0 <= tz < nz and 0 <= ty < ny and 0 <= tx < nx and fg[tz, ty, tx]:
+                    flat = False
+                    break
+                # ... and the foreground layer below it, q - m + step*t, foreground (outside the image: no evidence)
+                tz -= dirs[i, 0]
+                ty -= dirs[i, 1]
+                tx -= dirs[i, 2]
+                if 0 <= tz < nz and 0 <= ty < ny and 0 <= tx < nx and not fg[tz, ty, tx]:
+                    flat = False
+                    break
+            if not flat:
                 break
         if flat and g > gap:
             gap = g

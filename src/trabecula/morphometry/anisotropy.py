@@ -4,7 +4,8 @@ For each of ``n_directions`` test directions ω (a Fibonacci lattice on the half
 same line), parallel test lines a few voxels apart cross the VOI; each is sampled every 0.7 voxel
 (nearest voxel) and the number of marrow→bone transitions inside the VOI is counted.
 ``MIL(ω) = total line length in the VOI / number of intercepts`` (a direction with no intercept gets the
-total line length, the largest value it could have). An ellipsoid ``xᵀ M x = 1`` is fitted by linear least
+total line length, the largest value it could have). When the fitted quadric is degenerate (parallel
+sheets: no intercept within the sheets' plane) its tiny non-positive eigenvalues are clamped, giving DA → 1. An ellipsoid ``xᵀ M x = 1`` is fitted by linear least
 squares to the points ``±MIL(ω)·ω`` (Harrigan & Mann 1984); its radii ``r = 1/√m`` (``m`` the eigenvalues of
 ``M``) are the MIL along the principal directions.
 
@@ -108,8 +109,16 @@ def fit_mil_ellipsoid(dirs: np.ndarray, mil: np.ndarray) -> np.ndarray | None:
     A = np.stack([z * z, y * y, x * x, 2 * z * y, 2 * z * x, 2 * y * x], axis=1)
     coef, *_ = np.linalg.lstsq(A, np.ones(len(p)), rcond=None)
     M = np.array([[coef[0], coef[3], coef[4]], [coef[3], coef[1], coef[5]], [coef[4], coef[5], coef[2]]])
-    if not np.all(np.linalg.eigvalsh(M) > 0):
+    ev, vec = np.linalg.eigh(M)
+    if ev[-1] <= 0:
         return None
+    if ev[0] <= 0:
+        # a cylinder- or slab-like MIL distribution (e.g. parallel sheets: no intercepts within the sheets)
+        # is a degenerate quadric; small non-positive eigenvalues are clamped, large negative ones fail the fit
+        if ev[0] < -0.05 * ev[-1]:
+            return None
+        ev = np.maximum(ev, 1e-9 * ev[-1])
+        M = (vec * ev) @ vec.T
     return M
 
 

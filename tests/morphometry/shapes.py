@@ -1,0 +1,80 @@
+"""Analytic test shapes (binary volumes, (z, y, x)) with known thickness, shared by the morphometry tests.
+
+``bonej_*`` rebuild the shapes of BoneJ's own LocalThicknessTest/TestDataMaker (ImageJ ``fillOval`` discs:
+a pixel is filled when its centre lies inside the ellipse inscribed in the box); the ``oversampled_*``
+shapes are rendered at 8× (rods) or 4× (spheres) resolution and a voxel is bone when at least half of it
+is inside the true shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def fill_oval(shape2d: tuple[int, int], x: int, y: int, w: int, h: int) -> np.ndarray:
+    """ImageJ ``ip.fillOval(x, y, w, h)`` on an (rows, cols) image: pixel centres inside the inscribed ellipse."""
+    out = np.zeros(shape2d, bool)
+    if w <= 0 or h <= 0:
+        return out
+    jj, ii = np.mgrid[0:shape2d[0], 0:shape2d[1]]
+    cx, cy = x + w / 2.0, y + h / 2.0
+    return ((ii + 0.5 - cx) / (w / 2.0)) ** 2 + ((jj + 0.5 - cy) / (h / 2.0)) ** 2 <= 1.0
+
+
+def bonej_brick(width: int, height: int, depth: int) -> np.ndarray:
+    """TestDataMaker.brick: a width × height × depth brick padded by one background voxel on every face."""
+    a = np.zeros((depth + 2, height + 2, width + 2), bool)
+    a[1:-1, 1:-1, 1:-1] = True
+    return a
+
+
+def bonej_rod(length: int, diameter: int) -> np.ndarray:
+    """TestDataMaker.rod: a z-oriented rod of ``fillOval`` discs in a 2d × 2d stack (touching the z ends)."""
+    disc = fill_oval((2 * diameter, 2 * diameter), diameter // 2, diameter // 2, diameter, diameter)
+    return np.repeat(disc[None], length, axis=0)
+
+
+def bonej_sphere(radius: int) -> np.ndarray:
+    """TestDataMaker.sphere: discs of diameter 2·round(sqrt(r² − z²)), one background slice above and below."""
+    side = 2 * radius + 2
+    slices = [np.zeros((side, side), bool)]
+    for zd in range(-radius, radius + 1):
+        rc = int(round(np.sqrt(radius * radius - zd * zd)))
+        slices.append(fill_oval((side, side), radius + 1 - rc, radius + 1 - rc, 2 * rc, 2 * rc))
+    slices.append(np.zeros((side, side), bool))
+    return np.stack(slices)
+
+
+def oversampled_disc(diameter: float, offset=(0.0, 0.0), ss: int = 8, margin: int = 3) -> np.ndarray:
+    n = int(np.ceil(diameter)) + 2 * margin
+    c = np.array([n / 2 - 0.5 + offset[0], n / 2 - 0.5 + offset[1]])
+    g = (np.arange(n * ss) + 0.5) / ss - 0.5
+    yy, xx = np.meshgrid(g, g, indexing="ij")
+    inside = ((yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= (diameter / 2) ** 2).astype(np.float32)
+    return inside.reshape(n, ss, n, ss).mean(axis=(1, 3)) >= 0.5
+
+
+def oversampled_rod(diameter: float, length: int = 6, offset=(0.0, 0.0)) -> np.ndarray:
+    """A z-oriented rod of the given diameter (voxels), touching the z ends of the image (it continues)."""
+    return np.repeat(oversampled_disc(diameter, offset)[None], length, axis=0)
+
+
+def oversampled_sphere(radius: float, offset=(0.0, 0.0, 0.0), ss: int = 4, margin: int = 3) -> np.ndarray:
+    n = int(np.ceil(2 * radius)) + 2 * margin
+    c = n / 2 - 0.5 + np.asarray(offset, float)
+    g = (np.arange(n * ss) + 0.5) / ss - 0.5
+    out = np.zeros((n, n, n), bool)
+    yy, xx = np.meshgrid(g, g, indexing="ij")
+    r2 = radius * radius
+    for k in range(n):  # slab by slab to bound memory
+        zz = g[k * ss:(k + 1) * ss][:, None, None]
+        inside = ((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r2).astype(np.float32)
+        out[k] = inside.reshape(ss, n, ss, n, ss).mean(axis=(0, 2, 4)) >= 0.5
+    return out
+
+
+def plate(t: int, size: int = 32, pad: int = 3) -> np.ndarray:
+    """A z-plate of exactly t voxels spanning the image in y and x (the plate continues past the border)."""
+    a = np.zeros((t + 2 * pad, size, size), bool)
+    a[pad:pad + t] = True
+    return a
