@@ -1,6 +1,6 @@
 """Helpers shared by the benchmark scripts: isolated timing with peak memory, and the JSON result writer.
 
-Each measurement runs in a fresh spawned process, so peak resident memory (``ru_maxrss``) belongs to that
+Each measurement runs in a fresh spawned process, so peak resident memory (``VmHWM``) belongs to that
 one call; the process's resident memory just before the call (imports and input loaded) is reported too,
 and ``peak_delta_bytes`` is what the call itself added.
 """
@@ -31,6 +31,19 @@ def _rss_bytes() -> int:
         return 0
 
 
+def _peak_rss_bytes() -> int:
+    """Peak resident memory of this process (VmHWM). ``ru_maxrss`` would include the parent's peak: Linux
+    carries it across fork/exec, so a spawned child would report at least what its parent once used."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _child(conn, target: str, setup: str | None, args: tuple, kwargs: dict, repeats: int) -> None:
     try:
         mod_name, fn_name = target.rsplit(":", 1)
@@ -47,7 +60,7 @@ def _child(conn, target: str, setup: str | None, args: tuple, kwargs: dict, repe
             t0 = time.perf_counter()
             result = fn(*args, **kwargs)
             times.append(time.perf_counter() - t0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = _peak_rss_bytes()
         conn.send({"times": times, "peak_bytes": peak, "base_bytes": base, "result": result})
     except Exception as exc:  # report, don't hang the parent
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
