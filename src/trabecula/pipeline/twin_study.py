@@ -315,8 +315,8 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", size_mm: float = 8.0,
-              voxel_mm: float = 0.025, voi_diameter_mm: float = 5.0, voi_height_mm: float = 5.0,
+def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", size_mm: float = 6.0,
+              voxel_mm: float = 0.025, voi_diameter_mm: float = 4.0, voi_height_mm: float = 4.0,
               presets=MORPH_PRESETS, mtf: bool = True, full_check: dict[str, int] | None = None,
               console=None) -> dict[str, Any]:
     """Run items 1 and 2; write ``twin_study.json``, ``mtf.png``, ``morphometry.png`` under ``out_dir``.
@@ -324,7 +324,7 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
     With ``mode="fast"`` (default: the image-domain model, tested against the full simulation) the first
     ``full_check[preset]`` phantoms are also scanned through the full cone-beam simulation with that preset
     and the morphometry of both is compared (``summary.fast_vs_full``)."""
-    full_check = {"clinical-mdct": n, "micro-ct": 1, "uhr-extremity": 1} if full_check is None else full_check
+    full_check = {"clinical-mdct": n} if full_check is None else full_check
     from trabecula.progress import progress_steps
 
     out_dir = Path(out_dir)
@@ -378,18 +378,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="random seed (phantoms, noise)")
     p.add_argument("--mode", choices=("full", "fast"), default="fast",
                    help="fast path (default; checked against the full simulation on the first phantoms) or full")
-    p.add_argument("--full-check", type=int, default=1,
-                   help="phantoms also scanned fully with micro-ct and uhr-extremity (clinical-mdct: all); default 1")
-    p.add_argument("--size", type=float, default=8.0, help="trabecular cube edge, mm (default 8)")
+    p.add_argument("--full-check", type=int, default=0,
+                   help="phantoms also scanned fully with micro-ct and uhr-extremity (clinical-mdct: all); default 0 "
+                        "(bench/bench_scan_fast.py compares the two paths preset by preset)")
+    p.add_argument("--size", type=float, default=6.0, help="trabecular cube edge, mm (default 6)")
     p.add_argument("--voxel", type=float, default=0.025, help="phantom voxel, mm (default 0.025)")
-    p.add_argument("--voi-diameter", type=float, default=5.0, help="VOI cylinder diameter, mm (default 5)")
-    p.add_argument("--voi-height", type=float, default=5.0, help="VOI cylinder height, mm (default 5)")
+    p.add_argument("--voi-diameter", type=float, default=4.0, help="VOI cylinder diameter, mm (default 4)")
+    p.add_argument("--voi-height", type=float, default=4.0, help="VOI cylinder height, mm (default 4)")
     p.add_argument("--no-mtf", action="store_true", help="skip item 1 (edge MTF)")
     a = p.parse_args(argv)
     from rich.console import Console
 
     con = Console()
-    fc = {"clinical-mdct": a.n, "micro-ct": a.full_check, "uhr-extremity": a.full_check}
+    fc = {"clinical-mdct": a.n, **({"micro-ct": a.full_check, "uhr-extremity": a.full_check} if a.full_check else {})}
     st = run_study(a.out, a.n, a.seed, a.mode, a.size, a.voxel, a.voi_diameter, a.voi_height, mtf=not a.no_mtf,
                    full_check=fc, console=con)
     s = st.get("summary", {})
