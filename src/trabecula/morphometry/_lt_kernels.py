@@ -112,7 +112,7 @@ def _sqrt0(v):
 
 
 @njit(cache=True)
-def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec):
+def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border):
     """Sub-voxel radius (units) of the largest empty ball near voxel (z, y, x) in default mode.
 
     1. Tent refinement: along each of the 13 lattice directions the distance ``D`` is modelled as a tent of
@@ -172,8 +172,9 @@ def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnve
         qy = y + kk * dirs[i, 1]
         qx = x + kk * dirs[i, 2]
         if qz < 0 or qy < 0 or qx < 0 or qz >= nz or qy >= ny or qx >= nx:
-            continue
-        if fg[qz, qy, qx]:
+            if not bg_border:
+                continue  # nothing outside the image is background
+        elif fg[qz, qy, qx]:
             continue
         flat = True
         for j in range(dnvec[i]):
@@ -212,14 +213,15 @@ def direct_table(norms: np.ndarray, tmax: np.ndarray, d2max: int, closed: bool) 
 
 
 @njit(parallel=True, cache=True)
-def refined_all(d2, fg, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, vals):
+def refined_all(d2, fg, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border, vals):
     """Default mode: the refined radius (units) of every foreground voxel; 0 elsewhere."""
     nz, ny, nx = d2.shape
     for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
                 if fg[z, y, x]:
-                    vals[z, y, x] = _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec)
+                    vals[z, y, x] = _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec,
+                                                    bg_border)
                 else:
                     vals[z, y, x] = 0.0
 
@@ -772,3 +774,60 @@ def masked_stats(m, sel, mask, use_mask):
         dev[z] = d
     sd = np.sqrt(dev.sum() / (n - 1)) if n > 1 else np.nan
     return n, mean, sd, mx.max()
+
+
+@njit(parallel=True, cache=True)
+def reach_extent(d2, lo, hi, rel, closed):
+    """Per z-plane extents (ymin, ymax, xmin, xmax; -1 if none) of the voxels whose ball reaches the box
+    ``lo..hi`` (inclusive indices): squared distance to the box < d2 (open) or <= d2 (closed)."""
+    nz, ny, nx = d2.shape
+    out = np.full((nz, 4), -1, np.int64)
+    for z in prange(nz):
+        dz = max(lo[0] - z, 0, z - hi[0]) * rel[0]
+        dz2 = dz * dz
+        ymin = ny
+        ymax = -1
+        xmin = nx
+        xmax = -1
+        for y in range(ny):
+            dy = max(lo[1] - y, 0, y - hi[1]) * rel[1]
+            dzy = dz2 + dy * dy
+            for x in range(nx):
+                v = abs(d2[z, y, x])
+                if v <= 0.0:
+                    continue
+                dx = max(lo[2] - x, 0, x - hi[2]) * rel[2]
+                r2 = dzy + dx * dx
+                if (closed and r2 <= v + EPS) or ((not closed) and r2 < v - EPS):
+                    if y < ymin:
+                        ymin = y
+                    if y > ymax:
+                        ymax = y
+                    if x < xmin:
+                        xmin = x
+                    if x > xmax:
+                        xmax = x
+        if ymax >= 0:
+            out[z, 0] = ymin
+            out[z, 1] = ymax
+            out[z, 2] = xmin
+            out[z, 3] = xmax
+    return out
+
+
+@njit(parallel=True, cache=True)
+def refined_box(d2, fg, z0, y0, x0, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border, vals):
+    """Default mode: refined radii of the foreground voxels of the sub-box starting at (z0, y0, x0) with
+    the shape of ``vals``, computed on the full arrays (so the box edges see their real neighbourhood)."""
+    bz, by, bx = vals.shape
+    for k in prange(bz):
+        z = z0 + k
+        for j in range(by):
+            y = y0 + j
+            for i in range(bx):
+                x = x0 + i
+                if fg[z, y, x]:
+                    vals[k, j, i] = _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec,
+                                                    bg_border)
+                else:
+                    vals[k, j, i] = 0.0

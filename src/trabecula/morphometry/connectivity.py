@@ -186,8 +186,17 @@ def connectivity(bone: np.ndarray, spacing=(1.0, 1.0, 1.0), voi: np.ndarray | No
         m = np.ascontiguousarray(np.asarray(voi) != 0)
         if m.shape != b.shape:
             raise ParameterError("voi", f"shape {m.shape} differs from the bone's {b.shape}")
-        chi = euler_characteristic(b & m)
-        delta = float(_vertex_sum(b, m, True, EULER_LUT))
+        # only the VOI's bounding box (plus one voxel) matters: vertices further out have weight 0
+        sl = []
+        for ax in range(3):
+            nz = np.nonzero(m.any(axis=tuple(a for a in range(3) if a != ax)))[0]
+            if len(nz) == 0:
+                raise ParameterError("voi", "the VOI is empty")
+            sl.append(slice(max(0, int(nz[0]) - 1), min(m.shape[ax], int(nz[-1]) + 2)))
+        bc = np.ascontiguousarray(b[tuple(sl)])
+        mc = np.ascontiguousarray(m[tuple(sl)])
+        chi = euler_characteristic(bc & mc)
+        delta = float(_vertex_sum(bc, mc, True, EULER_LUT))
         vol = float(m.sum()) * vvox
         method = "floating (VOI-weighted vertex contributions)"
     conn = 1.0 - delta

@@ -176,8 +176,31 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
                       "thickness undefined", stacklevel=3)
         out = np.where(fg, np.float32(np.nan), np.float32(0.0)).astype(np.float32)
         return out, None
+    # with a VOI, work only on the box of voxels whose ball can reach the VOI (exact: every ball touching the
+    # VOI is centred in it; balls cut by the box edge are still valid inscribed balls)
+    full_shape = fg.shape
+    box = None
+    if use_mask:
+        box = _reach_box(d2, mask_arr, rel, closed)
+        if box is None:  # no structure ball reaches the VOI
+            return np.zeros(full_shape, np.float32), None
+    if default_mode:
+        dirs, dlen2, dgap, dvecs, dnvec = K.flat_tables(rel)
+        shape = fg.shape if box is None else tuple(s.stop - s.start for s in box)
+        vals = np.empty(shape, np.float32)
+        o = (0, 0, 0) if box is None else tuple(s.start for s in box)
+        K.refined_box(d2, fg, o[0], o[1], o[2], rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec,
+                      border == "background", vals)
+        report("refined radii", 0.18)
+    else:
+        vals = np.zeros((1, 1, 1), np.float32)
+    if box is not None and box != tuple(slice(0, n) for n in full_shape):
+        d2 = np.ascontiguousarray(d2[box])
+        fg = np.ascontiguousarray(fg[box])
+        mask_arr = np.ascontiguousarray(mask_arr[box])
+    else:
+        box = None
     dmax = float(np.sqrt(d2.max(initial=0.0)))
-    report("distance transform done", 0.15)
     tab_r = min(_TABLE_RADIUS, dmax + 2.0)
     norms, tmax = K.containment_table(rel, tab_r)
     tab_r2 = tab_r * tab_r  # every lattice norm up to this is in the table
@@ -187,13 +210,6 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
         tdir = K.direct_table(norms, tmax, int(tab_r2), closed)
     else:
         tdir = np.zeros((7, 1))
-    if default_mode:
-        dirs, dlen2, dgap, dvecs, dnvec = K.flat_tables(rel)
-        vals = np.empty(fg.shape, np.float32)
-        K.refined_all(d2, fg, rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec, vals)
-        report("refined radii", 0.18)
-    else:
-        vals = np.zeros((1, 1, 1), np.float32)
     K.ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, default_mode)
     report("ridge", 0.2)
     counts = K.count_per_slice(vals if default_mode else d2)
@@ -221,9 +237,6 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     del ibuf
     del keys
     report("parents", 0.28)
-    if use_mask and n:
-        keep = _balls_reaching_mask(mask_arr, zc, yc, xc, m2, rel)
-        order = order[keep[order]]
     K.zero_fill(buf)
     nz = fg.shape[0]
     nthr = max(1, _threads())
@@ -256,21 +269,34 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
         K.bonej_cleanup(buf)
     K.finish_map(buf, fg, mask_arr, use_mask, 2.0 * unit)
     report("done", 1.0)
+    if box is not None:
+        full = np.zeros(full_shape, np.float32)
+        full[box] = buf
+        return full, None
     return buf, None
 
 
-def _balls_reaching_mask(mask, zc, yc, xc, m2, rel) -> np.ndarray:
-    """Boolean per ball: its bounding box meets the mask's bounding box (cheap pre-filter for VOIs)."""
-    nzs = np.nonzero(mask.any(axis=(1, 2)))[0]
-    nys = np.nonzero(mask.any(axis=(0, 2)))[0]
-    nxs = np.nonzero(mask.any(axis=(0, 1)))[0]
-    if len(nzs) == 0:
-        return np.zeros(len(zc), bool)
-    r = np.sqrt(m2.astype(np.float64)) + 1.0
-    ok = (zc + r / rel[0] >= nzs[0]) & (zc - r / rel[0] <= nzs[-1])
-    ok &= (yc + r / rel[1] >= nys[0]) & (yc - r / rel[1] <= nys[-1])
-    ok &= (xc + r / rel[2] >= nxs[0]) & (xc - r / rel[2] <= nxs[-1])
-    return ok
+def _reach_box(d2: np.ndarray, mask: np.ndarray, rel: np.ndarray, closed: bool):
+    """Index box (slices) holding the VOI and every voxel whose ball reaches the VOI's bounding box."""
+    from trabecula.morphometry import _lt_kernels as K
+
+    lo, hi = [], []
+    for ax in range(3):
+        nz = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))[0]
+        if len(nz) == 0:
+            return None
+        # BoneJ mode: the surface clean-up of a voxel reads its neighbours and their neighbours: widen by 2
+        pad = 2 if closed else 0
+        lo.append(max(0, int(nz[0]) - pad))
+        hi.append(min(mask.shape[ax] - 1, int(nz[-1]) + pad))
+    ext = K.reach_extent(d2, np.array(lo, np.int64), np.array(hi, np.int64), rel, closed)
+    zs = np.nonzero(ext[:, 1] >= 0)[0]
+    if len(zs) == 0:
+        return None
+    z0, z1 = min(lo[0], int(zs[0])), max(hi[0], int(zs[-1]))
+    y0, y1 = min(lo[1], int(ext[zs, 0].min())), max(hi[1], int(ext[zs, 1].max()))
+    x0, x1 = min(lo[2], int(ext[zs, 2].min())), max(hi[2], int(ext[zs, 3].max()))
+    return (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
 
 
 def thickness_stats(thickness_map: np.ndarray, structure: np.ndarray, mask: np.ndarray | None = None) -> ThicknessStats:

@@ -1,0 +1,72 @@
+"""``trabecula measure`` through the CLI entry point: table, CSV row per input, JSON, maps, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from trabecula import Volume
+from trabecula.cli import main
+from trabecula.io import read_volume, write_volume
+from trabecula.phantom import random_field_bone
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.fixture
+def two_inputs(tmp_path):
+    a = write_volume(random_field_bone((30, 40, 40), spacing=0.05, seed=1), tmp_path / "a.nii.gz")
+    b = write_volume(random_field_bone((30, 40, 40), spacing=0.05, seed=2), tmp_path / "b.nrrd")
+    return a, b
+
+
+def test_measure_two_inputs_csv_json_maps(capsys, two_inputs, tmp_path):
+    a, b = two_inputs
+    csv_p, json_p, maps = tmp_path / "r.csv", tmp_path / "r.json", tmp_path / "maps"
+    code, out, err = run(capsys, "measure", str(a), str(b), "--voi", "cylinder:d=1.5,h=1", "--csv", str(csv_p),
+                         "--json", str(json_p), "--maps", str(maps), "--metrics", "bvtv,tbth,tbsp,tbn,connd")
+    assert code == 0, err
+    assert "BV/TV" in out and "a.nii.gz" in out and "b.nrrd" in out
+    rows = list(csv.DictReader(open(csv_p)))
+    assert len(rows) == 2 and rows[0]["source"].endswith("a.nii.gz")
+    assert 0 < float(rows[0]["bv_tv"]) < 1 and float(rows[1]["tb_th_mm"]) > 0
+    data = json.loads(json_p.read_text())
+    assert len(data) == 2 and data[0]["voi"].startswith("cylinder")
+    th = read_volume(maps / "a_tb_th.nii.gz")
+    assert th.units == "mm" and th.shape == (30, 40, 40) and float(th.numpy().max()) > 0
+    # outputs are not overwritten without --force
+    code, _, err = run(capsys, "measure", str(a), "--csv", str(csv_p), "--metrics", "bvtv")
+    assert code == 2 and "already exists" in err
+    assert run(capsys, "measure", str(a), "--csv", str(csv_p), "--metrics", "bvtv", "--force")[0] == 0
+
+
+def test_measure_binary_with_input_spacing_and_bonej(capsys, tmp_path):
+    b = np.zeros((20, 24, 24), np.uint8)
+    b[7:14] = 1  # a 7-voxel plate
+    p = write_volume(Volume(b, 1.0, units="binary"), tmp_path / "plate.nrrd")
+    j = tmp_path / "o.json"
+    code, _, err = run(capsys, "measure", str(p), "--input-spacing", "0.05", "--metrics", "tbth", "--bonej",
+                       "--json", str(j))
+    assert code == 0, err
+    d = json.loads(j.read_text())[0]
+    assert d["tb_th_mm"] == pytest.approx(8 * 0.05, rel=0.01) and d["mode"] == "bonej"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--voi", "cylinder:d=50,h=5"], "beyond the image"),
+    (["--threshold", "magic"], "--threshold"),
+    (["--metrics", "bvtv,volume"], "--metrics"),
+    (["--border", "mirror"], "--border"),
+    (["--voi", "/nonexistent/mask.nii.gz"], "not found"),
+])
+def test_measure_bad_input_one_line_exit_2(capsys, two_inputs, args, needle):
+    a, _ = two_inputs
+    code, _, err = run(capsys, "measure", str(a), *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,219 @@
+"""Local thickness: exactness against a brute-force definition, BoneJ's own shape tolerances, the default
+mode's accuracy on anti-aliased/oversampled shapes, anisotropic spacing, border and mask conventions."""
+
+from __future__ import annotations
+
+import warnings
+
+import edt
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from tests.morphometry.shapes import (
+    bonej_brick,
+    bonej_rod,
+    bonej_sphere,
+    oversampled_rod,
+    oversampled_sphere,
+    plate,
+)
+from trabecula.errors import ParameterError
+from trabecula.morphometry import _lt_kernels as K
+from trabecula.morphometry import local_thickness, thickness_stats
+
+
+def _mean(m: np.ndarray, b: np.ndarray) -> float:
+    return float(m[b].mean())
+
+
+def _brute(fg, spacing, mode, border):
+    """The definition, voxel by voxel: each voxel takes the largest value of all balls containing it."""
+    sp = np.asarray(spacing, float)
+    unit = sp.min()
+    rel = sp / unit
+    d2 = edt.edtsq(fg, anisotropy=tuple(rel), black_border=(border == "background")).astype(np.float32)
+    dirs, dlen2, dgap, dvecs, dnvec = K.flat_tables(rel)
+    zz, yy, xx = np.indices(fg.shape)
+    out = np.zeros(fg.shape)
+    for c in np.argwhere(fg):
+        M = float(d2[tuple(c)])
+        if mode == "bonej":
+            val = np.sqrt(M)
+        else:
+            val = K._refined_radius(d2, fg, c[0], c[1], c[2], rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec,
+                                    border == "background")
+        dist2 = ((zz - c[0]) * rel[0]) ** 2 + ((yy - c[1]) * rel[1]) ** 2 + ((xx - c[2]) * rel[2]) ** 2
+        inside = dist2 <= M + 1e-5 if mode == "bonej" else dist2 < M - 1e-5
+        np.maximum(out, np.where(inside, val, 0.0), out=out)
+    if mode == "bonej":  # BoneJ's surface clean-up, then the mask by the original structure
+        painted = out > 0
+        pad = np.pad(out, 1, constant_values=-1.0)
+        surface = np.zeros(fg.shape, bool)
+        for z, y, x in np.argwhere(painted):
+            surface[z, y, x] = np.any(pad[z:z + 3, y:y + 3, x:x + 3] == 0)
+        res = out.copy()
+        for z, y, x in np.argwhere(surface):
+            vals = []
+            for dz in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        q = (z + dz, y + dy, x + dx)
+                        if (dz, dy, dx) != (0, 0, 0) and all(0 <= q[i] < fg.shape[i] for i in range(3)) \
+                                and out[q] > 0 and not surface[q]:
+                            vals.append(out[q])
+            if vals:
+                res[z, y, x] = np.mean(vals)
+        out = res
+    out[~fg] = 0
+    return out * 2 * unit
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["bonej", "default"])
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.3, 1.0, 0.7)])
+@pytest.mark.parametrize("border", ["continue", "background"])
+def test_engine_equals_brute_force_definition(mode, spacing, border):
+    rng = np.random.default_rng(7)
+    fg = ndimage.gaussian_filter(rng.standard_normal((18, 20, 22)), 1.5) > 0.1
+    fast = local_thickness(fg, spacing, mode=mode, border=border)
+    ref = _brute(fg, spacing, mode, border)
+    assert np.abs(fast - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("t", range(1, 21))
+def test_plate_thickness_odd_even_like_bonej(t):
+    b = bonej_brick(128, 128, t)
+    expected = t + 1 if t % 2 else t  # BoneJ: pixelation and radius-to-diameter "weirdness"
+    assert _mean(local_thickness(b, 1.0, mode="bonej"), b) == pytest.approx(expected, rel=0.05)
+
+
+@pytest.mark.parametrize("d", range(1, 25))
+def test_rod_thickness_within_bonej_tolerance(d):
+    b = bonej_rod(10, d)
+    assert _mean(local_thickness(b, 1.0, mode="bonej"), b) == pytest.approx(d, abs=1.5)
+
+
+@pytest.mark.parametrize("r", range(2, 25))
+def test_sphere_thickness_follows_bonej_regression(r):
+    b = bonej_sphere(r)
+    expected = 1.9441872882 * r - 1.218936
+    assert _mean(local_thickness(b, 1.0, mode="bonej"), b) == pytest.approx(expected, rel=0.10)
+
+
+@pytest.mark.parametrize("t", range(1, 21))
+def test_default_mode_plate_reads_true_thickness_odd_and_even(t):
+    b = plate(t)
+    assert _mean(local_thickness(b, 1.0), b) == pytest.approx(t, rel=1e-6)
+
+
+@pytest.mark.parametrize("t", range(6, 21))
+def test_default_mode_brick_within_3_percent(t):
+    b = bonej_brick(128, 128, t)
+    assert _mean(local_thickness(b, 1.0), b) == pytest.approx(t, rel=0.03)
+
+
+@pytest.mark.parametrize("d", [8, 10, 12, 16, 20, 24])
+def test_default_mode_oversampled_rods_within_3_percent(d):
+    rng = np.random.default_rng(d)
+    vals = []
+    for _ in range(4):  # sub-voxel positions of the axis
+        b = oversampled_rod(d, offset=rng.uniform(-0.5, 0.5, 2))
+        vals.append(_mean(local_thickness(b, 1.0), b))
+    assert np.mean(vals) == pytest.approx(d, rel=0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("r", [3, 4, 5, 6, 8, 12, 16, 24])
+def test_default_mode_oversampled_spheres_within_3_percent(r):
+    rng = np.random.default_rng(r)
+    b = oversampled_sphere(r, offset=rng.uniform(-0.5, 0.5, 3))
+    assert _mean(local_thickness(b, 1.0), b) == pytest.approx(2 * r, rel=0.03)
+
+
+@pytest.mark.parametrize("mode", ["default", "bonej"])
+def test_anisotropic_plate_same_thickness_in_mm(mode):
+    # 0.6 mm plate: 12 voxels at 0.05 mm isotropic, 6 slices at 0.1 mm along z
+    iso = plate(12, size=24)
+    aniso = plate(6, size=24)
+    t_iso = _mean(local_thickness(iso, 0.05, mode=mode), iso)
+    t_aniso = _mean(local_thickness(aniso, (0.1, 0.05, 0.05), mode=mode), aniso)
+    assert abs(t_iso - t_aniso) <= 0.1 + 1e-6  # within one (coarse) voxel
+    if mode == "default":
+        assert t_iso == pytest.approx(0.6, rel=1e-5) and t_aniso == pytest.approx(0.6, rel=1e-5)
+
+
+def test_anisotropic_plate_along_fine_axis():
+    # the same 0.6 mm plate, now normal to x where the voxels are fine
+    b = np.zeros((20, 20, 18), bool)
+    b[:, :, 3:15] = True
+    assert _mean(local_thickness(b, (0.1, 0.05, 0.05)), b) == pytest.approx(0.6, rel=1e-5)
+
+
+def test_border_continue_vs_background():
+    # a slab touching the z ends: with "continue" it is an infinite plate (thickness 8 in x),
+    # with "background" the image border caps it at 4 slices thick
+    b = np.zeros((4, 30, 30), bool)
+    b[:, :, 10:18] = True
+    cont = _mean(local_thickness(b, 1.0, border="continue"), b)
+    back = _mean(local_thickness(b, 1.0, border="background"), b)
+    assert cont == pytest.approx(8.0, rel=1e-6)
+    assert back == pytest.approx(4.0, rel=0.05)
+
+
+def test_mask_keeps_structure_beyond_voi():
+    # the VOI cuts a plate in half; the spheres still see the whole plate, the map is 0 outside the VOI
+    b = plate(10, size=40)
+    mask = np.zeros(b.shape, bool)
+    mask[:, :, :20] = True
+    m = local_thickness(b, 1.0, mask=mask)
+    assert np.all(m[:, :, 20:] == 0)
+    assert _mean(m, b & mask) == pytest.approx(10.0, rel=1e-6)
+    st = thickness_stats(m, b, mask)
+    assert st.n == int((b & mask).sum()) and st.mean == pytest.approx(10.0, rel=1e-6) and st.sd == pytest.approx(0, abs=1e-6)
+
+
+def test_empty_structure_gives_zero_map_and_nan_stats():
+    b = np.zeros((8, 8, 8), bool)
+    m = local_thickness(b, 1.0)
+    assert m.shape == b.shape and not m.any()
+    st = thickness_stats(m, b)
+    assert st.n == 0 and np.isnan(st.mean)
+
+
+def test_full_structure_without_background_is_nan_with_warning():
+    b = np.ones((6, 6, 6), bool)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = local_thickness(b, 1.0)
+    assert np.all(np.isnan(m)) and any("whole image" in str(x.message) for x in w)
+    # with the border as background it is a cube of side 6
+    m2 = local_thickness(b, 1.0, border="background")
+    assert np.all(np.isfinite(m2)) and m2.max() > 0
+
+
+def test_bad_parameters_name_the_parameter():
+    b = plate(4)
+    with pytest.raises(ParameterError, match="mode"):
+        local_thickness(b, 1.0, mode="fast")
+    with pytest.raises(ParameterError, match="spacing"):
+        local_thickness(b, (1.0, -1.0, 1.0))
+    with pytest.raises(ParameterError, match="border"):
+        local_thickness(b, 1.0, border="wrap")
+    with pytest.raises(ParameterError, match="mask"):
+        local_thickness(b, 1.0, mask=np.ones((2, 2, 2), bool))
+    with pytest.raises(ParameterError, match="binary"):
+        local_thickness(np.ones((4, 4)), 1.0)
+
+
+@pytest.mark.parametrize("mode", ["bonej", "default"])
+def test_voi_mask_gives_the_full_map_inside_the_voi(mode):
+    # the VOI computation works on a box around the VOI; it must equal the whole-image map inside the VOI
+    rng = np.random.default_rng(4)
+    f = ndimage.gaussian_filter(rng.standard_normal((50, 54, 58)), 2) > 0.05
+    m = np.zeros(f.shape, bool)
+    m[15:35, 20:40, 10:30] = True
+    for phase in (f, ~f):
+        full = local_thickness(phase, (1.3, 1.0, 0.7), mode=mode)
+        full[~m] = 0
+        assert np.array_equal(local_thickness(phase, (1.3, 1.0, 0.7), mode=mode, mask=m), full)
