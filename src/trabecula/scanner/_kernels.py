@@ -1,5 +1,6 @@
 """numba kernels: cone-beam Joseph forward projection (several materials at once), voxel-driven FDK
-back-projection (parallel over z slices) and parallel-beam back-projection of 2-D slices.
+back-projection (general, parallel over z slices; and the circular-orbit form that sweeps z columns) and
+parallel-beam back-projection of 2-D slices.
 
 These are the hot loops behind :mod:`trabecula.scanner.project` and :mod:`trabecula.scanner.recon`;
 they take plain arrays and floats and are validated against RTK in ``tests/scanner``.
@@ -174,6 +175,64 @@ def fdk_backproject(proj, mats, u0, v0, du, dv, sid, origin, spacing, shape, sca
 
 
 @nb.njit(parallel=True, fastmath=True, cache=True)
+def fdk_backproject_circular(proj_t, mats, u0, v0, du, dv, sid, origin, spacing, shape, scale, out_yxz):  # pragma: no cover
+    """FDK back-projection for a circular orbit about z with an untilted detector (trabecula's geometry).
+
+    There U and W do not depend on z and V = m12·z, so for each (view, y, x) the column position, its
+    interpolation weight and the distance weight are computed once and the whole z column of voxels is
+    swept with v linear in z (its valid range solved up front). ``proj_t`` is (views, cols, rows) — the
+    projections transposed so the z sweep reads contiguous memory — and ``out_yxz`` is (y, x, z).
+    Parallel over y. Same arithmetic as :func:`fdk_backproject`, about twice as fast.
+    """
+    nzv, nyv, nxv = shape[0], shape[1], shape[2]
+    nviews, ncols, nrows = proj_t.shape
+    oz, oy, ox = origin[0], origin[1], origin[2]
+    sz, sy, sx = spacing[0], spacing[1], spacing[2]
+    inv_du = 1.0 / du
+    inv_dv = 1.0 / dv
+    for j in nb.prange(nyv):
+        yw = oy + j * sy
+        for b in range(nviews):
+            m = mats[b]
+            U0 = m[0, 1] * yw + m[0, 3] + m[0, 0] * ox
+            W0 = m[2, 1] * yw + m[2, 3] + m[2, 0] * ox
+            dU = m[0, 0] * sx
+            dW = m[2, 0] * sx
+            m12 = m[1, 2]
+            for i in range(nxv):
+                iw = 1.0 / (W0 + i * dW)
+                fu = ((U0 + i * dU) * iw - u0) * inv_du
+                if fu < 0.0 or fu > ncols - 1.0:
+                    continue
+                cu = min(int(fu), ncols - 2)
+                au = fu - cu
+                wd = sid * iw
+                w = scale * wd * wd
+                a = (m12 * oz * iw - v0) * inv_dv  # fv(k) = a + k·c
+                c = m12 * sz * iw * inv_dv
+                if c > 0.0:
+                    k0 = max(0, int(math.ceil(-a / c)))
+                    k1 = min(nzv, int(math.floor((nrows - 1.0 - a) / c)) + 1)
+                elif c < 0.0:
+                    k0 = max(0, int(math.ceil((nrows - 1.0 - a) / c)))
+                    k1 = min(nzv, int(math.floor(-a / c)) + 1)
+                else:
+                    if a < 0.0 or a > nrows - 1.0:
+                        continue
+                    k0 = 0
+                    k1 = nzv
+                p0 = proj_t[b, cu]
+                p1 = proj_t[b, cu + 1]
+                for k in range(k0, k1):
+                    fv = a + k * c
+                    rv = min(max(int(fv), 0), nrows - 2)
+                    av = fv - rv
+                    lo = (1.0 - au) * p0[rv] + au * p1[rv]
+                    hi = (1.0 - au) * p0[rv + 1] + au * p1[rv + 1]
+                    out_yxz[j, i, k] += w * (lo + av * (hi - lo))
+
+
+@nb.njit(parallel=True, fastmath=True, cache=True)
 def parallel_backproject(sino, cos_t, sin_t, center, n, pixel, scale, out):  # pragma: no cover
     """Parallel-beam back-projection of filtered sinograms (slices, views, cols) onto (slices, n, n) images.
 
@@ -239,3 +298,5 @@ def warmup() -> None:
     mats[0, 2, 3] = 1.0
     fdk_backproject(np.zeros((1, 2, 2), np.float32), mats, 0.0, 0.0, 1.0, 1.0, 1.0, o, sp,
                     np.array([1, 1, 1]), 1.0, np.zeros((1, 1, 1), np.float32))
+    fdk_backproject_circular(np.zeros((1, 2, 2), np.float32), mats, 0.0, 0.0, 1.0, 1.0, 1.0, o, sp,
+                             np.array([1, 1, 1]), 1.0, np.zeros((1, 1, 1), np.float32))
