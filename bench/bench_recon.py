@@ -6,10 +6,11 @@ The projections are exact line integrals of a 3-D Shepp–Logan-type ellipsoid p
 so neither backend's projector is favoured); geometry SID 500 mm, SDD 1000 mm, detector 384 × 384 at 1 mm,
 voxels 0.75 mm (192 mm field). Both use the ramp kernel; RTK is ``rtk.FDKConeBeamReconstructionFilter``
 (its weighting, ramp filter and voxel-based back-projection), ours is
-:func:`trabecula.scanner.recon.fdk_numba` (same FDK, numba back-projection parallel over z slices). Numba
-compilation and RTK's lazy module loading happen in the untimed set-up.
+:func:`trabecula.scanner.recon.fdk_numba` (same FDK; numba back-projection sweeping z columns, parallel over
+y). Runs alternate between the backends, each in a fresh process; numba compilation and RTK's lazy module
+loading happen in the untimed set-up.
 
-    .venv/bin/python bench/bench_recon.py [--repeats 2] [--size 256] [--views 360] [--det 384]
+    .venv/bin/python bench/bench_recon.py [--repeats 3] [--size 256] [--views 360] [--det 384]
 """
 
 from __future__ import annotations
@@ -133,20 +134,30 @@ def rtk(p, geom, grid) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=2, help="timed repeats per backend (median reported)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timed runs per backend (median reported)")
     ap.add_argument("--size", type=int, default=256, help="reconstruction grid (size³)")
     ap.add_argument("--views", type=int, default=360, help="projections over 360°")
     ap.add_argument("--det", type=int, default=384, help="detector rows = columns")
     a = ap.parse_args()
     print(f"projections {a.views} × {a.det}² (analytic, cached in {RESULTS / 'cache'}) …", flush=True)
     _cached(a.size, a.views, a.det)
-    t_ours = measure("bench_recon:ours", a.size, a.views, a.det, setup="bench_recon:setup_ours", repeats=a.repeats)
-    print(f"trabecula (numba): {t_ours.get('median_s', float('nan')):.2f} s", flush=True)
-    t_rtk = measure("bench_recon:rtk", a.size, a.views, a.det, setup="bench_recon:setup_rtk", repeats=a.repeats)
-    print(f"RTK:               {t_rtk.get('median_s', float('nan')):.2f} s", flush=True)
-    for r in (t_ours, t_rtk):
-        if "error" in r:
-            raise SystemExit(r["error"])
+    # interleaved: ours, RTK, ours, RTK … each in a fresh process, so a change in the machine's load during the
+    # run hits both backends alike; the medians are compared
+    runs: dict[str, list] = {"ours": [], "rtk": []}
+    for r in range(a.repeats):
+        for name in ("ours", "rtk"):
+            m = measure(f"bench_recon:{name}", a.size, a.views, a.det, setup=f"bench_recon:setup_{name}", repeats=1)
+            if "error" in m:
+                raise SystemExit(m["error"])
+            runs[name].append(m)
+            print(f"run {r + 1}: {'trabecula (numba)' if name == 'ours' else 'RTK'}: {m['median_s']:.2f} s", flush=True)
+
+    def merged(ms: list) -> dict:
+        times = [x["median_s"] for x in ms]
+        return {"median_s": float(np.median(times)), "times_s": times, "peak_bytes": max(x["peak_bytes"] for x in ms),
+                "base_bytes": ms[0]["base_bytes"], "result": ms[-1]["result"]}
+
+    t_ours, t_rtk = merged(runs["ours"]), merged(runs["rtk"])
     _, grid = _params(a.size, a.views, a.det)
     truth = phantom_on_grid(grid)
     n = a.size
