@@ -353,14 +353,15 @@ def write_indices(ibuf, zc, yc, xc):
 
 
 @njit(parallel=True, cache=True)
-def choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent, parent2):
-    """For each ridge ball, two already-painted ridge neighbours whose balls are skipped when painting it.
+def choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent):
+    """For each ridge ball, the already-painted ridge neighbour whose ball is skipped when painting it.
 
     The painting order is by key (ascending = value descending), then by ridge index (raster order). A
     neighbour ``p`` qualifies when it comes earlier in that order and ``value(p) >= value(c)``: every voxel
     of ``p``'s ball then already holds a value ``>= value(c)``, so painting it again cannot change it.
     ``parent`` is the qualifying neighbour in the same x column with the largest ball (its rows can be culled
-    as a half-plane when painting), or else the largest one; ``parent2`` the largest of the others.
+    as a half-plane when painting), or else the largest one. (A second parent was tried: the extra interval per
+    row cost more than the voxels it saved.)
     """
     nz, ny, nx = ibuf.shape
     n = zc.shape[0]
@@ -376,8 +377,6 @@ def choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent, parent2):
         kc = keys[i]
         b1 = -1
         s1 = -1e30
-        b2 = -1
-        s2 = -1e30
         for k in range(26):
             if not interior:
                 qz = z + NEIGH26[k, 0]
@@ -395,15 +394,9 @@ def choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent, parent2):
                 continue
             score = m2[j] + (1e9 if NEIGH26[k, 2] == 0 else 0.0)
             if score > s1:
-                b2 = b1
-                s2 = s1
                 b1 = j
                 s1 = score
-            elif score > s2:
-                b2 = j
-                s2 = score
         parent[i] = b1
-        parent2[i] = b2
 
 
 @njit(cache=True)
@@ -463,32 +456,17 @@ def _fill(out, z, y, a, b, v):
 
 
 @njit(cache=True, inline="always")
-def _paint_run(out, z, y, xa, xb, pa, pb, qa, qb, v):
-    """out[z, y, xa..xb] = max(., v) except on the parents' runs pa..pb and qa..qb (empty when a > b)."""
-    if pa > pb:
-        pa, pb, qa, qb = qa, qb, 1, 0
-    if qa > qb:
-        if pa > pb:
-            _fill(out, z, y, xa, xb, v)
-        else:
-            _fill(out, z, y, xa, min(xb, pa - 1), v)
-            _fill(out, z, y, max(xa, pb + 1), xb, v)
-        return
-    if qa < pa:
-        pa, pb, qa, qb = qa, qb, pa, pb
-    if qa <= pb + 1:  # overlapping or touching: one excluded run
-        if qb > pb:
-            pb = qb
-        _fill(out, z, y, xa, min(xb, pa - 1), v)
-        _fill(out, z, y, max(xa, pb + 1), xb, v)
+def _paint_run(out, z, y, xa, xb, pa, pb, v):
+    """out[z, y, xa..xb] = max(., v) except on the parent's run pa..pb (empty when pa > pb)."""
+    if pa > pb or pb < xa or pa > xb:
+        _fill(out, z, y, xa, xb, v)
         return
     _fill(out, z, y, xa, min(xb, pa - 1), v)
-    _fill(out, z, y, max(xa, pb + 1), min(xb, qa - 1), v)
-    _fill(out, z, y, max(xa, qb + 1), xb, v)
+    _fill(out, z, y, max(xa, pb + 1), xb, v)
 
 
 @njit(parallel=True, cache=True)
-def paint_int(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab, reli, isqz, isqy, isqx, closed):
+def paint_int(out, zc, yc, xc, m2, val, parent, ptr, idx, slabs, slab, reli, isqz, isqy, isqx, closed):
     """Painting with integer geometry (integer spacing ratios ``reli``; squared radii are exact integers).
 
     ``out = max(out, value)`` over each ball, slab by slab (each thread owns whole z-slabs: no two threads
@@ -517,13 +495,6 @@ def paint_int(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab, 
                 dzp, dyp, dxp = pz - cz, py - cy, px - cx
             else:
                 pz = py = px = Mp = dzp = dyp = dxp = np.int64(0)
-            p2 = parent2[i]
-            hasq = p2 >= 0
-            if hasq:
-                qz_, qy_, qx_ = np.int64(zc[p2]), np.int64(yc[p2]), np.int64(xc[p2])
-                Mq = np.int64(m2[p2] + 0.5)
-            else:
-                qz_ = qy_ = qx_ = Mq = np.int64(0)
             if M - off < 0:
                 continue
             rz = isqz[M - off]
@@ -567,21 +538,11 @@ def paint_int(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab, 
                             wp = isqx[remp]
                             pa = px - wp
                             pb = px + wp
-                    qa = 1
-                    qb = 0
-                    if hasq:
-                        dzz = z - qz_
-                        dyy = y - qy_
-                        remq = Mq - dzz * dzz * rz2 - dyy * dyy * ry2 - off
-                        if remq >= 0:
-                            wq = isqx[remq]
-                            qa = qx_ - wq
-                            qb = qx_ + wq
-                    _paint_run(out, z, y, xa, xb, pa, pb, qa, qb, v)
+                    _paint_run(out, z, y, xa, xb, pa, pb, v)
 
 
 @njit(parallel=True, cache=True)
-def paint_float(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab, rel, closed):
+def paint_float(out, zc, yc, xc, m2, val, parent, ptr, idx, slabs, slab, rel, closed):
     """Painting for non-integer spacing ratios (float geometry with a small tolerance); see :func:`paint_int`."""
     nz, ny, nx = out.shape
     rz_, ry_, rx_ = rel[0], rel[1], rel[2]
@@ -616,16 +577,7 @@ def paint_float(out, zc, yc, xc, m2, val, parent, parent2, ptr, idx, slabs, slab
                         if wp >= 0:
                             pa = xc[p] - wp
                             pb = xc[p] + wp
-                    qa = 1
-                    qb = 0
-                    p2 = parent2[i]
-                    if p2 >= 0:
-                        remq = np.float64(m2[p2]) - ((z - zc[p2]) * rz_) ** 2 - ((y - yc[p2]) * ry_) ** 2
-                        wq = _half_width(remq, rx_, closed)
-                        if wq >= 0:
-                            qa = xc[p2] - wq
-                            qb = xc[p2] + wq
-                    _paint_run(out, z, y, xa, xb, pa, pb, qa, qb, v)
+                    _paint_run(out, z, y, xa, xb, pa, pb, v)
 
 
 @njit(parallel=True, cache=True)

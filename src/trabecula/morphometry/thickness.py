@@ -232,8 +232,7 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     ibuf = buf.view(np.int32)
     K.write_indices(ibuf, zc, yc, xc)
     parent = np.empty(n, np.int32)
-    parent2 = np.empty(n, np.int32)
-    K.choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent, parent2)
+    K.choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent)
     del ibuf
     del keys
     report("parents", 0.28)
@@ -258,12 +257,12 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
         sl = np.arange(bounds[b], bounds[b + 1], dtype=np.int64)
         sl = np.concatenate([sl[i::nthr] for i in range(nthr)])
         if integer:
-            K.paint_int(buf, zc, yc, xc, m2, val, parent, parent2, ptr, idx, sl, slab, reli, isq // reli[0], isq // reli[1],
+            K.paint_int(buf, zc, yc, xc, m2, val, parent, ptr, idx, sl, slab, reli, isq // reli[0], isq // reli[1],
                         isq // reli[2], closed)
         else:
-            K.paint_float(buf, zc, yc, xc, m2, val, parent, parent2, ptr, idx, sl, slab, rel, closed)
+            K.paint_float(buf, zc, yc, xc, m2, val, parent, ptr, idx, sl, slab, rel, closed)
         report("sphere painting", 0.3 + 0.6 * (b + 1) / nbatch)
-    del ptr, idx, zc, yc, xc, m2, val, parent, parent2
+    del ptr, idx, zc, yc, xc, m2, val, parent
     if closed:
         report("surface clean-up", 0.92)
         K.bonej_cleanup(buf)
