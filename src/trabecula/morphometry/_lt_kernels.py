@@ -783,3 +783,31 @@ def refined_box(d2, fg, z0, y0, x0, rel, half13, dirs, dlen2, dgap, dvecs, dnvec
                                                     bg_border)
                 else:
                     vals[k, j, i] = 0.0
+
+
+@njit(cache=True)
+def painting_order(val, nlevels):
+    """Keys (value quantised into ``nlevels`` levels, 0 = largest) and the stable counting-sort order by key.
+
+    The order is by descending value, ties (same key) in ridge-list (raster) order; int32 throughout.
+    """
+    n = val.shape[0]
+    vmax = 0.0
+    for i in range(n):
+        if val[i] > vmax:
+            vmax = val[i]
+    scale = (nlevels - 1) / vmax if vmax > 0 else 0.0
+    keys = np.empty(n, np.uint16)
+    counts = np.zeros(nlevels + 1, np.int64)
+    for i in range(n):
+        k = int((vmax - val[i]) * scale + 0.5)
+        keys[i] = k
+        counts[k + 1] += 1
+    for k in range(nlevels):
+        counts[k + 1] += counts[k]
+    order = np.empty(n, np.int32)
+    for i in range(n):
+        k = keys[i]
+        order[counts[k]] = i
+        counts[k] += 1
+    return keys, order

@@ -224,9 +224,7 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     K.gather_ridge(d2, vals, default_mode, offsets, zc, yc, xc, m2, val)
     del vals
     report("ridge gathered", 0.25)
-    vmax = float(val.max()) if n else 1.0
-    keys = np.rint((vmax - val) * (65535.0 / max(vmax, 1e-12))).astype(np.uint16)
-    order = np.argsort(keys, kind="stable").astype(np.int32)
+    keys, order = K.painting_order(val, 65536)
     buf = d2  # reuse the distance buffer: first for parent selection, then as the map
     del d2
     ibuf = buf.view(np.int32)
