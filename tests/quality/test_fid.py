@@ -37,6 +37,11 @@ def test_fid_trace_identity_equals_sqrtm():
     cc, cd = np.cov(c, rowvar=False), np.cov(d, rowvar=False)
     ref = np.sum((c.mean(0) - d.mean(0)) ** 2) + np.trace(cc + cd - 2 * np.real(scipy.linalg.sqrtm(cc @ cd)))
     assert fid_from_features(c, d) == pytest.approx(ref, rel=1e-6)
+    # more samples than dimensions (the Gram-matrix branch)
+    e, f = rng.normal(0, 1, (40, 6)), rng.normal(0.2, 1.3, (50, 6))
+    ce, cf = np.cov(e, rowvar=False), np.cov(f, rowvar=False)
+    ref = np.sum((e.mean(0) - f.mean(0)) ** 2) + np.trace(ce + cf - 2 * np.real(scipy.linalg.sqrtm(ce @ cf)))
+    assert fid_from_features(e, f) == pytest.approx(ref, rel=1e-8)
 
 
 def test_kid_unbiased_near_zero_for_same_distribution():

@@ -98,7 +98,8 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
     ``Tr (Cr Cg)^½`` is computed exactly without a matrix square root: with centred feature matrices ``A``
     (n_r × d) and ``B`` (n_g × d), ``Cr Cg`` has the non-zero eigenvalues of ``(A Bᵀ)(A Bᵀ)ᵀ / ((n_r−1)(n_g−1))``,
     so the trace is the sum of the singular values of ``A Bᵀ`` divided by ``√((n_r−1)(n_g−1))`` — an
-    n × n problem instead of d × d (2048), the same number as ``scipy.linalg.sqrtm`` (tested).
+    n × n problem instead of d × d (2048), the same number as ``scipy.linalg.sqrtm`` (tested). With more
+    samples than features the same singular values come from the d × d Gram matrices instead.
     """
     r, g = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if r.ndim != 2 or g.ndim != 2 or r.shape[1] != g.shape[1]:
@@ -110,8 +111,16 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
     nr, ng = len(r) - 1, len(g) - 1
     tr_r = float(np.sum(a * a)) / nr
     tr_g = float(np.sum(b * b)) / ng
-    sv = np.linalg.svd(a @ b.T, compute_uv=False)
-    tr_sqrt = float(np.sum(sv)) / np.sqrt(nr * ng)
+    if min(len(r), len(g)) <= r.shape[1]:
+        sv = np.linalg.svd(a @ b.T, compute_uv=False)
+        tr_sqrt = float(np.sum(sv)) / np.sqrt(nr * ng)
+    else:
+        # more samples than features: the same singular values from the d × d Gram matrices,
+        # σ² = eig(Ga½ Gb Ga½) with Ga = AᵀA, Gb = BᵀB (symmetric, so eigh is exact and stable)
+        w, v = np.linalg.eigh(a.T @ a)
+        ga_half = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        ev = np.linalg.eigvalsh(ga_half @ (b.T @ b) @ ga_half)
+        tr_sqrt = float(np.sum(np.sqrt(np.clip(ev, 0, None)))) / np.sqrt(nr * ng)
     val = float(np.sum((mu_r - mu_g) ** 2) + tr_r + tr_g - 2.0 * tr_sqrt)
     return max(val, 0.0)
 
