@@ -96,6 +96,19 @@ def test_pairs_train_resume_enhance_evaluate_cli(tiny_pairs, tmp_path, capsys):
     rows = (run / "log.csv").read_text().strip().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["2", "4"]
     assert json.loads((run / "config.json").read_text())["in_channels"] == 3
+    # fine-tuning starts from the given weights; a network of another shape is refused in one line
+    import torch
+
+    ft = tmp_path / "ft"
+    ft_args = [a if a != str(run) else str(ft) for a in args]
+    assert main([*ft_args, "--iters", "1", "--lr", "1e-12", "--init", str(run / "best.pt")]) == 0
+    assert "fine-tuning from" in capsys.readouterr().out
+    a_w = torch.load(run / "best.pt", weights_only=True)["G"]
+    b_w = torch.load(ft / "last.pt", weights_only=True)["G"]
+    assert all(torch.allclose(a_w[k], b_w[k], atol=1e-6) for k in a_w)  # lr 1e-12: still the initial weights
+    bad = [{"width=8": "width=6", str(ft): str(tmp_path / "ft2")}.get(a, a) for a in ft_args]
+    assert main([*bad, "--iters", "1", "--init", str(run / "best.pt")]) == 2
+    assert "init:" in capsys.readouterr().err
     # enhance a volume with the checkpoint (spacing (0.1, 0.2, 0.2) = the training grid), with the check
     ps = PairSet.open(tiny_pairs)
     sid = ps.ids("test")[0]

@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
         val_every: Annotated[int, typer.Option(help="Validate, log and checkpoint every N iterations.")] = 250,
         resume: Annotated[bool, typer.Option(help="Continue the run in --out from last.pt.")] = False,
         set_: Annotated[list[str] | None, typer.Option("--set", help="Network config override KEY=VALUE (e.g. width=48).")] = None,
+        init: Annotated[str | None, typer.Option(help="Fine-tune: start from these weights (a shipped model name, a weights folder or a .pt).")] = None,
     ) -> None:
         """Train an enhancement model on paired data (multi-GPU: torchrun --nproc_per_node N -m trabecula.cli train ...)."""
         from trabecula.enhance.train import TrainConfig
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = TrainConfig(model=model, data=str(data), out=str(out_dir), iters=iters, minutes=minutes, batch=batch,
                           patch=patch, lr=lr, seed=seed, device=device, threads=threads, in_channels=slices,
-                          context_stride=context_stride, val_every=val_every, config=_kv(set_))
+                          context_stride=context_stride, val_every=val_every, config=_kv(set_), init=init)
         res = run_train(cfg, resume=resume, log=lambda s: out.print(s))
         out.print(f"trained {model}: {res['iterations']} iterations in {res['seconds']} s; best checkpoint {out_dir}/best.pt")
 

@@ -59,6 +59,7 @@ class TrainConfig:
     hu_center: float = 500.0
     hu_scale: float = 1000.0
     config: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None   # fine-tune: start the generator from these weights (shipped name, folder or .pt)
 
 
 def _rank_world() -> tuple[int, int, int]:
@@ -162,6 +163,15 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
     c = {**spec.defaults, **cfg.config}
 
     start_iter, elapsed0, best = 0, 0.0, -math.inf
+    if cfg.init and not resume:
+        from trabecula.enhance.infer import load_model
+
+        init = load_model(cfg.init, device="cpu")
+        if init.model.hparams() != model.hparams():
+            raise ParameterError("init", f"{cfg.init} is a {init.model.hparams()} network; this run builds "
+                                         f"{model.hparams()} (same model, channels and config needed)")
+        model.net.load_state_dict(init.model.net.state_dict())
+        log(f"fine-tuning from {init.source} (sha256 {init.sha256[:12]}…)")
     if resume:
         if not ckpt_path.is_file():
             raise InputError(ckpt_path, "no checkpoint to resume from")
