@@ -13,13 +13,12 @@ output — against the micro-CT target:
   the number of slices is written with it;
 * **through-plane continuity** (the study's stated limit): the study SSIM on coronal (x–z) planes and the
   RMS error of the slice-to-slice difference, ``RMS(∂z output − ∂z target)`` in HU;
-* **morphometry** in two cylindrical VOIs per specimen (axis z, diameter 80 % of the in-plane field,
-  height ``min(5 mm, 45 % of the height)``, centred at 28 % and 72 % of the height — the study used two
-  15 mm × 5 mm cylinders per vertebra): IsoData threshold (scikit-image's ``threshold_isodata``, the
-  Ridler–Calvard iteration, on the 8-bit bone-window values inside the VOI, as the study binarised 8-bit
-  stacks in Fiji), BV/TV by voxel counting, Tb.Th and Tb.Sp as the mean local thickness (BoneJ
-  convention, :func:`trabecula.morphometry.thickness.local_thickness` in ``"bonej"`` mode) of bone and
-  marrow inside the VOI;
+* **morphometry** with the project's engine (:func:`trabecula.morphometry.measure`) in the study's
+  cylindrical VOIs (:func:`cylinder_vois`: axis z, 15 mm × 5 mm where it fits, otherwise the largest cylinder
+  that fits the field; two stacked and centred when the height holds two, else one): the HU values windowed
+  to 8 bit with the bone window (the study binarised 8-bit stacks in Fiji), ImageJ's default IsoData
+  threshold from the VOI's voxels (``threshold="isodata"``), BV/TV by voxel counting, Tb.Th and Tb.Sp as the
+  mean local thickness of bone and marrow in BoneJ's conventions (``bonej=True``);
 * **statistics**: per method, a Table-4/5 layout against micro-CT (paired t-test, Pearson R, Bland–Altman,
   ICC(2,1)); Kruskal–Wallis of the per-slice SSIM across methods (:mod:`trabecula.stats`);
 * **hallucination check** of every output against its clinical input
@@ -55,47 +54,55 @@ def double_inplane(arr: np.ndarray) -> np.ndarray:
     return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
-def cylinder_vois(shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> list[tuple[slice, np.ndarray]]:
-    """Two cylindrical VOIs (axis z) as ``(z slice, 2-D disc mask)`` on a grid (see the module docstring)."""
-    ext = np.asarray(shape) * np.asarray(spacing)
-    diam = 0.8 * min(ext[1], ext[2])
-    height = min(5.0, 0.45 * ext[0])
-    yy = (np.arange(shape[1]) + 0.5) * spacing[1] - ext[1] / 2
-    xx = (np.arange(shape[2]) + 0.5) * spacing[2] - ext[2] / 2
-    disc = (yy[:, None] ** 2 + xx[None, :] ** 2) <= (diam / 2) ** 2
+STUDY_VOI_MM = (15.0, 5.0)  # the study's cylinder: diameter, height (mm)
+
+
+def cylinder_vois(shape: tuple[int, int, int], spacing: tuple[float, float, float],
+                  diameter_mm: float = STUDY_VOI_MM[0], height_mm: float = STUDY_VOI_MM[1]) -> list[tuple[str, np.ndarray]]:
+    """The study's cylindrical VOIs (axis z) on a grid, as ``(description, boolean mask)``.
+
+    Diameter ``min(diameter_mm, in-plane field)`` and height ``min(height_mm, field height)`` — the study's
+    15 mm × 5 mm wherever it fits, otherwise the largest cylinder that does (the field is the image's extent,
+    voxel edges included, as :func:`trabecula.morphometry.cylinder_voi` checks it). Two such cylinders, stacked
+    and touching, centred on the volume's centre when the height holds two (the study measured two per
+    vertebra); one central cylinder otherwise. Masks from :func:`trabecula.morphometry.cylinder_voi`
+    (voxel centres inside the cylinder).
+    """
+    from trabecula.morphometry import cylinder_voi
+
+    ext = np.asarray(shape, float) * np.asarray(spacing, float)
+    d = min(float(diameter_mm), float(ext[1]), float(ext[2]))
+    h = min(float(height_mm), float(ext[0]))
+    centre = np.asarray(spacing, float) * (np.asarray(shape, float) - 1) / 2
+    offsets = (-h / 2, h / 2) if ext[0] >= 2 * h - 1e-9 else (0.0,)
     out = []
-    for frac in (0.28, 0.72):
-        zc = frac * ext[0]
-        z0 = int(round((zc - height / 2) / spacing[0]))
-        z1 = int(round((zc + height / 2) / spacing[0]))
-        out.append((slice(max(0, z0), min(shape[0], z1)), disc))
+    for dz in offsets:
+        c = (centre[0] + dz, centre[1], centre[2])
+        out.append((f"cylinder d={d:g} mm h={h:g} mm at z={c[0]:.2f} mm", cylinder_voi(shape, spacing, d, h, center_mm=c)))
     return out
 
 
-def voi_morphometry(hu: np.ndarray, spacing: tuple[float, float, float], zs: slice, disc: np.ndarray,
+def voi_morphometry(hu: np.ndarray, spacing: tuple[float, float, float], voi: np.ndarray,
                     window: tuple[float, float] = (500.0, 2000.0)) -> dict[str, float]:
-    """BV/TV, Tb.Th and Tb.Sp (mm) in one cylindrical VOI (see the module docstring for the method)."""
-    from skimage.filters import threshold_isodata
+    """BV/TV, Tb.Th and Tb.Sp (mm) in one VOI with the project's morphometry engine, as the study measured.
 
-    from trabecula.morphometry.thickness import local_thickness, thickness_stats
+    The HU values are windowed to 8 bit with the bone ``window`` (level, width) — the study binarised 8-bit
+    stacks — and measured by :func:`trabecula.morphometry.measure` with ``threshold="isodata"`` (ImageJ's
+    default IsoData, computed from the VOI's voxels), ``voi`` (boolean mask on the grid of ``hu``) and BoneJ's
+    local-thickness conventions (``bonej=True``): BV/TV by voxel counting, Tb.Th / Tb.Sp as the mean local
+    thickness of bone / marrow inside the VOI. NaN where undefined (constant VOI, no bone, all bone).
+    """
+    from trabecula.morphometry import measure
     from trabecula.volume import window_to_uint8
 
-    ys, xs = np.nonzero(disc)
-    box = (zs, slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-    sub = hu[box]
-    mask = np.broadcast_to(disc[box[1], box[2]], sub.shape)
-    g8 = window_to_uint8(sub, *window)
-    vals = g8[mask]
-    if np.ptp(vals) == 0:
-        return {"BV/TV": float("nan"), "Tb.Th (mm)": float("nan"), "Tb.Sp (mm)": float("nan"), "threshold_8bit": float("nan")}
-    t = float(threshold_isodata(vals, nbins=256))
-    bone = g8 > t
-    bvtv = float(np.mean(bone[mask]))
-    m = np.ascontiguousarray(mask)
-    th = local_thickness(bone, spacing, mode="bonej", mask=m)
-    sp = local_thickness(~bone, spacing, mode="bonej", mask=m)
-    return {"BV/TV": bvtv, "Tb.Th (mm)": thickness_stats(th, bone, m).mean, "Tb.Sp (mm)": thickness_stats(sp, ~bone, m).mean,
-            "threshold_8bit": t}
+    nan = float("nan")
+    g8 = window_to_uint8(hu, *window)
+    vals = g8[voi]
+    if vals.size == 0 or np.ptp(vals) == 0:
+        return {"BV/TV": nan, "Tb.Th (mm)": nan, "Tb.Sp (mm)": nan, "threshold_8bit": nan}
+    r = measure(Volume(g8, spacing, (0.0, 0.0, 0.0), "grey"), threshold="isodata", voi=voi, bonej=True,
+                metrics=("bvtv", "tbth", "tbsp"))
+    return {"BV/TV": r.bv_tv, "Tb.Th (mm)": r.tb_th_mm, "Tb.Sp (mm)": r.tb_sp_mm, "threshold_8bit": r.threshold}
 
 
 def continuity(out: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -169,9 +176,11 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
             res["feats"][label] = inception_features(arr[z_fid])
         res["cont"].append({"specimen": sid, "method": label, **continuity(arr, target)})
     grids = {"micro-CT": target, **outputs}
+    vois = cylinder_vois(target.shape, t_sp)
     for label, arr in grids.items():
-        for k, (zsl, disc) in enumerate(cylinder_vois(arr.shape, t_sp)):
-            res["morph"].append({"specimen": sid, "voi": k, "method": label, **voi_morphometry(arr, t_sp, zsl, disc)})
+        for k, (desc, voi) in enumerate(vois):
+            res["morph"].append({"specimen": sid, "voi": k, "voi_desc": desc, "method": label,
+                                 **voi_morphometry(arr, t_sp, voi)})
     if consistency:
         inp = Volume(d["input"], in_sp, (0, 0, 0), "HU")
         for label, (y, x) in native.items():

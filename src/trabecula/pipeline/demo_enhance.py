@@ -62,7 +62,7 @@ def noise_proxy(arr: np.ndarray) -> float:
 
 
 def run(ctx) -> dict[str, Any]:
-    from trabecula.enhance.evaluate import voi_morphometry
+    from trabecula.enhance.evaluate import cylinder_vois, voi_morphometry
     from trabecula.enhance.hallucination import consistency_check
     from trabecula.enhance.infer import enhance, load_model, shipped_models
     from trabecula.quality.similarity import ssim_study
@@ -89,11 +89,9 @@ def run(ctx) -> dict[str, Any]:
             ref = sample_like(micro, vol)
             ok = np.isfinite(ref).all(axis=(1, 2))
             row["ssim_vs_micro_ct"] = ssim_study(arr[ok], ref[ok]) if ok.any() else None
-        n = min(vol.shape[1], vol.shape[2])
-        yy, xx = np.mgrid[: vol.shape[1], : vol.shape[2]]
-        disc = (yy - (vol.shape[1] - 1) / 2) ** 2 + (xx - (vol.shape[2] - 1) / 2) ** 2 <= (0.4 * n) ** 2
-        try:
-            row.update(voi_morphometry(arr, vol.spacing, slice(0, vol.shape[0]), disc))
+        try:  # one central cylinder: the study's 15 mm × 5 mm, or the largest that fits the ROI
+            desc, voi = cylinder_vois(vol.shape, vol.spacing, height_mm=min(5.0, vol.shape[0] * vol.spacing[0]))[0]
+            row.update(voi_morphometry(arr, vol.spacing, voi), voi=desc)
         except Exception as exc:  # morphometry is informative here, not a check
             row["morphometry_error"] = f"{type(exc).__name__}: {exc}"
         return row
