@@ -229,11 +229,27 @@ def convert(
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path("trabecula-demo"),
     seed: Annotated[int, typer.Option(help="Random seed (results are reproducible from it).")] = 0,
+    open_viewer: Annotated[bool, typer.Option("--open", help="Afterwards, open the vertebra's scans (clinical, enhanced, micro-CT) in the browser viewer (Ctrl-C ends it).")] = False,
 ) -> None:
     """The main job on built-in defaults: no input needed."""
     from trabecula.pipeline.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out)
+    # piped or logged output: wide enough for the stage tables (a terminal keeps its own width)
+    con = out if out.is_terminal else Console(highlight=False, width=150)
+    summary = run_demo(out_dir, seed=seed, console=con)
+    vols = summary.get("volumes") or {}
+    if open_viewer and vols:
+        import time
+
+        from trabecula.render.viewer import view
+
+        srv = view(list(vols.values()), names=list(vols.keys()))
+        out.print(f"viewer: {srv.url}  (Ctrl-C to stop)")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            srv.close()
 
 
 # -------------------------------------------------------------------------- verbs of the other stages

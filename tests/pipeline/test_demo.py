@@ -13,3 +13,22 @@ def test_demo_runs_every_stage_and_checks_pass(tmp_path, capsys):
     assert io["ok"] is True
     assert len(io["round_trips"]) == 7 and all(r["array_equal"] for r in io["round_trips"])
     assert "demo finished" in out
+    # the whole pipeline ran: every stage passed its own checks, the report exists, the summary table printed
+    assert set(s["stages"]) >= {"io", "twin", "measure", "enhance", "render", "report"}
+    assert all(s["results"][n]["ok"] for n in s["stages"])
+    assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
+    assert "what each scanner and model shows" in out and "MTF10 uhr-extremity" in out
+
+
+def test_summary_table_from_partial_results():
+    from rich.console import Console
+
+    from trabecula.pipeline.demo import summary_table
+
+    assert summary_table({}) is None
+    t = summary_table({"twin": {"mtf": {"micro-ct": {"mtf10_lp_mm": None}}},
+                       "enhance": {"rows": [{"method": "dlr", "ssim_vs_micro_ct": 0.5, "noise_proxy_hu": 3.0}]}})
+    con = Console(width=200, record=True)
+    con.print(t)
+    text = con.export_text()
+    assert "→ dlr" in text and "0.500" in text and "MTF10 micro-ct" in text and "—" in text

@@ -110,8 +110,70 @@ def run_demo(out_dir: Path = Path("trabecula-demo"), seed: int = 0, console: Con
     tmp = out_dir / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, default=str))
     tmp.replace(out_dir / "summary.json")
+    table = summary_table(ctx.results)
+    if table is not None:
+        console.rule("[bold]Summary")
+        console.print(table)
+    report = ctx.results.get("report", {}).get("path") if isinstance(ctx.results.get("report"), dict) else None
     console.print(f"\ndemo finished in {summary['total_seconds']} s — results in {out_dir}/ (summary.json)")
+    if report:
+        console.print(f"report: {report}")
     failed = [n for n in ctx.results if isinstance(ctx.results[n], dict) and ctx.results[n].get("ok") is False]
     if failed:
         raise TrabeculaError(f"demo: stage(s) {', '.join(failed)} failed their checks; see above")
+    summary["volumes"] = demo_volumes(ctx)
     return summary
+
+
+def demo_volumes(ctx: DemoContext) -> dict[str, Any]:
+    """The vertebra's scans (clinical, enhanced, micro-CT) for the viewer (``trabecula demo --open``)."""
+    vols: dict[str, Any] = {}
+    scans = ctx.data.get("scans", {})
+    if ("vertebra", "clinical-mdct") in scans:
+        vols["clinical-mdct"] = scans[("vertebra", "clinical-mdct")]
+    for name, v in ctx.data.get("enhanced", {}).items():
+        vols[f"enhanced · {name}"] = v
+    if ("vertebra", "micro-ct") in scans:
+        vols["micro-ct"] = scans[("vertebra", "micro-ct")]
+    return vols
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "—" if v is None or (isinstance(v, float) and v != v) else format(v, spec)
+
+
+def summary_table(results: dict[str, Any]):
+    """One table of the demo's headline numbers: per method on the vertebra, SSIM against micro-CT, the noise
+    proxy, BV/TV, Tb.Th and Tb.Sp (morphometry stage for truth, micro-CT and clinical scans; enhance stage for
+    the models), and the MTF10 of each scanner preset (twin stage). ``None`` when no stage produced numbers."""
+    from rich.table import Table
+
+    rows: list[tuple[str, ...]] = []
+    meas = {r.get("label"): r for r in results.get("measure", {}).get("rows", [])} if isinstance(results.get("measure"), dict) else {}
+    enh = {r.get("method"): r for r in results.get("enhance", {}).get("rows", [])} if isinstance(results.get("enhance"), dict) else {}
+    for label, key in (("phantom truth", "vertebra / truth"), ("micro-ct", "vertebra / micro-ct"),
+                       ("clinical-mdct", "vertebra / clinical-mdct")):
+        r = meas.get(key)
+        if r:
+            e = enh.get("clinical input") if label == "clinical-mdct" else None
+            rows.append((label, _fmt(e.get("ssim_vs_micro_ct")) if e else "", _fmt(e.get("noise_proxy_hu"), ".1f") if e else "",
+                         _fmt(r.get("bv_tv")), _fmt(r.get("tb_th_mm")), _fmt(r.get("tb_sp_mm")), "cylinder VOI, morphometry stage"))
+    for name, r in enh.items():
+        if name in ("clinical input", "micro-CT (reference)"):
+            continue
+        note = "flagged by the hallucination check" if r.get("flagged") else "enhance stage (central ROI)"
+        rows.append((f"→ {name}", _fmt(r.get("ssim_vs_micro_ct")), _fmt(r.get("noise_proxy_hu"), ".1f"),
+                     _fmt(r.get("BV/TV")), _fmt(r.get("Tb.Th (mm)")), _fmt(r.get("Tb.Sp (mm)")), note))
+    mtf = results.get("twin", {}).get("mtf", {}) if isinstance(results.get("twin"), dict) else {}
+    if not rows and not mtf:
+        return None
+    t = Table(title="vertebra phantom: what each scanner and model shows", title_justify="left")
+    for col in ("method", "SSIM vs µCT", "noise HU", "BV/TV", "Tb.Th mm", "Tb.Sp mm", "from"):
+        t.add_column(col, justify="left" if col in ("method", "from") else "right")
+    for r in rows:
+        t.add_row(*r)
+    if mtf:
+        t.add_section()
+        for preset, m in mtf.items():
+            t.add_row(f"MTF10 {preset}", "", "", "", "", "", f"{_fmt(m.get('mtf10_lp_mm'), '.2f')} lp/mm (edge, full simulation)")
+    return t
