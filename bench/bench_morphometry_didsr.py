@@ -5,9 +5,9 @@ Euclidean distance, centre to centre, to the nearest background voxel, spread by
 the image border not counted as background, so its mean ×2 is compared with trabecula's BoneJ mode (the same
 conventions: centre-to-centre distances, border continues). The default mode is reported beside it.
 
-    .venv/bin/python bench/bench_morphometry_didsr.py [--record]
+    .venv/bin/python bench/bench_morphometry_didsr.py [--record] [--only 1_06219 ...] [--modes bonej,default|none]
 
-``--record`` also writes ``tests/morphometry/data/localthickness_didsr.json``, the reference the real-data
+``--record`` also writes (merges, region by region, into) ``tests/morphometry/data/localthickness_didsr.json``, the reference the real-data
 test compares with (the test re-runs ``localthickness`` on a crop to check that the record still holds).
 Results: ``bench/results/bench_morphometry_didsr-<UTC>.json``. Spacing 0.05 mm (the data README).
 """
@@ -45,13 +45,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--record", action="store_true", help="write the test reference JSON")
     ap.add_argument("--only", nargs="*", help="region names (e.g. 1_06219) to run")
+    ap.add_argument("--modes", default="bonej,default",
+                    help="trabecula modes to run beside localthickness (comma list; 'none' = the peer only)")
+    ap.add_argument("--from-results", type=Path,
+                    help="take the rows of an earlier results JSON instead of computing them (e.g. to --record them)")
     args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m and m != "none"]
     import localthickness as lt
 
     from trabecula.morphometry import local_thickness
 
-    rows = []
-    for p in regions():
+    rows = json.loads(args.from_results.read_text())["rows"] if args.from_results else []
+    for p in ([] if args.from_results else regions()):
         name = p.stem.replace("Segmentation-grayscale-", "")
         if args.only and name not in args.only:
             continue
@@ -63,27 +68,31 @@ def main() -> None:
             row[f"{label}_localthickness_mm"] = float(2 * r[phase].mean()) * SPACING
             row[f"{label}_localthickness_s"] = time.perf_counter() - t0
             del r
-            for mode in ("bonej", "default"):
+            for mode in modes:
                 t0 = time.perf_counter()
                 m = local_thickness(phase, SPACING, mode=mode)
                 row[f"{label}_{mode}_mm"] = float(m[phase].mean())
                 row[f"{label}_{mode}_s"] = time.perf_counter() - t0
                 del m
-            row[f"{label}_bonej_vs_lt"] = row[f"{label}_bonej_mm"] / row[f"{label}_localthickness_mm"] - 1
-            row[f"{label}_default_vs_lt"] = row[f"{label}_default_mm"] / row[f"{label}_localthickness_mm"] - 1
+            for mode in modes:
+                row[f"{label}_{mode}_vs_lt"] = row[f"{label}_{mode}_mm"] / row[f"{label}_localthickness_mm"] - 1
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
-    payload = {"spacing_mm": SPACING, "rows": rows, "versions": versions("numpy", "edt", "localthickness", "numba")}
-    path = write_results("bench_morphometry_didsr", payload)
-    print(f"wrote {path}")
-    if args.record and not args.only:
+    if not args.from_results:
+        payload = {"spacing_mm": SPACING, "rows": rows, "versions": versions("numpy", "edt", "localthickness", "numba")}
+        path = write_results("bench_morphometry_didsr", payload)
+        print(f"wrote {path}")
+    if args.record:
+        # merged region by region into the existing record, so the ten regions can be recorded in several runs
         RECORD.parent.mkdir(parents=True, exist_ok=True)
+        old = json.loads(RECORD.read_text())["regions"] if RECORD.exists() else {}
         ref = {"note": "localthickness 0.1.3 (Dahl & Dahl 2023) mean local thickness ×2 (a diameter) in mm over the "
                        "bone (tb_th) and marrow (tb_sp) voxels of each whole 300³ region at 0.05 mm; written by "
                        "bench/bench_morphometry_didsr.py --record",
                "spacing_mm": SPACING,
-               "regions": {r["region"]: {"bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_localthickness_mm"],
-                                         "tb_sp_mm": r["tb_sp_localthickness_mm"]} for r in rows}}
+               "regions": dict(sorted({**old, **{r["region"]: {
+                   "bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_localthickness_mm"],
+                   "tb_sp_mm": r["tb_sp_localthickness_mm"]} for r in rows}}.items()))}
         RECORD.write_text(json.dumps(ref, indent=2) + "\n")
         print(f"wrote {RECORD}")
 
