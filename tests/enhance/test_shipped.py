@@ -53,3 +53,9 @@ def test_dlr_denoises_the_quarter_dose_scan(sample):
     full, low = sample["full"].numpy(), sample["low"].numpy()
     assert psnr(out, full) > psnr(low, full) + DLR_PSNR_GAIN_DB
     assert np.std(out - full) < np.std(low - full)
+
+
+def test_a_same_named_folder_without_weights_does_not_shadow_a_shipped_model(tmp_path, monkeypatch):
+    (tmp_path / "srdlr").mkdir()  # e.g. a training run's folder in the working directory
+    monkeypatch.chdir(tmp_path)
+    assert load_model("srdlr", "cpu").sha256 == sha256_file(WEIGHTS_DIR / "srdlr" / "model.pt")

@@ -96,7 +96,9 @@ def load_model(model: str | Path, device: str | None = None) -> LoadedModel:
     torch = _torch()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     p = Path(model)
-    if isinstance(model, str) and not p.exists() and "/" not in model and not model.endswith(".pt"):
+    bare = isinstance(model, str) and "/" not in model and not model.endswith(".pt")
+    if bare and not (p.is_file() or (p / "model.pt").is_file()):  # a shipped name (a same-named folder without
+        # weights, e.g. a training run's folder in the working directory, does not shadow it)
         if model not in shipped_models():
             avail = ", ".join(shipped_models()) or "none"
             raise ParameterError("model", f"no shipped model {model!r} (shipped: {avail}); or give a .pt file")
