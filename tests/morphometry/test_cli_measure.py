@@ -70,3 +70,21 @@ def test_measure_bad_input_one_line_exit_2(capsys, two_inputs, args, needle):
     a, _ = two_inputs
     code, _, err = run(capsys, "measure", str(a), *args)
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_measure_no_bone_prints_nan_and_warning_exit_0(capsys, tmp_path):
+    p = write_volume(Volume(np.zeros((16, 16, 16), np.uint8), 0.1, units="binary"), tmp_path / "empty.nrrd")
+    j = tmp_path / "e.json"
+    code, out, err = run(capsys, "measure", str(p), "--metrics", "bvtv,tbth,tbsp,connd", "--json", str(j))
+    assert code == 0, err
+    assert "no bone" in out and "nan" in out.lower()
+    d = json.loads(j.read_text())[0]
+    assert d["bv_tv"] == 0.0 and d["tb_th_mm"] != d["tb_th_mm"]  # NaN, not 0
+
+
+def test_measure_non_binary_mask_file_is_one_line_error(capsys, two_inputs, tmp_path):
+    a, _ = two_inputs
+    m = write_volume(Volume(np.arange(30 * 40 * 40, dtype=np.float32).reshape(30, 40, 40) % 7, 0.05),
+                     tmp_path / "mask.nii.gz")
+    code, _, err = run(capsys, "measure", str(a), "--voi", str(m), "--metrics", "bvtv")
+    assert code == 2 and "not binary" in err and len(err.strip().splitlines()) == 1
