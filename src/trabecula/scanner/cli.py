@@ -144,7 +144,10 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Random seed (phantom targets, structure, noise).")] = 0,
         mode: Annotated[str, typer.Option("--mode", help="fast (image-domain model) or full (cone-beam simulation) for the morphometry scans.")] = "fast",
         size: Annotated[float, typer.Option("--size", help="Trabecular cube edge in mm.")] = 6.0,
+        voi_diameter: Annotated[float, typer.Option("--voi-diameter", help="VOI cylinder diameter in mm.")] = 4.0,
+        voi_height: Annotated[float, typer.Option("--voi-height", help="VOI cylinder height in mm.")] = 4.0,
         no_mtf: Annotated[bool, typer.Option("--no-mtf", help="Skip the edge-MTF part.")] = False,
+        sensitivity: Annotated[int, typer.Option("--sensitivity", help="Phantoms re-scanned with clinical-CT variants (kernel, element size) to show what drives the bias; 0 skips.")] = 4,
     ) -> None:
         """Reproduce 'what the twin must show': edge MTF of three presets and morphometry over n phantoms."""
         from trabecula.cli import out
@@ -155,7 +158,11 @@ def register(app: typer.Typer) -> None:
             raise ParameterError("--mode", f"use full or fast, got {mode!r}")
         if n < 1:
             raise ParameterError("-n", f"need at least one phantom, got {n}")
-        st = run_study(out_dir, n=n, seed=seed, mode=mode, size_mm=size, mtf=not no_mtf, console=out)
+        if size <= 0 or voi_diameter <= 0 or voi_height <= 0 or max(voi_diameter, voi_height) > size:
+            raise ParameterError("--voi-diameter", f"the VOI ({voi_diameter:g} × {voi_height:g} mm) must be positive "
+                                 f"and fit in the {size:g} mm cube")
+        st = run_study(out_dir, n=n, seed=seed, mode=mode, size_mm=size, voi_diameter_mm=voi_diameter,
+                       voi_height_mm=voi_height, mtf=not no_mtf, sensitivity_k=sensitivity, console=out)
         for k, v in st.get("summary", {}).get("checks", {}).items():
             out.print(f"{'PASS' if v else 'FAIL'}  {k}")
         out.print(f"results in {out_dir}/twin_study.json")
