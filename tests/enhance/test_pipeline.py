@@ -127,6 +127,7 @@ def test_pairs_train_resume_enhance_evaluate_cli(tiny_pairs, tmp_path, capsys):
     code = main(["evaluate", "--data", str(tiny_pairs), "--out", str(tmp_path / "ev"), "--model",
                  f"srdlr={run / 'best.pt'}", "--fid-slices", "4", "--no-edge-test"])
     assert code == 0
+    assert "hallucination check srdlr: mean consistency score" in capsys.readouterr().out
     s = json.loads((tmp_path / "ev" / "summary.json").read_text())
     methods = {r["method"] for r in s["image_quality"]}
     assert {"input", "input_low", "srdlr"} <= methods

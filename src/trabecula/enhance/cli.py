@@ -184,6 +184,11 @@ def register(app: typer.Typer) -> None:
         summary = run_eval(data, models, out_dir, split=split, fid_slices=fid_slices, seed=seed, force=force,
                            workers=workers, max_slices=max_slices)
         out.print((out_dir / "image_quality.md").read_text())
+        for r in summary["image_quality"]:
+            if r.get("consistency_score") is not None:
+                out.print(f"hallucination check {r['method']}: mean consistency score {r['consistency_score']:.3f}, "
+                          f"flagged {int(r['flagged_specimens'])} of {len(summary['specimens'])} specimens "
+                          "(per specimen: consistency.csv)")
         for m in summary["morphometry"]:
             p = out_dir / f"table_{m.replace('/', '_')}.md"
             if p.exists():
