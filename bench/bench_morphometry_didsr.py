@@ -77,24 +77,33 @@ def main() -> None:
             for mode in modes:
                 row[f"{label}_{mode}_vs_lt"] = row[f"{label}_{mode}_mm"] / row[f"{label}_localthickness_mm"] - 1
         rows.append(row)
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+        print(json.dumps(row), flush=True)
+        if args.record:
+            record([row])  # after every region: a stopped run keeps what it finished
     if not args.from_results:
         payload = {"spacing_mm": SPACING, "rows": rows, "versions": versions("numpy", "edt", "localthickness", "numba")}
         path = write_results("bench_morphometry_didsr", payload)
         print(f"wrote {path}")
     if args.record:
-        # merged region by region into the existing record, so the ten regions can be recorded in several runs
-        RECORD.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(RECORD.read_text())["regions"] if RECORD.exists() else {}
-        ref = {"note": "localthickness 0.1.3 (Dahl & Dahl 2023) mean local thickness ×2 (a diameter) in mm over the "
-                       "bone (tb_th) and marrow (tb_sp) voxels of each whole 300³ region at 0.05 mm; written by "
-                       "bench/bench_morphometry_didsr.py --record",
-               "spacing_mm": SPACING,
-               "regions": dict(sorted({**old, **{r["region"]: {
-                   "bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_localthickness_mm"],
-                   "tb_sp_mm": r["tb_sp_localthickness_mm"]} for r in rows}}.items()))}
-        RECORD.write_text(json.dumps(ref, indent=2) + "\n")
-        print(f"wrote {RECORD}")
+        record(rows)
+
+
+def record(rows: list[dict]) -> None:
+    """Merge the rows' localthickness values, region by region, into the test reference (several runs may add up
+    to the ten regions)."""
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(RECORD.read_text())["regions"] if RECORD.exists() else {}
+    ref = {"note": "localthickness 0.1.3 (Dahl & Dahl 2023) mean local thickness ×2 (a diameter) in mm over the "
+                   "bone (tb_th) and marrow (tb_sp) voxels of each whole 300³ region at 0.05 mm; written by "
+                   "bench/bench_morphometry_didsr.py --record",
+           "spacing_mm": SPACING,
+           "regions": dict(sorted({**old, **{r["region"]: {
+               "bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_localthickness_mm"],
+               "tb_sp_mm": r["tb_sp_localthickness_mm"]} for r in rows}}.items()))}
+    tmp = RECORD.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(ref, indent=2) + "\n")
+    tmp.replace(RECORD)
+    print(f"wrote {RECORD}", flush=True)
 
 
 if __name__ == "__main__":
