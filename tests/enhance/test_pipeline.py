@@ -86,6 +86,8 @@ def test_pairs_train_resume_enhance_evaluate_cli(tiny_pairs, tmp_path, capsys):
                  "--backend", "image"])
     assert code == 0 and (tmp_path / "p" / "manifest.json").exists()
     assert main(["pairs", str(tmp_path / "p"), "--synthetic", "1", "--didsr", "none"]) == 2  # exists, no --force
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["doses_mas"] == {"input": 250.0, "input_low": 62.5}
+    assert main(["pairs", str(tmp_path / "p0"), "--synthetic", "1", "--didsr", "none", "--low-mas", "0"]) == 2
     # train, then resume to more iterations
     run = tmp_path / "run"
     args = ["train", "--model", "srdlr", "--data", str(tiny_pairs), "--out", str(run), "--patch", "12", "--batch", "2",

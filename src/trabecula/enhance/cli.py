@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
         low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
         size: Annotated[int, typer.Option(help="Synthetic specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
         seed: Annotated[int, typer.Option(help="Random seed (specimen parameters, noise, split).")] = 0,
+        mas: Annotated[float, typer.Option(help="Clinical full dose (mAs) of the input scans.")] = 250.0,
+        low_mas: Annotated[float, typer.Option(help="Clinical low dose (mAs) of the DLR input (default a quarter; the twin's bare specimens need far less for in-patient noise).")] = 62.5,
         force: Force = False,
     ) -> None:
         """Make paired training data: specimens scanned by clinical-mdct (two doses) and micro-CT, or your own pairs."""
@@ -62,7 +64,7 @@ def register(app: typer.Typer) -> None:
             plan = specimen_plan(synthetic, edges, didsr_dir, seed, size)
             with progress_steps("scanning specimens", len(plan)) as advance:
                 path = write_pairs(out_dir, plan, backend=backend, split=split, seed=seed, force=force,
-                                   progress=lambda sid: advance(1, f"scanning {sid}"))
+                                   progress=lambda sid: advance(1, f"scanning {sid}"), full_mas=mas, low_mas=low_mas)
         import json
 
         m = json.loads(path.read_text())

@@ -116,9 +116,10 @@ def _on_grid(vol: Volume, spacing: Sequence[float], shape: Sequence[int]) -> np.
     return out
 
 
-def scan_specimen(structure: Volume, seed: int, backend: str = "image") -> dict[str, np.ndarray]:
-    """Scan one fine-grid structure: clinical full dose (``input``), quarter dose (``input_low``), micro-CT
-    (``target``), each on its fixed grid (int16 HU)."""
+def scan_specimen(structure: Volume, seed: int, backend: str = "image", full_mas: float = FULL_MAS,
+                  low_mas: float = LOW_MAS) -> dict[str, np.ndarray]:
+    """Scan one fine-grid structure: clinical full dose (``input``, ``full_mas``), low dose (``input_low``,
+    ``low_mas``, a quarter by default), micro-CT (``target``), each on its fixed grid (int16 HU)."""
     from trabecula.enhance.degrade import image_scan
 
     n_in = tuple(int(round(e / s)) for e, s in zip(structure.extent_mm, INPUT_SPACING, strict=True))
@@ -130,12 +131,12 @@ def scan_specimen(structure: Volume, seed: int, backend: str = "image") -> dict[
         binary = structure if structure.units == "binary" else structure.with_data(
             (structure.numpy() > 700).astype(np.uint8), units="binary", step="bone > 700 HU")
         phantom = from_binary(binary)
-        full = scan(phantom, "clinical-mdct", mas=FULL_MAS, seed=seed, mode="fast")
-        low = scan(phantom, "clinical-mdct", mas=LOW_MAS, seed=seed + 1, mode="fast")
+        full = scan(phantom, "clinical-mdct", mas=full_mas, seed=seed, mode="fast")
+        low = scan(phantom, "clinical-mdct", mas=low_mas, seed=seed + 1, mode="fast")
         tgt = scan(phantom, "micro-ct", seed=seed + 2, mode="fast")
     elif backend == "image":
-        full = image_scan(structure, "clinical-mdct", mas=FULL_MAS, seed=seed)
-        low = image_scan(structure, "clinical-mdct", mas=LOW_MAS, seed=seed + 1)
+        full = image_scan(structure, "clinical-mdct", mas=full_mas, seed=seed)
+        low = image_scan(structure, "clinical-mdct", mas=low_mas, seed=seed + 1)
         tgt = image_scan(structure, "micro-ct", seed=seed + 2)
     else:
         raise ParameterError("backend", f"use twin, image or auto, got {backend!r}")
@@ -168,8 +169,13 @@ def _split_slices(n: int, rng: np.random.Generator, test_frac: float = 0.2, val_
 
 
 def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", split: str = "by-specimen",
-                seed: int = 0, force: bool = False, progress: Callable[[str], None] | None = None) -> Path:
+                seed: int = 0, force: bool = False, progress: Callable[[str], None] | None = None,
+                full_mas: float = FULL_MAS, low_mas: float = LOW_MAS) -> Path:
     """Scan every planned specimen and write the shards and ``manifest.json`` under ``out_dir``.
+
+    ``full_mas`` / ``low_mas``: the clinical doses of ``input`` and ``input_low`` (the DLR pair). The twin scans
+    a bare specimen, whose noise at the preset's 250 mAs is a few HU; a much lower ``low_mas`` gives the
+    noise of a scan through a patient.
 
     Returns the manifest path. ``backend`` ``auto`` uses the scanner twin when it is installed.
     """
@@ -177,6 +183,9 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
 
     if split not in ("by-specimen", "by-slice"):
         raise ParameterError("split", f"use by-specimen or by-slice, got {split!r}")
+    for name, v in (("mas", full_mas), ("low_mas", low_mas)):
+        if not (v > 0 and np.isfinite(v)):
+            raise ParameterError(name, f"must be a positive dose in mAs, got {v}")
     if backend == "auto":
         backend = "twin" if _twin_available() else "image"
     out_dir = Path(out_dir)
@@ -190,7 +199,7 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
         if progress:
             progress(spec["id"])
         structure = load_structure(spec)
-        arrs = scan_specimen(structure, spec["seed"], backend)
+        arrs = scan_specimen(structure, spec["seed"], backend, full_mas, low_mas)
         shard = f"{spec['id']}.npz"
         with atomic_output(out_dir / shard, force=True) as tmp:
             with open(tmp, "wb") as fh:
@@ -201,8 +210,8 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
         bv = float(structure.numpy().mean()) if structure.units == "binary" else None
         rec.update({
             "shard": shard, "backend": backend, "bv_tv_truth": bv,
-            "scans": {"input": {"scanner": "clinical-mdct", "mas": FULL_MAS, "seed": spec["seed"]},
-                      "input_low": {"scanner": "clinical-mdct", "mas": LOW_MAS, "seed": spec["seed"] + 1},
+            "scans": {"input": {"scanner": "clinical-mdct", "mas": full_mas, "seed": spec["seed"]},
+                      "input_low": {"scanner": "clinical-mdct", "mas": low_mas, "seed": spec["seed"] + 1},
                       "target": {"scanner": "micro-ct", "seed": spec["seed"] + 2}},
             "shape_input": list(arrs["input"].shape), "shape_target": list(arrs["target"].shape),
         })
@@ -220,7 +229,7 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
                          "image-domain scanner model (trabecula.enhance.degrade): Gaussian PSF, area resampling, "
                          "correlated Gaussian noise; not a projection/reconstruction simulation"),
         "input_spacing": list(INPUT_SPACING), "target_spacing": list(TARGET_SPACING), "scale": 2,
-        "doses_mas": {"input": FULL_MAS, "input_low": LOW_MAS},
+        "doses_mas": {"input": full_mas, "input_low": low_mas},
         "split_mode": split, "seed": seed, "specimens": records,
     }
     path = out_dir / MANIFEST
