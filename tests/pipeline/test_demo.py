@@ -27,8 +27,8 @@ def test_summary_table_from_partial_results():
 
     assert summary_table({}) is None
     t = summary_table({"twin": {"mtf": {"micro-ct": {"mtf10_lp_mm": None}}},
-                       "enhance": {"rows": [{"method": "dlr", "ssim_vs_micro_ct": 0.5, "noise_proxy_hu": 3.0}]}})
+                       "enhance": {"rows": [{"method": "dlr", "ssim_vs_micro_ct": 0.5, "noise_sd_hu": 3.0}]}})
     con = Console(width=200, record=True)
     con.print(t)
     text = con.export_text()
-    assert "→ dlr" in text and "0.500" in text and "MTF10 micro-ct" in text and "—" in text
+    assert "→ dlr" in text and "0.500" in text and "3.0" in text and "MTF10 micro-ct" in text and "—" in text

@@ -156,19 +156,22 @@ def summary_table(results: dict[str, Any]):
         r = meas.get(key)
         if r:
             e = enh.get("clinical input") if label == "clinical-mdct" else None
-            rows.append((label, _fmt(e.get("ssim_vs_micro_ct")) if e else "", _fmt(e.get("noise_proxy_hu"), ".1f") if e else "",
+            rows.append((label, _fmt(e.get("ssim_vs_micro_ct")) if e else "", _fmt(e.get("noise_sd_hu"), ".1f") if e else "",
                          _fmt(r.get("bv_tv")), _fmt(r.get("tb_th_mm")), _fmt(r.get("tb_sp_mm")), "cylinder VOI, morphometry stage"))
     for name, r in enh.items():
         if name in ("clinical input", "micro-CT (reference)"):
             continue
-        note = "flagged by the hallucination check" if r.get("flagged") else "enhance stage (central ROI)"
-        rows.append((f"→ {name}", _fmt(r.get("ssim_vs_micro_ct")), _fmt(r.get("noise_proxy_hu"), ".1f"),
+        note = "flagged by the hallucination check" if r.get("flagged") else "enhance stage (trabecular core ROI)"
+        if name.startswith("low-dose"):
+            note = "enhance stage: the DLR input"
+        rows.append((name if name.startswith("low-dose") else f"→ {name}", _fmt(r.get("ssim_vs_micro_ct")),
+                     _fmt(r.get("noise_sd_hu"), ".1f"),
                      _fmt(r.get("BV/TV")), _fmt(r.get("Tb.Th (mm)")), _fmt(r.get("Tb.Sp (mm)")), note))
     mtf = results.get("twin", {}).get("mtf", {}) if isinstance(results.get("twin"), dict) else {}
     if not rows and not mtf:
         return None
     t = Table(title="vertebra phantom: what each scanner and model shows", title_justify="left")
-    for col in ("method", "SSIM vs µCT", "noise HU", "BV/TV", "Tb.Th mm", "Tb.Sp mm", "from"):
+    for col in ("method", "SSIM vs µCT", "noise SD HU", "BV/TV", "Tb.Th mm", "Tb.Sp mm", "from"):
         t.add_column(col, justify="left" if col in ("method", "from") else "right")
     for r in rows:
         t.add_row(*r)
