@@ -49,7 +49,13 @@ def main() -> None:
                     help="trabecula modes to run beside localthickness (comma list; 'none' = the peer only)")
     ap.add_argument("--from-results", type=Path,
                     help="take the rows of an earlier results JSON instead of computing them (e.g. to --record them)")
+    ap.add_argument("--table", type=Path, metavar="DIR",
+                    help="print the Markdown table of the ten regions from the `trabecula measure --json` files in DIR "
+                         "(one per region, named REGION.json) and the localthickness record; compute nothing")
     args = ap.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     modes = [m for m in args.modes.split(",") if m and m != "none"]
     import localthickness as lt
 
@@ -86,6 +92,26 @@ def main() -> None:
         print(f"wrote {path}")
     if args.record:
         record(rows)
+
+
+def table(folder: Path) -> str:
+    """Markdown table: all parameters per region (from ``trabecula measure --json``) beside the recorded
+    localthickness Tb.Th/Tb.Sp and the % difference."""
+    ref = json.loads(RECORD.read_text())["regions"] if RECORD.exists() else {}
+    head = ("| region | BV/TV | Tb.Th mm | Tb.Sp mm | Tb.N 1/mm | Conn.D 1/mm³ | SMI | concave | DA | DA (Scanco) | "
+            "main dir (z,y,x) | lt Tb.Th mm | Δ Tb.Th | lt Tb.Sp mm | Δ Tb.Sp |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for p in sorted(folder.glob("*.json")):
+        d = json.loads(p.read_text())[0]
+        name = p.stem
+        md = ",".join(f"{c:+.2f}" for c in d["main_direction"]) if d.get("main_direction") else "n/a"
+        r = ref.get(name)
+        lt = (f"{r['tb_th_mm']:.4f} | {100 * (d['tb_th_mm'] / r['tb_th_mm'] - 1):+.1f} % | {r['tb_sp_mm']:.4f} | "
+              f"{100 * (d['tb_sp_mm'] / r['tb_sp_mm'] - 1):+.1f} %") if r else "not recorded | | |"
+        lines.append(f"| {name} | {d['bv_tv']:.4f} | {d['tb_th_mm']:.4f} | {d['tb_sp_mm']:.4f} | {d['tb_n_per_mm']:.3f} | "
+                     f"{d['conn_d_per_mm3']:.2f} | {d['smi']:.2f} | {d['smi_concave_fraction']:.2f} | {d['da']:.3f} | "
+                     f"{d['da_scanco']:.3f} | {md} | {lt} |")
+    return "\n".join(lines)
 
 
 def record(rows: list[dict]) -> None:
