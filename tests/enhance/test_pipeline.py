@@ -77,6 +77,12 @@ def test_hallucination_check_flags_invented_structure(tiny_pairs):
     assert z[10:22, 11:16, 11:16].mean() > 3 * z.mean()
     wrong = consistency_check(tgt.with_data(tgt.numpy()[::-1, ::-1].copy()), inp)
     assert wrong.flagged and wrong.score < 0.5
+    # another beam energy's HU scale (micro-CT-like bone far above 120 kVp HU) is matched, not flagged
+    scaled = consistency_check(tgt.with_data(3.0 * tgt.numpy().astype(np.float32) + 100.0), inp, match_hu=True)
+    assert scaled.details["hu_scale_fit"][0] == pytest.approx(1 / 3, rel=0.05)
+    assert not scaled.flagged and scaled.score == pytest.approx(ok.score, abs=0.02)
+    raw = consistency_check(tgt.with_data(3.0 * tgt.numpy().astype(np.float32) + 100.0), inp)
+    assert raw.flagged
 
 
 @pytest.mark.slow

@@ -141,7 +141,9 @@ def register(app: typer.Typer) -> None:
             from trabecula.enhance.infer import check_spacing
 
             base = check_spacing(vol, lm, resample=True) if resample else vol
-            r = consistency_check(res, base)
+            # a micro-CT-like model trained on the twin outputs the micro-CT's (80 kVp) HU scale
+            match = lm.model.scale != 1 and lm.manifest.get("data", {}).get("backend") == "twin"
+            r = consistency_check(res, base, match_hu=match)
             flag = "[red]FLAGGED[/red]: structure the input cannot support" if r.flagged else "[green]consistent[/green]"
             out.print(f"consistency score {r.score:.3f}, unsupported voxels {100 * r.unsupported_fraction:.2f} %, "
                       f"largest unsupported region {r.details['largest_unsupported_mm3']:.2f} mm³ — {flag}")

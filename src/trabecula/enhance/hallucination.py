@@ -58,14 +58,39 @@ def _robust_sd(x: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
+def _robust_affine(x: np.ndarray, y: np.ndarray, iters: int = 10, k: float = 1.345) -> tuple[float, float]:
+    """``y ≈ a·x + b`` by iteratively reweighted least squares with Huber weights (threshold ``k`` robust SDs)."""
+    w = np.ones_like(x)
+    a, b = 1.0, 0.0
+    for _ in range(iters):
+        sw = w.sum()
+        mx, my = (w * x).sum() / sw, (w * y).sum() / sw
+        vx = (w * (x - mx) ** 2).sum()
+        if vx <= 0:
+            break
+        a = float((w * (x - mx) * (y - my)).sum() / vx)
+        b = float(my - a * mx)
+        r = y - (a * x + b)
+        c = k * max(_robust_sd(r), 1e-6)
+        w = np.minimum(1.0, c / np.maximum(np.abs(r), 1e-12))
+    return a, b
+
+
 def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clinical-mdct", smooth_vox: float = 1.0,
                       z_threshold: float = 4.0, flag_fraction: float = 0.01, min_cluster_mm3: float = 1.0,
-                      min_score: float = 0.5) -> ConsistencyResult:
+                      min_score: float = 0.5, match_hu: bool = False) -> ConsistencyResult:
     """Data-consistency of an enhanced ``output`` with the clinical ``input_volume`` (see the module docstring).
 
     ``scanner`` names the image-domain model of the input scanner (:data:`trabecula.enhance.degrade.PRESETS`);
     its PSF is applied to ``output`` before sampling onto the input's grid (the input's own spacing and
     origin are used, so any enhanced grid works).
+
+    ``match_hu``: CT numbers depend on the beam energy, so a micro-CT-like output (80 kVp: bone far above
+    its 120 kVp HU) is mapped to the input's HU scale by a robust (Huber, iteratively reweighted) affine fit
+    ``a·D(output) + b`` before the residual (exact for a two-material object, bone and marrow; robust, so
+    sparse invented structure does not bend it, though structure invented over a large fraction of the
+    volume does, so it is off by default; the fit is in ``details``).
+    Outputs on the input's own scale give ``a ≈ 1, b ≈ 0``.
     """
     from trabecula.enhance.degrade import FWHM_TO_SIGMA, PRESETS
 
@@ -87,6 +112,10 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
     grid = np.meshgrid(*idx, indexing="ij")
     pred = ndimage.map_coordinates(blurred, grid, order=1, mode="nearest")
     inp = input_volume.numpy().astype(np.float32)
+    a_fit, b_fit = 1.0, 0.0
+    if match_hu and float(np.var(pred)) > 0:
+        a_fit, b_fit = _robust_affine(pred.ravel().astype(np.float64), inp.ravel().astype(np.float64))
+        pred = a_fit * pred + b_fit
     r = inp - pred
     sd = _robust_sd(r)
     rs = ndimage.gaussian_filter(r, smooth_vox, mode="nearest")
@@ -106,4 +135,5 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
     return ConsistencyResult(score, bool(flagged), unsupported, sd, float(np.sqrt(np.mean(r * r))), zmap, resid,
                              {"largest_unsupported_mm3": largest, "z_threshold": z_threshold,
                               "flag_fraction": flag_fraction, "min_cluster_mm3": min_cluster_mm3, "min_score": min_score,
-                              "scanner_model": scanner, "smoothed_residual_sd_hu": sd_s})
+                              "scanner_model": scanner, "smoothed_residual_sd_hu": sd_s,
+                              "hu_scale_fit": [a_fit, b_fit]})
