@@ -178,5 +178,8 @@ def summary_table(results: dict[str, Any]):
     if mtf:
         t.add_section()
         for preset, m in mtf.items():
-            t.add_row(f"MTF10 {preset}", "", "", "", "", "", f"{_fmt(m.get('mtf10_lp_mm'), '.2f')} lp/mm (edge, full simulation)")
+            v = m.get("mtf10_lp_mm")
+            txt = (f"{v:.2f} lp/mm" if v is not None and v == v else
+                   f"beyond the voxel Nyquist ({_fmt(m.get('nyquist_lp_mm'), '.1f')} lp/mm)")
+            t.add_row(f"MTF10 {preset}", "", "", "", "", "", txt + " (edge, full simulation)")
     return t

@@ -1,11 +1,14 @@
 """Demo stage — enhance: the shipped ``dlr``, ``srdlr`` and ``pix2pixhd`` models on the clinical vertebra scan.
 
 Takes ``ctx.data["scans"][("vertebra", "clinical-mdct")]`` (and, for comparison, ``("vertebra", "micro-ct")``)
-from the twin stage; without them it makes its own clinical-like scan and micro-CT of a synthetic trabecular
-specimen with the image-domain scanner model. A central region (at most ``ROI_VOXELS`` in-plane,
-``ROI_SLICES`` slices) is enhanced to keep within the time budget. Results go to ``ctx.data["enhanced"]``
-(``{model: Volume}``); the stage prints, for the input and each model, a noise proxy, the study SSIM against
-micro-CT, BV/TV, Tb.Th and Tb.Sp in a central cylinder, and the hallucination-check score.
+from the twin stage and enhances the vertebra's trabecular core (what the models are trained on; cortex and
+air excluded), with the shipped variants fine-tuned on twin pairs (``dlr-twin``, ``srdlr-twin``,
+``pix2pixhd-twin``). DLR, a low-dose denoiser, gets a low-dose scan of the same core (``DLR_MAS``) and is
+judged by the noise SD against the twin's noise-free scan. Without the twin stage it makes its own clinical-like
+scan and micro-CT of a synthetic specimen with the image-domain scanner model and uses the image-domain weights
+on a central region. Results go to ``ctx.data["enhanced"]`` (``{model: Volume}``); the stage prints, for the
+input and each model, the noise, the study SSIM against micro-CT, BV/TV, Tb.Th and Tb.Sp in a central
+cylinder, and the hallucination-check score.
 """
 
 from __future__ import annotations
@@ -131,15 +134,19 @@ def run(ctx) -> dict[str, Any]:
                 rows[0]["noise_sd_hu"] = float(np.std(roi.numpy() - clean.numpy()))
             rows.append(describe(f"low-dose input ({DLR_MAS:g} mAs)", low, None, None, None))
             rows[-1]["noise_sd_hu"] = float(np.std(low.numpy() - clean.numpy()))
+    shipped = shipped_models()
     for name in avail:
         t0 = time.perf_counter()
-        lm = load_model(name)
+        # on the twin's scans, the variants fine-tuned on twin pairs (their domain); else the image-domain ones
+        weights = f"{name}-twin" if source == "twin stage" and f"{name}-twin" in shipped else name
+        lm = load_model(weights)
         src = dlr_test[0] if name == "dlr" and dlr_test else roi
         out = enhance(src, lm, resample=True)
         dt = time.perf_counter() - t0
         enhanced[name] = out
         c = consistency_check(out, src, match_hu=name != "dlr")  # micro-CT-like outputs: 80 kVp HU scale
         rows.append(describe(name, out, round(dt, 2), c.score, c.flagged))
+        rows[-1]["weights"] = weights
         if name == "dlr" and dlr_test:
             rows[-1]["noise_sd_hu"] = float(np.std(out.numpy() - dlr_test[1].numpy()))
         advance(1, f"enhanced with {name}")
@@ -173,7 +180,8 @@ def show(ctx, res: dict[str, Any]) -> None:
 
     for r in res["rows"]:
         flag = "" if r.get("flagged") is None else (" [red]flagged[/red]" if r["flagged"] else "")
-        t.add_row(r["method"], " × ".join(f"{s:.3g}" for s in r["spacing_mm"]), f(r.get("noise_sd_hu"), ".1f"),
+        label = r["method"] + (f" ({r['weights']})" if r.get("weights", r["method"]) != r["method"] else "")
+        t.add_row(label, " × ".join(f"{s:.3g}" for s in r["spacing_mm"]), f(r.get("noise_sd_hu"), ".1f"),
                   f(r["noise_proxy_hu"], ".1f"),
                   f(r.get("ssim_vs_micro_ct"), ".3f"), f(r.get("BV/TV"), ".3f"), f(r.get("Tb.Th (mm)"), ".3f"),
                   f(r.get("Tb.Sp (mm)"), ".3f"), f(r.get("consistency"), ".2f") + flag, f(r.get("seconds"), ".1f"))
