@@ -144,7 +144,7 @@ def _fmt(v: Any, spec: str = ".3f") -> str:
 
 def summary_table(results: dict[str, Any]):
     """One table of the demo's headline numbers: per method on the vertebra, SSIM against micro-CT, the noise
-    proxy, BV/TV, Tb.Th and Tb.Sp (morphometry stage for truth, micro-CT and clinical scans; enhance stage for
+    SD against the twin's noise-free scan (where known), BV/TV, Tb.Th and Tb.Sp (morphometry stage for truth, micro-CT and clinical scans; enhance stage for
     the models), and the MTF10 of each scanner preset (twin stage). ``None`` when no stage produced numbers."""
     from rich.table import Table
 
