@@ -180,7 +180,7 @@ PEERS = {
 
 
 def run_case(name: str, b: np.ndarray, peers: list[str], tmp: Path, timeout: float, truth: np.ndarray | None,
-             keep_maps: bool) -> dict:
+             keep_maps: bool, modes: tuple[str, ...] = ("default", "bonej")) -> dict:
     path = tmp / f"{name}.npy"
     np.save(path, b)
     nvox = b.size
@@ -188,8 +188,7 @@ def run_case(name: str, b: np.ndarray, peers: list[str], tmp: Path, timeout: flo
     for which in ("th", "sp"):
         runs = {}
         refs = {}
-        for label, (target, kw) in [("trabecula-default", ("bench_thickness:run_trabecula", {"mode": "default"})),
-                                    ("trabecula-bonej", ("bench_thickness:run_trabecula", {"mode": "bonej"}))] + \
+        for label, (target, kw) in [(f"trabecula-{m}", ("bench_thickness:run_trabecula", {"mode": m})) for m in modes] + \
                                    [(p, PEERS[p]) for p in peers]:
             out = str(tmp / f"{name}-{which}-{label}.npy") if keep_maps else None
             print(f"  {name} {which} {label} …", flush=True)
@@ -233,6 +232,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="acc,300,512", help="comma list of acc (accuracy phantom), 300, 512")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma list of " + ", ".join(PEERS))
     ap.add_argument("--big", action="store_true", help="also the 1024³ run (trabecula only)")
+    ap.add_argument("--big-modes", default="default,bonej", help="trabecula modes for the 1024³ run (comma list)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds before a run is stopped")
     args = ap.parse_args()
     peers = [p for p in args.peers.split(",") if p]
@@ -253,7 +253,7 @@ def main() -> None:
                                       keep_maps=False))
         if args.big:
             cases.append(run_case("didsr-mirrored-1024", mirrored(region, 1024), [], tmp, args.timeout * 4, None,
-                                  keep_maps=False))
+                                  keep_maps=False, modes=tuple(m for m in args.big_modes.split(",") if m)))
     payload = {"cases": cases, "spacing_note": "thickness in voxels (spacing 1)",
                "threads": os.cpu_count(),
                "versions": versions("numpy", "numba", "edt", "localthickness", "porespy", "itk", "skimage")}
