@@ -18,6 +18,10 @@ def test_demo_runs_every_stage_and_checks_pass(tmp_path, capsys):
     assert all(s["results"][n]["ok"] for n in s["stages"])
     assert (tmp_path / "d" / "report.html").stat().st_size > 100_000
     assert "what each scanner and model shows" in out and "MTF10 uhr-extremity" in out
+    # the report holds every section the issue names: image quality, Table-4/5 statistics, MTF, scatter/BA plots
+    rep = s["results"]["report"]
+    assert {"image_quality", "morphometry", "mtf", "paired", "figures", "volumes"} <= set(rep["sections"])
+    assert s["results"]["enhance"]["paired_vois"] >= 4
 
 
 def test_summary_table_from_partial_results():

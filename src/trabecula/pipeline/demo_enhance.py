@@ -57,6 +57,69 @@ def core_roi(clin: Volume, labels: Volume, margin_mm: float = 0.3) -> Volume | N
     return _central(roi, ROI_VOXELS, ROI_SLICES) if min(roi.shape[1:]) >= 16 else None
 
 
+SUB_VOI_MM = (1.2, 1.0)  # diameter, height of the small cylinders tiling the core for the paired statistics
+
+
+def sub_voi_centres(roi: Volume, d: float = SUB_VOI_MM[0], h: float = SUB_VOI_MM[1], max_n: int = 12) -> list[tuple]:
+    """World centres (z, y, x) of non-overlapping cylinders (``d`` × ``h`` mm, axis z) tiling ``roi``'s box."""
+    lo = np.asarray(roi.origin) - np.asarray(roi.spacing) / 2
+    ext = np.asarray(roi.extent_mm)
+    n = [int(ext[0] // h), int(ext[1] // d), int(ext[2] // d)]
+    if min(n) < 1:
+        return []
+    step = np.array([h, d, d])
+    start = lo + (ext - step * np.asarray(n)) / 2 + step / 2
+    cs = [tuple(start + step * np.array([i, j, k])) for i in range(n[0]) for j in range(n[1]) for k in range(n[2])]
+    return cs[:max_n]
+
+
+def paired_morphometry(ctx, roi: Volume, micro: Volume, methods: dict[str, Volume]) -> int:
+    """BV/TV, Tb.Th and Tb.Sp in small cylinders tiling the core, on micro-CT (reference) and on each method's
+    volume (same world cylinders, each on its own grid; the evaluation's 8-bit IsoData + BoneJ measurement).
+    Puts Table-4/5 statistics (``ctx.data["study_tables"]``) and scatter / Bland–Altman data
+    (``ctx.data["paired"]``) for the report. Returns the number of cylinders (0 when fewer than 4 fit)."""
+    from trabecula.enhance.evaluate import voi_morphometry
+    from trabecula.morphometry import cylinder_voi
+    from trabecula.report import PairedData
+    from trabecula.stats import study_table
+
+    centres = sub_voi_centres(roi)
+    if len(centres) < 4:
+        return 0
+    params = ("BV/TV", "Tb.Th (mm)", "Tb.Sp (mm)")
+
+    def values(vol: Volume) -> dict[str, list[float]]:
+        arr = vol.numpy().astype(np.float32)
+        out: dict[str, list[float]] = {p: [] for p in params}
+        for c in centres:
+            m = cylinder_voi(vol.shape, vol.spacing, SUB_VOI_MM[0], SUB_VOI_MM[1], center_mm=c, origin=vol.origin)
+            res = voi_morphometry(arr, vol.spacing, m)
+            for p in params:
+                out[p].append(float(res[p]))
+        return out
+
+    ref = values(micro)
+    tables, paired = ctx.data.setdefault("study_tables", []), ctx.data.setdefault("paired", [])
+    for name, vol in methods.items():
+        meth = values(vol)
+        ok = [i for i in range(len(centres)) if all(np.isfinite(ref[p][i]) and np.isfinite(meth[p][i]) for p in params)]
+        if len(ok) < 4:
+            continue
+        r_ok = {p: [ref[p][i] for i in ok] for p in params}
+        m_ok = {p: [meth[p][i] for i in ok] for p in params}
+        df = study_table(r_ok, m_ok, "micro-CT", name)
+        df.attrs.update(reference_name="micro-CT", method_name=name,
+                        title=f"{name} vs micro-CT: {len(ok)} cylinders {SUB_VOI_MM[0]:g} × {SUB_VOI_MM[1]:g} mm in the vertebra's core")
+        tables.append(df)
+        if name != "clinical input":
+            for _, row in df.iterrows():
+                p = row["parameter"]
+                paired.append(PairedData(p, r_ok[p], m_ok[p], "micro-CT", name, "mm" if "mm" in p else "",
+                                         float(row["r"]), float(row["r_p"]), float(row["bias_abs"]),
+                                         (float(row["loa_low"]), float(row["loa_high"]))))
+    return len(centres)
+
+
 def sample_like(ref: Volume, like: Volume) -> np.ndarray:
     """``ref`` sampled at ``like``'s voxel centres (world coordinates; Gaussian anti-aliasing when ``ref`` is finer
     than ``like``, linear interpolation); NaN outside ``ref``'s field of view."""
@@ -156,6 +219,14 @@ def run(ctx) -> dict[str, Any]:
         if np.isfinite(ref_vol.numpy()).all():
             rows.append(describe("micro-CT (reference)", ref_vol, None, None, None))
     ctx.data["enhanced"] = enhanced
+    iq = ctx.data.setdefault("image_quality", {})
+    for r in rows:
+        if not r["method"].startswith("micro-CT"):
+            label = r["method"] + (f" ({r['weights']})" if r.get("weights", r["method"]) != r["method"] else "")
+            iq[label] = {"SSIM": r.get("ssim_vs_micro_ct"), "noise_sd": r.get("noise_sd_hu")}
+    paired_n = 0
+    if isinstance(micro, Volume) and region.startswith("trabecular core"):
+        paired_n = paired_morphometry(ctx, roi, micro, {"clinical input": roi, **{k: v for k, v in enhanced.items() if k != "dlr"}})
     inp = rows[0]
     checks = {"models_shipped": len(avail) == len(MODELS),
               "outputs_finite": all(np.isfinite(v.numpy()).all() for v in enhanced.values())}
@@ -168,7 +239,8 @@ def run(ctx) -> dict[str, Any]:
     for m in ("srdlr", "pix2pixhd"):
         if m in by and by[m].get("ssim_vs_micro_ct") is not None and inp.get("ssim_vs_micro_ct") is not None:
             checks[f"{m}_ssim_above_input"] = by[m]["ssim_vs_micro_ct"] > inp["ssim_vs_micro_ct"]
-    return {"ok": all(checks.values()), "checks": checks, "source": source, "region": region, "rows": rows}
+    return {"ok": all(checks.values()), "checks": checks, "source": source, "region": region, "rows": rows,
+            "paired_vois": paired_n}
 
 
 def show(ctx, res: dict[str, Any]) -> None:

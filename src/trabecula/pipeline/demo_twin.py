@@ -122,6 +122,15 @@ def run(ctx) -> dict[str, Any]:
     ctx.data.setdefault("truth", {})["vertebra"] = vert.truth
     ctx.data.setdefault("scans", {}).update(scans)
     ctx.data.setdefault("figures", {}).update({"mtf": mtf_png, "twin_slices": slices_png})
+    # for the report: the measured edge MTF curves (below each preset's voxel Nyquist) and their MTF50/MTF10
+    curves = ctx.data.setdefault("mtf_curves", {})
+    iq = ctx.data.setdefault("image_quality", {})
+    for name, v in mtf.items():
+        f, m = np.asarray(v["frequency_lp_mm"]), np.asarray(v["mtf"])
+        keep = f <= v.get("nyquist_lp_mm", np.inf) + 1e-9
+        curves[name] = {"frequency_lp_per_mm": f[keep].tolist(), "mtf": m[keep].tolist(),
+                        "mtf50": _num(v.get("mtf50_lp_mm")), "mtf10": _num(v.get("mtf10_lp_mm"))}
+        iq[f"{name} (edge)"] = {"MTF50": _num(v.get("mtf50_lp_mm")), "MTF10": _num(v.get("mtf10_lp_mm"))}
     return {
         "ok": bool(all(checks.values())), "checks": {k: bool(v) for k, v in checks.items()},
         "phantoms": {"vertebra": vert.description, "phalanx": phal.description},
