@@ -42,12 +42,9 @@ def _slices_png(scans: dict, path: Path) -> Path:
         ax.imshow(sl, cmap="gray", vmin=-200, vmax=2200, aspect=asp, interpolation="nearest")
         ax.set_title(f"{ph}\n{preset} ({vol.spacing[1]:.3g} mm)", fontsize=8)
         ax.axis("off")
-    fig.tight_layout()
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    from trabecula.pipeline.twin_study import save_figure
+
+    return save_figure(fig, path)
 
 
 def _num(x: float) -> float | None:

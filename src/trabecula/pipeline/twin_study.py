@@ -192,12 +192,7 @@ def plot_mtf(mtf: dict[str, Any], path: Path) -> Path:
     ax.set_title("Edge MTF through the full simulation (bone edge in water)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------------- item 2
@@ -310,12 +305,7 @@ def plot_morphometry(records, presets, path: Path) -> Path:
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(f"Morphometry from virtual scans of {len(records)} trabecular phantoms (IsoData in a cylindrical VOI)")
-    fig.tight_layout()
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def partial_volume(binary: Volume, spacing) -> Volume:
@@ -443,6 +433,13 @@ def plot_sensitivity(sens: dict[str, Any], path: Path) -> Path:
     ax.set_title(f"Clinical-CT morphometry bias vs resolution ({sens['n_phantoms']} phantoms)")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it as PNG under a temporary name, rename it to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     tmp = path.with_name(f".tmp-{path.name}")
     fig.savefig(tmp, format="png")
