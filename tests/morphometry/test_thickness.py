@@ -38,13 +38,13 @@ def _brute(fg, spacing, mode, border):
     out = np.zeros(fg.shape)
     for c in np.argwhere(fg):
         M = float(d2[tuple(c)])
-        if mode == "bonej":
+        if mode in ("bonej", "plain"):
             val = np.sqrt(M)
         else:
             val = K._refined_radius(d2, fg, c[0], c[1], c[2], rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec,
                                     border == "background")
         dist2 = ((zz - c[0]) * rel[0]) ** 2 + ((yy - c[1]) * rel[1]) ** 2 + ((xx - c[2]) * rel[2]) ** 2
-        inside = dist2 <= M + 1e-5 if mode == "bonej" else dist2 < M - 1e-5
+        inside = dist2 <= M + 1e-5 if mode in ("bonej", "plain") else dist2 < M - 1e-5
         np.maximum(out, np.where(inside, val, 0.0), out=out)
     if mode == "bonej":  # BoneJ's surface clean-up, then the mask by the original structure
         painted = out > 0
@@ -70,7 +70,7 @@ def _brute(fg, spacing, mode, border):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["bonej", "default"])
+@pytest.mark.parametrize("mode", ["bonej", "default", "plain"])
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.3, 1.0, 0.7)])
 @pytest.mark.parametrize("border", ["continue", "background"])
 def test_engine_equals_brute_force_definition(mode, spacing, border):
@@ -123,23 +123,29 @@ def test_default_mode_oversampled_rods_within_3_percent(d):
     assert np.mean(vals) == pytest.approx(d, rel=0.03)
 
 
+def _sphere_error_over_positions(r: float, n: int) -> float:
+    """Mean relative error of the default mode on an oversampled sphere, averaged over ``n`` random sub-voxel
+    positions of its centre (as the rod test averages over axis positions: one position is a sample of one)."""
+    rng = np.random.default_rng(int(r))
+    vals = []
+    for _ in range(n):
+        b = oversampled_sphere(r, offset=rng.uniform(-0.5, 0.5, 3))
+        vals.append(_mean(local_thickness(b, 1.0), b))
+    return float(np.mean(vals)) / (2 * r) - 1
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("r", [5, 6, 8, 12, 16, 24])
+@pytest.mark.parametrize("r", [4, 5, 6, 8, 12, 16, 24])
 def test_default_mode_oversampled_spheres_within_3_percent(r):
-    rng = np.random.default_rng(r)
-    b = oversampled_sphere(r, offset=rng.uniform(-0.5, 0.5, 3))
-    assert _mean(local_thickness(b, 1.0), b) == pytest.approx(2 * r, rel=0.03)
+    assert abs(_sphere_error_over_positions(r, 8)) < 0.03
 
 
-@pytest.mark.parametrize("r, low, high", [(3, -0.10, -0.06), (4, -0.05, -0.02)])
-def test_default_mode_small_spheres_read_low_as_documented(r, low, high):
-    """Known limit (docs/morphometry.md): spheres 6 and 8 voxels across read 8.5 % and 3.3 % low in the
-    default mode — the issue's 3 % for shapes ≥ 6 voxels holds for plates and rods but not for these two
-    spheres. This pins the measured error so a change in either direction is noticed."""
-    rng = np.random.default_rng(r)
-    b = oversampled_sphere(r, offset=rng.uniform(-0.5, 0.5, 3))
-    err = _mean(local_thickness(b, 1.0), b) / (2 * r) - 1
-    assert low < err < high
+def test_default_mode_six_voxel_sphere_reads_low_as_documented():
+    """Known limit (docs/morphometry.md): a sphere 6 voxels across (radius 3) reads 6.4 % low in the default
+    mode on average over 16 centre positions — the issue's 3 % for shapes >= 6 voxels holds for plates, rods
+    and spheres from 8 voxels, not for this sphere: balls are centred on voxel centres, so the largest ball
+    of a small off-grid sphere misses part of it. This pins the measured error so a change is noticed."""
+    assert -0.08 < _sphere_error_over_positions(3, 16) < -0.05
 
 
 @pytest.mark.parametrize("mode", ["default", "bonej"])

@@ -18,7 +18,7 @@ computations plus a thin crescent of voxels instead of r³. Threads own whole z-
 parallel painting is race-free. Memory: the ``uint8``/``bool`` input, one ``float32`` volume (the distance
 map, reused for the thickness map), a ``uint8`` ridge flag and ~30 bytes per ridge voxel.
 
-Two modes (the convention is stated with every result):
+Three modes (the convention is stated with every result):
 
 ``"bonej"``
     BoneJ's Thickness exactly (Fiji LocalThickness: EDT_S1D → Distance_Ridge → Local_Thickness_Parallel →
@@ -26,6 +26,12 @@ Two modes (the convention is stated with every result):
     ``2·D(c)`` where ``D`` is the centre-to-centre distance to the nearest background voxel. A plate of
     ``t`` voxels measures ``t`` for even ``t`` and ``t + 1`` for odd ``t``. With anisotropic voxels the
     same conventions are applied with distances in mm (BoneJ itself ignores the anisotropy with a warning).
+``"plain"``
+    Hildebrand & Rüegsegger's definition on voxel centres with nothing added: BoneJ mode's closed balls
+    ``|v - c| <= D(c)`` of value ``2·D(c)``, without BoneJ's surface clean-up. This is what an exact
+    brute-force evaluation of the definition gives (porespy's distance-transform method run over every
+    distinct distance value, ``smooth=False``, agrees with it: ``bench/bench_exact_reference.py``); it
+    exists to check the engine against independent implementations.
 ``"default"``
     The most accurate estimate of true thickness: balls are the open empty balls ``|v - c| < D(c)`` (only
     foreground voxels), each ridge radius is refined to sub-voxel precision (a tent fit of the distance along
@@ -56,7 +62,7 @@ import numpy as np
 
 from trabecula.errors import ParameterError
 
-MODES = ("default", "bonej")
+MODES = ("default", "bonej", "plain")
 BORDERS = ("continue", "background")
 _TABLE_RADIUS = 48.0  # grid-ball template radius (units); beyond it the (sound) continuous test is used
 
@@ -114,10 +120,11 @@ def local_thickness(
         The structure: nonzero (or True) voxels. For Tb.Sp pass the marrow (``~bone``).
     spacing : float or (dz, dy, dx)
         Voxel size in mm; anisotropic spacing is handled exactly (distances and balls in mm).
-    mode : {"default", "bonej"}
+    mode : {"default", "bonej", "plain"}
         ``"bonej"`` reproduces BoneJ's Thickness (centre-to-centre distances, its ridge, painting, surface
-        clean-up and mask; odd plates read one voxel thick too); ``"default"`` is the sub-voxel estimate of
-        the true thickness. See the module docstring.
+        clean-up and mask; odd plates read one voxel thick too); ``"plain"`` is the same without the
+        clean-up (the bare definition on voxel centres); ``"default"`` is the sub-voxel estimate of the true
+        thickness. See the module docstring.
     mask : bool ndarray, optional
         Voxels where the thickness is wanted (a VOI). The structure outside the mask still bounds the spheres
         (it continues beyond the VOI); the map is 0 outside the mask.
@@ -164,7 +171,8 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     report = progress or (lambda stage, frac: None)
     unit = float(sp.min())
     rel = sp / unit
-    closed = mode == "bonej"
+    closed = mode in ("bonej", "plain")
+    cleanup = mode == "bonej"
     default_mode = mode == "default"
 
     report("distance transform", 0.0)
@@ -261,7 +269,7 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
             K.paint_float(buf, zc, yc, xc, m2, val, parent, ptr, idx, sl, slab, rel, closed)
         report("sphere painting", 0.3 + 0.6 * (b + 1) / nbatch)
     del ptr, idx, zc, yc, xc, m2, val, parent
-    if closed:
+    if cleanup:
         report("surface clean-up", 0.92)
         K.bonej_cleanup(buf)
     K.finish_map(buf, fg, mask_arr, use_mask, 2.0 * unit)
