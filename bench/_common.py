@@ -123,3 +123,15 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(payload, indent=2, default=str))
     tmp.replace(path)
     return path
+
+
+def merge_record(path: Path, note: str, spacing_mm: float, regions: dict[str, dict]) -> None:
+    """Merge per-region reference values into a test reference JSON (regions already there are kept, so
+    several runs may add up to all regions), written under a temporary name and renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text())["regions"] if path.exists() else {}
+    ref = {"note": note, "spacing_mm": spacing_mm, "regions": dict(sorted({**old, **regions}.items()))}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(ref, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}", flush=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import versions, write_results  # noqa: E402
+from _common import merge_record, versions, write_results  # noqa: E402
 from bench_morphometry_didsr import SPACING, load, regions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,20 +115,12 @@ def table(rows: list[dict]) -> str:
 
 
 def record(rows: list[dict]) -> None:
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(RECORD.read_text())["regions"] if RECORD.exists() else {}
-    new = {r["region"]: {"crop": r["crop"], "bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_porespy_exact_mm"],
-                         "tb_sp_mm": r["tb_sp_porespy_exact_mm"]} for r in rows}
-    ref = {"note": "porespy 3.2 local_thickness(method='legacy', sizes=every distinct EDT value, smooth=False): the "
-                   "exact maximal-ball local thickness, mean ×2 (a diameter) in mm over the bone (tb_th) and marrow "
-                   "(tb_sp) voxels of the crop [[z0,z1],[y0,y1],[x0,x1]] of each region at 0.05 mm; written by "
-                   "bench/bench_exact_reference.py --record",
-           "spacing_mm": SPACING,
-           "regions": dict(sorted({**old, **new}.items()))}
-    tmp = RECORD.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(ref, indent=2) + "\n")
-    tmp.replace(RECORD)
-    print(f"wrote {RECORD}", flush=True)
+    merge_record(RECORD, "porespy 3.2 local_thickness(method='legacy', sizes=every distinct EDT value, "
+                 "smooth=False): the exact maximal-ball local thickness, mean ×2 (a diameter) in mm over the bone "
+                 "(tb_th) and marrow (tb_sp) voxels of the crop [[z0,z1],[y0,y1],[x0,x1]] of each region at 0.05 mm; "
+                 "written by bench/bench_exact_reference.py --record", SPACING,
+                 {r["region"]: {"crop": r["crop"], "bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_porespy_exact_mm"],
+                                "tb_sp_mm": r["tb_sp_porespy_exact_mm"]} for r in rows})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import versions, write_results  # noqa: E402
+from _common import merge_record, versions, write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "didsr_l1_vertebra"
@@ -117,19 +117,11 @@ def table(folder: Path) -> str:
 def record(rows: list[dict]) -> None:
     """Merge the rows' localthickness values, region by region, into the test reference (several runs may add up
     to the ten regions)."""
-    RECORD.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(RECORD.read_text())["regions"] if RECORD.exists() else {}
-    ref = {"note": "localthickness 0.1.3 (Dahl & Dahl 2023) mean local thickness ×2 (a diameter) in mm over the "
-                   "bone (tb_th) and marrow (tb_sp) voxels of each whole 300³ region at 0.05 mm; written by "
-                   "bench/bench_morphometry_didsr.py --record",
-           "spacing_mm": SPACING,
-           "regions": dict(sorted({**old, **{r["region"]: {
-               "bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_localthickness_mm"],
-               "tb_sp_mm": r["tb_sp_localthickness_mm"]} for r in rows}}.items()))}
-    tmp = RECORD.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(ref, indent=2) + "\n")
-    tmp.replace(RECORD)
-    print(f"wrote {RECORD}", flush=True)
+    merge_record(RECORD, "localthickness 0.1.3 (Dahl & Dahl 2023) mean local thickness ×2 (a diameter) in mm over "
+                 "the bone (tb_th) and marrow (tb_sp) voxels of each whole 300³ region at 0.05 mm; written by "
+                 "bench/bench_morphometry_didsr.py --record", SPACING,
+                 {r["region"]: {"bv_tv": r["bv_tv"], "tb_th_mm": r["tb_th_localthickness_mm"],
+                                "tb_sp_mm": r["tb_sp_localthickness_mm"]} for r in rows})
 
 
 if __name__ == "__main__":
