@@ -2,8 +2,8 @@
 
 ``bonej_*`` rebuild the shapes of BoneJ's own LocalThicknessTest/TestDataMaker (ImageJ ``fillOval`` discs:
 a pixel is filled when its centre lies inside the ellipse inscribed in the box); the ``oversampled_*``
-shapes are rendered at 8× (rods) or 4× (spheres) resolution and a voxel is bone when at least half of it
-is inside the true shape.
+shapes are rendered at 8× resolution per axis and a voxel is bone when at least half of it is inside the true
+shape (1/512 of a voxel's volume per sub-sample).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def oversampled_rod(diameter: float, length: int = 6, offset=(0.0, 0.0)) -> np.n
     return np.repeat(oversampled_disc(diameter, offset)[None], length, axis=0)
 
 
-def oversampled_sphere(radius: float, offset=(0.0, 0.0, 0.0), ss: int = 4, margin: int = 3) -> np.ndarray:
+def oversampled_sphere(radius: float, offset=(0.0, 0.0, 0.0), ss: int = 8, margin: int = 3) -> np.ndarray:
     n = int(np.ceil(2 * radius)) + 2 * margin
     c = n / 2 - 0.5 + np.asarray(offset, float)
     g = (np.arange(n * ss) + 0.5) / ss - 0.5
@@ -78,3 +78,11 @@ def plate(t: int, size: int = 32, pad: int = 3) -> np.ndarray:
     a = np.zeros((t + 2 * pad, size, size), bool)
     a[pad:pad + t] = True
     return a
+
+
+def subvoxel_offsets(n: int, dims: int) -> list[tuple[float, ...]]:
+    """``n**dims`` stratified sub-voxel positions (cell centres of an n-grid over [-½, ½)): the accuracy of a
+    shape is its mean over where it sits on the lattice, and a regular grid samples that without the noise
+    of a few random draws."""
+    g = (np.arange(n) + 0.5) / n - 0.5
+    return [tuple(float(v) for v in t) for t in np.stack(np.meshgrid(*[g] * dims, indexing="ij"), -1).reshape(-1, dims)]

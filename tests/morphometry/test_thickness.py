@@ -17,6 +17,7 @@ from tests.morphometry.shapes import (
     oversampled_rod,
     oversampled_sphere,
     plate,
+    subvoxel_offsets,
 )
 from trabecula.errors import ParameterError
 from trabecula.morphometry import _lt_kernels as K
@@ -43,6 +44,11 @@ def _brute(fg, spacing, mode, border):
         else:
             val = K._refined_radius(d2, fg, c[0], c[1], c[2], rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec,
                                     border == "background")
+            # the ball also takes the voxels whose centre lies at least half a voxel inside the refined ball
+            w = max(float(np.float32(val)) - 0.5, 0.0) ** 2
+            if np.allclose(rel, np.rint(rel)):
+                w = float(np.ceil(w - K.EPS))  # integer squared norms: the same test, as an integer
+            M = max(M, w)
         dist2 = ((zz - c[0]) * rel[0]) ** 2 + ((yy - c[1]) * rel[1]) ** 2 + ((xx - c[2]) * rel[2]) ** 2
         inside = dist2 <= M + 1e-5 if mode in ("bonej", "plain") else dist2 < M - 1e-5
         np.maximum(out, np.where(inside, val, 0.0), out=out)
@@ -113,39 +119,50 @@ def test_default_mode_brick_within_3_percent(t):
     assert _mean(local_thickness(b, 1.0), b) == pytest.approx(t, rel=0.03)
 
 
-@pytest.mark.parametrize("d", [8, 10, 12, 16, 20, 24])
+def _rod_error_over_positions(d: float, n: int) -> float:
+    """Mean relative error of the default mode on an oversampled rod over ``n²`` stratified sub-voxel positions
+    of its axis: one position is a sample of one, and small rods need many (d 6: −2.1 % over 16 positions,
+    −4.0 % over 64 and −4.1 % over 144)."""
+    vals = [_mean(local_thickness(b, 1.0), b) for b in (oversampled_rod(d, offset=o) for o in subvoxel_offsets(n, 2))]
+    return float(np.mean(vals)) / d - 1
+
+
+@pytest.mark.parametrize("d", [7, 8, 9, 10, 11, 12, 16, 20, 24])
 def test_default_mode_oversampled_rods_within_3_percent(d):
-    rng = np.random.default_rng(d)
-    vals = []
-    for _ in range(4):  # sub-voxel positions of the axis
-        b = oversampled_rod(d, offset=rng.uniform(-0.5, 0.5, 2))
-        vals.append(_mean(local_thickness(b, 1.0), b))
-    assert np.mean(vals) == pytest.approx(d, rel=0.03)
+    assert abs(_rod_error_over_positions(d, 8)) < 0.03
+
+
+def test_default_mode_six_voxel_rod_reads_low_as_documented():
+    """Known limit (docs/morphometry.md): a rod 6 voxels across reads 4.0 % low over 64 axis positions; the
+    refined radius of such a small digital disc is itself low. Pinned so that a change is noticed."""
+    assert -0.05 < _rod_error_over_positions(6, 8) < -0.03
 
 
 def _sphere_error_over_positions(r: float, n: int) -> float:
-    """Mean relative error of the default mode on an oversampled sphere, averaged over ``n`` random sub-voxel
-    positions of its centre (as the rod test averages over axis positions: one position is a sample of one)."""
-    rng = np.random.default_rng(int(r))
-    vals = []
-    for _ in range(n):
-        b = oversampled_sphere(r, offset=rng.uniform(-0.5, 0.5, 3))
-        vals.append(_mean(local_thickness(b, 1.0), b))
+    """Mean relative error of the default mode on an oversampled sphere over ``n³`` stratified sub-voxel
+    positions of its centre (as for the rods)."""
+    vals = [_mean(local_thickness(b, 1.0), b) for b in (oversampled_sphere(r, offset=o) for o in subvoxel_offsets(n, 3))]
     return float(np.mean(vals)) / (2 * r) - 1
 
 
+def test_default_mode_eight_voxel_sphere_within_3_percent():
+    """A sphere 8 voxels across (radius 4) over 216 centre positions: −1.7 % (−1.8 % over 512). It read
+    −3.1 % before the default-mode ball took the voxels at least half a voxel inside the refined ball."""
+    assert abs(_sphere_error_over_positions(4, 6)) < 0.03
+
+
+@pytest.mark.parametrize("r", [3, 3.5])
+def test_default_mode_six_and_seven_voxel_spheres_read_low_as_documented(r):
+    """Known limit (docs/morphometry.md): spheres 6 and 7 voxels across read 4 % low over 512 centre positions
+    (r 3 −4.0 %, r 3.5 −4.0 %; r 3 over 1000 positions −4.3 %; fewer positions scatter: over 216, −3.4 % and
+    −2.4 %). Pinned so that a change is noticed."""
+    assert -0.055 < _sphere_error_over_positions(r, 8) < -0.03
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("r", [4, 5, 6, 8, 12, 16, 24])
+@pytest.mark.parametrize("r", [5, 6, 8, 12, 16, 24])
 def test_default_mode_oversampled_spheres_within_3_percent(r):
-    assert abs(_sphere_error_over_positions(r, 8)) < 0.03
-
-
-def test_default_mode_six_voxel_sphere_reads_low_as_documented():
-    """Known limit (docs/morphometry.md): a sphere 6 voxels across (radius 3) reads 6.4 % low in the default
-    mode on average over 16 centre positions — the issue's 3 % for shapes >= 6 voxels holds for plates, rods
-    and spheres from 8 voxels, not for this sphere: balls are centred on voxel centres, so the largest ball
-    of a small off-grid sphere misses part of it. This pins the measured error so a change is noticed."""
-    assert -0.08 < _sphere_error_over_positions(3, 16) < -0.05
+    assert abs(_sphere_error_over_positions(r, 3)) < 0.03
 
 
 @pytest.mark.parametrize("mode", ["default", "bonej"])

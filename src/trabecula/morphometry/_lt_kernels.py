@@ -8,7 +8,9 @@ Ball membership, used for painting and for the ridge test:
 
 * ``closed`` (BoneJ): voxel ``v`` belongs to the ball of ``c`` when ``|v - c|² <= d2(c)`` — this includes
   the background voxels at exactly that distance (BoneJ paints them and masks them away later);
-* open (default mode): ``|v - c|² < d2(c)`` — exactly the foreground voxels inside the empty ball.
+* open (default mode): ``|v - c|² < M(c)`` with ``M(c) = max(d2(c), (R(c) - ½)²)``, ``R`` the refined radius
+  (:func:`widen_membership`): the foreground voxels inside the empty ball, plus those whose centre lies at
+  least half a voxel inside the refined ball. ``d2`` holds ``M`` from then on.
 """
 
 from __future__ import annotations
@@ -224,6 +226,41 @@ def refined_all(d2, fg, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border,
                                                     bg_border)
                 else:
                     vals[z, y, x] = 0.0
+
+
+WIDEN_MARGIN = -0.5  # default mode: a ball also holds the voxels whose centre is within R - ½ of its centre
+
+
+def widen_bound(rel: np.ndarray) -> int:
+    """Voxels by which the default-mode membership radius can exceed ``D``: ``R <= D + L/2`` (the tent
+    refinement adds at most half the longest lattice step ``L``), so ``R + margin - D <= L/2 + margin``."""
+    return max(0, int(math.ceil(0.5 * math.sqrt(float(np.sum(np.asarray(rel, float) ** 2))) + WIDEN_MARGIN)))
+
+
+@njit(parallel=True, cache=True)
+def widen_membership(d2, vals, margin, integer):
+    """Default mode: membership radius² ``M = max(d2, (R + margin)²)`` on the foreground, in place in ``d2``.
+
+    With ``margin = -½`` a voxel whose centre lies at least half a voxel inside the refined ball counts as
+    inside. Where the refined centre lies off the voxel centre (a small off-grid sphere or rod), ``R`` exceeds
+    ``D`` by up to half a lattice step, and the open empty ball alone misses part of the shape.
+    With integer geometry (integer spacing ratios, integer squared lattice norms) ``M`` is rounded up to the
+    integer ``n`` for which ``norm < n`` is the same test as ``norm < (R + margin)²``, so that the integer
+    painting and the ridge templates stay exact. Pruning and painting then both use ``M``, so the pruning
+    remains sound for the widened balls.
+    """
+    nz, ny, nx = d2.shape
+    for z in prange(nz):
+        for y in range(ny):
+            for x in range(nx):
+                a = d2[z, y, x]
+                if a <= 0.0:
+                    continue
+                w = max(np.float64(vals[z, y, x]) + margin, 0.0) ** 2
+                if integer:
+                    w = math.ceil(w - EPS)
+                if w > a:
+                    d2[z, y, x] = w
 
 
 @njit(parallel=True, cache=True)
