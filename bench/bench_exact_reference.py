@@ -17,6 +17,7 @@ ascending, so every voxel ends up with the smallest radius; the values are passe
 
     .venv/bin/python bench/bench_exact_reference.py [--crop 160] [--only 1_06219 ...] [--record]
 
+``--reuse-record`` takes porespy's values from that JSON instead of re-running it (trabecula's side only).
 ``--record`` merges the rows, region by region, into ``tests/morphometry/data/porespy_exact_didsr.json``
 (the real-data test re-runs trabecula on the recorded crops and compares). Results:
 ``bench/results/bench_exact_reference-<UTC>.json``.
@@ -62,7 +63,13 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=160, help="side of the centred crop in voxels (0 = whole region)")
     ap.add_argument("--only", nargs="*", help="region names (e.g. 1_06219) to run")
     ap.add_argument("--record", action="store_true", help="merge the rows into the test reference JSON")
+    ap.add_argument("--reuse-record", action="store_true",
+                    help="take porespy's values (and each region's crop) from the test reference JSON instead of "
+                         "re-running porespy: re-measures trabecula's side only, in seconds")
     args = ap.parse_args()
+    if args.reuse_record and args.record:
+        ap.error("--reuse-record and --record exclude each other")
+    recorded = json.loads(RECORD.read_text())["regions"] if args.reuse_record else {}
     from trabecula.morphometry import local_thickness
 
     rows = []
@@ -70,17 +77,23 @@ def main() -> None:
         name = p.stem.replace("Segmentation-grayscale-", "")
         if args.only and name not in args.only:
             continue
+        if args.reuse_record and name not in recorded:
+            continue
         full = load(p)
-        box = crop_box(full.shape, args.crop)
+        box = recorded[name]["crop"] if args.reuse_record else crop_box(full.shape, args.crop)
         b = np.ascontiguousarray(full[tuple(slice(a, z) for a, z in box)])
         del full
         row = {"region": name, "crop": box, "shape": list(b.shape), "bv_tv": float(b.mean())}
         for label, phase in (("tb_th", b), ("tb_sp", ~b)):
-            t0 = time.perf_counter()
-            r = porespy_exact(phase)
-            row[f"{label}_porespy_exact_s"] = time.perf_counter() - t0
-            row[f"{label}_porespy_exact_mm"] = float(2 * r[phase].mean()) * SPACING
-            del r
+            if args.reuse_record:
+                row[f"{label}_porespy_exact_s"] = float("nan")  # not re-run
+                row[f"{label}_porespy_exact_mm"] = recorded[name][f"{label}_mm"]
+            else:
+                t0 = time.perf_counter()
+                r = porespy_exact(phase)
+                row[f"{label}_porespy_exact_s"] = time.perf_counter() - t0
+                row[f"{label}_porespy_exact_mm"] = float(2 * r[phase].mean()) * SPACING
+                del r
             for mode in MODES:
                 t0 = time.perf_counter()
                 m = local_thickness(phase, SPACING, mode=mode)
