@@ -86,3 +86,53 @@ def subvoxel_offsets(n: int, dims: int) -> list[tuple[float, ...]]:
     of a few random draws."""
     g = (np.arange(n) + 0.5) / n - 0.5
     return [tuple(float(v) for v in t) for t in np.stack(np.meshgrid(*[g] * dims, indexing="ij"), -1).reshape(-1, dims)]
+
+
+def _oriented(n: int, ss: int, inside_fn) -> np.ndarray:
+    """Half-coverage digitisation on an n³ grid (``ss`` sub-samples per axis) of the set where
+    ``inside_fn(z, y, x)`` (sub-sample coordinates in voxel units, broadcast arrays) is true."""
+    g = (np.arange(n * ss) + 0.5) / ss - 0.5
+    out = np.zeros((n, n, n), bool)
+    yy, xx = np.meshgrid(g, g, indexing="ij")
+    for k in range(n):  # slab by slab to bound memory
+        zz = g[k * ss:(k + 1) * ss][:, None, None]
+        inside = inside_fn(zz, yy[None], xx[None]).astype(np.float32)
+        out[k] = inside.reshape(ss, n, ss, n, ss).mean(axis=(0, 2, 4)) >= 0.5
+    return out
+
+
+def random_unit_vector(rng: np.random.Generator) -> np.ndarray:
+    """A direction drawn uniformly on the sphere, (z, y, x)."""
+    v = rng.standard_normal(3)
+    return v / np.linalg.norm(v)
+
+
+def oriented_rod(diameter: float, axis, rng: np.random.Generator, ss: int = 4) -> np.ndarray:
+    """A straight rod of the given diameter (voxels) along ``axis`` (z, y, x), through a random sub-voxel point
+    near the centre of a cube it crosses from face to face (the border continues it); oversampled ``ss``×
+    per axis, half coverage."""
+    a = np.asarray(axis, float)
+    a = a / np.linalg.norm(a)
+    n = int(3 * diameter + 12)
+    c = n / 2 - 0.5 + rng.uniform(-0.5, 0.5, 3)
+
+    def inside(z, y, x):
+        v = (z - c[0], y - c[1], x - c[2])
+        t = v[0] * a[0] + v[1] * a[1] + v[2] * a[2]
+        return v[0] ** 2 + v[1] ** 2 + v[2] ** 2 - t * t <= (diameter / 2) ** 2
+
+    return _oriented(n, ss, inside)
+
+
+def oriented_plate(thickness: float, normal, rng: np.random.Generator, ss: int = 4) -> np.ndarray:
+    """A plate of the given thickness (voxels) with unit ``normal`` (z, y, x) through a random sub-voxel point
+    near the centre of a cube it spans (the border continues it); oversampled ``ss``× per axis."""
+    nv = np.asarray(normal, float)
+    nv = nv / np.linalg.norm(nv)
+    n = int(3 * thickness + 10)
+    c = n / 2 - 0.5 + rng.uniform(-0.5, 0.5, 3)
+
+    def inside(z, y, x):
+        return np.abs((z - c[0]) * nv[0] + (y - c[1]) * nv[1] + (x - c[2]) * nv[2]) <= thickness / 2
+
+    return _oriented(n, ss, inside)

@@ -58,6 +58,13 @@ def test_plate_in_voi_default_and_bonej_modes():
     assert rd.thickness_map is not None and rd.thickness_map.units == "mm"
     assert rd.thickness_map.shape == vol.shape and rd.spacing_map.numpy().max() > 0
     assert rd.mode == "default" and rb.mode == "bonej"
+    rp = measure(vol, voi=box, metrics=("tbth",), mode="plain")
+    assert rp.mode == "plain" and rp.tb_th_mm == pytest.approx(0.8, rel=1e-5)  # the definition on centres
+    assert measure(vol, voi=box, metrics=("tbth",), mode="bonej").tb_th_mm == rb.tb_th_mm
+    with pytest.raises(ParameterError, match="mode"):
+        measure(vol, metrics=("tbth",), mode="exact")
+    with pytest.raises(ParameterError, match="mode"):
+        measure(vol, metrics=("tbth",), mode="plain", bonej=True)
 
 
 def test_no_bone_in_voi_gives_nan_and_warning_not_zero():

@@ -68,7 +68,8 @@ def register(app: typer.Typer) -> None:
         maps_format: Annotated[str, typer.Option("--maps-format", help="Suffix of the map files: nii.gz, nrrd, mha, tif, zarr.")] = "nii.gz",
         json_out: Annotated[Path | None, typer.Option("--json", help="Write all results (one object per input) as JSON.")] = None,
         csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one CSV row per input.")] = None,
-        bonej: Annotated[bool, typer.Option("--bonej", help="Local thickness in BoneJ's conventions (odd plates read one voxel thicker); default: sub-voxel estimate of true thickness.")] = False,
+        bonej: Annotated[bool, typer.Option("--bonej", help="Local thickness in BoneJ's conventions (odd plates read one voxel thicker); the same as --mode bonej.")] = False,
+        mode: Annotated[str | None, typer.Option("--mode", help="Local-thickness mode: default (sub-voxel estimate, exact on lattice-aligned shapes), bonej, or plain (the definition on voxel centres; closest to true thickness on real, randomly oriented structure).")] = None,
         border: Annotated[str, typer.Option("--border", help="Image border for local thickness: continue (structure continues, BoneJ) or background.")] = "continue",
         metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated subset of bvtv,tbth,tbsp,tbn,connd,smi,da.")] = "bvtv,tbth,tbsp,tbn,connd,smi,da",
         seed: Annotated[int, typer.Option(help="Seed of the MIL test-line grid (DA).")] = 0,
@@ -91,6 +92,11 @@ def register(app: typer.Typer) -> None:
         bad = [m for m in mlist if m not in METRICS]
         if bad or not mlist:
             raise ParameterError("--metrics", f"unknown metric(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METRICS)}")
+        if mode is not None and mode not in ("default", "bonej", "plain"):
+            raise ParameterError("--mode", f"use default, bonej or plain, got {mode!r}")
+        if mode is not None and bonej and mode != "bonej":
+            raise ParameterError("--mode", f"--bonej contradicts --mode {mode}")
+        mode = mode or ("bonej" if bonej else "default")
         if border not in ("continue", "background"):
             raise ParameterError("--border", f"use continue or background, got {border!r}")
         thr: str | float = threshold
@@ -122,7 +128,7 @@ def register(app: typer.Typer) -> None:
                     prog.update(task, description=f"{_name}: {desc}")
                     prog.advance(task)
 
-                res = run_measure(vol, threshold=thr, voi=voi, bonej=bonej, smooth_sigma_mm=smooth, metrics=mlist,
+                res = run_measure(vol, threshold=thr, voi=voi, mode=mode, smooth_sigma_mm=smooth, metrics=mlist,
                                   maps=maps is not None, border=border, seed=seed, progress=step)
                 if maps is not None:
                     th_path, sp_path = map_paths[v]
@@ -134,7 +140,7 @@ def register(app: typer.Typer) -> None:
                 d["source"] = str(v)
                 results.append(d)
                 prog.update(task, completed=len(results) * steps_per)
-        table = Table(title=f"trabecula measure — {'BoneJ' if bonej else 'default'} mode, VOI {results[0]['voi']}")
+        table = Table(title=f"trabecula measure — {'BoneJ' if mode == 'bonej' else mode} mode, VOI {results[0]['voi']}")
         table.add_column("parameter", style="bold")
         for d in results:
             table.add_column(Path(d["source"]).name, justify="right")

@@ -111,6 +111,7 @@ def measure(
     threshold: str | float = "isodata",
     voi: Any = None,
     bonej: bool = False,
+    mode: str | None = None,
     smooth_sigma_mm: float | None = None,
     metrics: Sequence[str] = METRICS,
     maps: bool = False,
@@ -131,6 +132,12 @@ def measure(
         ``"box:z0,y0,x0,z1,y1,x1"`` (mm, world); a mask array/Volume or a mask file on the same grid.
     bonej : bool
         Local thickness in BoneJ's conventions (see :func:`.local_thickness`); default mode otherwise.
+        Shorthand for ``mode="bonej"``.
+    mode : {"default", "bonej", "plain"}, optional
+        Local-thickness mode (:func:`.local_thickness`): ``"default"`` (sub-voxel estimate, exact on
+        lattice-aligned shapes), ``"bonej"`` (BoneJ's conventions) or ``"plain"`` (the definition on voxel
+        centres, nothing added; the closest to true thickness on randomly oriented real structure, see
+        ``docs/morphometry.md``). Overrides ``bonej`` when given.
     smooth_sigma_mm : float, optional
         Gaussian smoothing before thresholding.
     metrics : subset of ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
@@ -159,7 +166,15 @@ def measure(
     if "tbn" in wanted:
         wanted += [m for m in ("tbth", "tbsp") if m not in wanted]
     step = progress or (lambda desc: None)
-    res = MorphometryResult(mode="bonej" if bonej else "default", border=border, spacing_mm=tuple(vol.spacing),
+    from trabecula.morphometry.thickness import MODES
+
+    if mode is None:
+        mode = "bonej" if bonej else "default"
+    elif mode not in MODES:
+        raise ParameterError("mode", f"unknown local-thickness mode {mode!r}; use one of {', '.join(MODES)}")
+    elif bonej and mode != "bonej":
+        raise ParameterError("mode", f"bonej=True contradicts mode={mode!r}")
+    res = MorphometryResult(mode=mode, border=border, spacing_mm=tuple(vol.spacing),
                             source=vol.provenance.source)
     warn = res.warnings.append
 
