@@ -10,7 +10,7 @@ Euclidean distance transform of the whole image per distinct radius (~250–300 
 so by default it runs on a centred crop of each region (``--crop 160``; ``--crop 0`` = the whole region).
 
 Beside it, on the same voxels: trabecula's ``plain`` mode (the bare definition: it should agree to float
-precision), ``bonej`` mode (plus BoneJ's surface clean-up) and ``default`` mode (sub-voxel estimate).
+precision), ``bonej`` mode (plus BoneJ's surface clean-up) and ``subvoxel`` mode (sub-voxel estimate).
 
 Note: porespy 3.2's ``sizes=None`` for the legacy method is meant to use every distinct value but sorts them
 ascending, so every voxel ends up with the smallest radius; the values are passed explicitly here.
@@ -39,7 +39,7 @@ from bench_morphometry_didsr import SPACING, load, regions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RECORD = REPO / "tests" / "morphometry" / "data" / "porespy_exact_didsr.json"
-MODES = ("plain", "bonej", "default")
+MODES = ("plain", "bonej", "subvoxel")
 
 
 def crop_box(shape: tuple[int, ...], crop: int) -> list[list[int]]:
@@ -112,8 +112,8 @@ def main() -> None:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| region | crop | porespy exact Tb.Th mm | plain Δ | bonej Δ | default Δ | porespy exact Tb.Sp mm | plain Δ "
-            "| bonej Δ | default Δ | porespy s (Th+Sp) | plain s (Th+Sp) |")
+    head = ("| region | crop | porespy exact Tb.Th mm | plain Δ | bonej Δ | subvoxel Δ | porespy exact Tb.Sp mm | plain Δ "
+            "| bonej Δ | subvoxel Δ | porespy s (Th+Sp) | plain s (Th+Sp) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         crop = "×".join(str(n) for n in r["shape"])

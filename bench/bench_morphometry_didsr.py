@@ -1,11 +1,11 @@
-"""Tb.Th and Tb.Sp of the ten DIDSR L1 vertebra regions: trabecula (both modes) against ``localthickness``.
+"""Tb.Th and Tb.Sp of the ten DIDSR L1 vertebra regions: trabecula (its modes) against ``localthickness``.
 
 ``localthickness`` (Dahl & Dahl 2023) is an independent open implementation; it returns a *radius* map (the
 Euclidean distance, centre to centre, to the nearest background voxel, spread by approximate dilation) with
 the image border not counted as background, so its mean ×2 is compared with trabecula's BoneJ mode (the same
-conventions: centre-to-centre distances, border continues). The default mode is reported beside it.
+conventions: centre-to-centre distances, border continues). The plain and subvoxel modes are reported beside it.
 
-    .venv/bin/python bench/bench_morphometry_didsr.py [--record] [--only 1_06219 ...] [--modes bonej,default|none]
+    .venv/bin/python bench/bench_morphometry_didsr.py [--record] [--only 1_06219 ...] [--modes bonej,plain,subvoxel|none]
 
 ``--record`` also writes (merges, region by region, into) ``tests/morphometry/data/localthickness_didsr.json``, the reference the real-data
 test compares with (the test re-runs ``localthickness`` on a crop to check that the record still holds).
@@ -45,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--record", action="store_true", help="write the test reference JSON")
     ap.add_argument("--only", nargs="*", help="region names (e.g. 1_06219) to run")
-    ap.add_argument("--modes", default="bonej,default",
+    ap.add_argument("--modes", default="bonej,plain",
                     help="trabecula modes to run beside localthickness (comma list; 'none' = the peer only)")
     ap.add_argument("--from-results", type=Path,
                     help="take the rows of an earlier results JSON instead of computing them (e.g. to --record them)")

@@ -180,7 +180,7 @@ PEERS = {
 
 
 def run_case(name: str, b: np.ndarray, peers: list[str], tmp: Path, timeout: float, truth: np.ndarray | None,
-             keep_maps: bool, modes: tuple[str, ...] = ("default", "bonej")) -> dict:
+             keep_maps: bool, modes: tuple[str, ...] = ("plain", "bonej", "subvoxel")) -> dict:
     path = tmp / f"{name}.npy"
     np.save(path, b)
     nvox = b.size
@@ -218,7 +218,7 @@ def run_case(name: str, b: np.ndarray, peers: list[str], tmp: Path, timeout: flo
         ok = {k: v for k, v in runs.items() if "seconds" in v}
         fastest_peer = min((v["seconds"], k) for k, v in ok.items() if not k.startswith("trabecula")) if any(
             not k.startswith("trabecula") for k in ok) else None
-        for k in ("trabecula-default", "trabecula-bonej"):
+        for k in [f"trabecula-{m}" for m in modes]:
             if k in ok and fastest_peer:
                 runs[k]["speedup_vs_fastest_peer"] = fastest_peer[0] / ok[k]["seconds"]
                 runs[k]["fastest_peer"] = fastest_peer[1]
@@ -232,7 +232,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="acc,300,512", help="comma list of acc (accuracy phantom), 300, 512")
     ap.add_argument("--peers", default=",".join(PEERS), help="comma list of " + ", ".join(PEERS))
     ap.add_argument("--big", action="store_true", help="also the 1024³ run (trabecula only)")
-    ap.add_argument("--big-modes", default="default,bonej", help="trabecula modes for the 1024³ run (comma list)")
+    ap.add_argument("--big-modes", default="plain,bonej", help="trabecula modes for the 1024³ run (comma list)")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds before a run is stopped")
     args = ap.parse_args()
     peers = [p for p in args.peers.split(",") if p]

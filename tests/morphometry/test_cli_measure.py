@@ -59,16 +59,19 @@ def test_measure_binary_with_input_spacing_and_bonej(capsys, tmp_path):
     assert d["tb_th_mm"] == pytest.approx(8 * 0.05, rel=0.01) and d["mode"] == "bonej"
 
 
-@pytest.mark.parametrize("mode, expected_voxels", [("plain", 8), ("default", 7), ("bonej", 8)])
+@pytest.mark.parametrize("mode, expected_voxels", [("plain", 8), ("subvoxel", 7), ("bonej", 8), (None, 8)])
 def test_measure_mode_option(capsys, tmp_path, mode, expected_voxels):
-    # a 7-voxel plate: the definition on voxel centres (plain, BoneJ) reads 8 voxels, the sub-voxel default 7
+    # a 7-voxel plate: the definition on voxel centres (plain, the default, and BoneJ) reads 8 voxels,
+    # the subvoxel mode 7
     b = np.zeros((20, 24, 24), np.uint8)
     b[7:14] = 1
     p = write_volume(Volume(b, 0.05, units="binary"), tmp_path / "plate.nrrd")
     j = tmp_path / "o.json"
-    code, out, err = run(capsys, "measure", str(p), "--metrics", "tbth", "--mode", mode, "--json", str(j))
+    args = ["--mode", mode] if mode else []
+    code, out, err = run(capsys, "measure", str(p), "--metrics", "tbth", *args, "--json", str(j))
     assert code == 0, err
     d = json.loads(j.read_text())[0]
+    mode = mode or "plain"
     assert d["mode"] == mode and f"{'BoneJ' if mode == 'bonej' else mode} mode" in out
     assert d["tb_th_mm"] == pytest.approx(expected_voxels * 0.05, rel=0.01)
 

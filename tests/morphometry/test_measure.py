@@ -47,19 +47,18 @@ def test_bv_tv_is_exact_voxel_count_in_voi(hu_volume):
     assert math.isnan(r.tb_th_mm)  # not asked for
 
 
-def test_plate_in_voi_default_and_bonej_modes():
+def test_plate_in_voi_each_mode():
     b = plate(7, size=40).astype(np.uint8)
     vol = Volume(b, 0.1, units="binary")
     box = "box:0.1,0.5,0.5,1.1,3.4,3.4"
     rd = measure(vol, voi=box, metrics=("tbth", "tbsp"), maps=True)
     rb = measure(vol, voi=box, metrics=("tbth",), bonej=True)
-    assert rd.tb_th_mm == pytest.approx(0.7, rel=1e-5)
-    assert rb.tb_th_mm == pytest.approx(0.8, rel=0.01)  # BoneJ: odd plate reads one voxel thicker
+    rs = measure(vol, voi=box, metrics=("tbth",), mode="subvoxel")
+    assert rd.mode == "plain" and rd.tb_th_mm == pytest.approx(0.8, rel=1e-5)  # the definition on centres
+    assert rb.mode == "bonej" and rb.tb_th_mm == pytest.approx(0.8, rel=0.01)  # BoneJ: odd plate + 1 voxel
+    assert rs.mode == "subvoxel" and rs.tb_th_mm == pytest.approx(0.7, rel=1e-5)
     assert rd.thickness_map is not None and rd.thickness_map.units == "mm"
     assert rd.thickness_map.shape == vol.shape and rd.spacing_map.numpy().max() > 0
-    assert rd.mode == "default" and rb.mode == "bonej"
-    rp = measure(vol, voi=box, metrics=("tbth",), mode="plain")
-    assert rp.mode == "plain" and rp.tb_th_mm == pytest.approx(0.8, rel=1e-5)  # the definition on centres
     assert measure(vol, voi=box, metrics=("tbth",), mode="bonej").tb_th_mm == rb.tb_th_mm
     with pytest.raises(ParameterError, match="mode"):
         measure(vol, metrics=("tbth",), mode="exact")

@@ -8,7 +8,7 @@ Ball membership, used for painting and for the ridge test:
 
 * ``closed`` (BoneJ): voxel ``v`` belongs to the ball of ``c`` when ``|v - c|² <= d2(c)`` — this includes
   the background voxels at exactly that distance (BoneJ paints them and masks them away later);
-* open (default mode): ``|v - c|² < M(c)`` with ``M(c) = max(d2(c), (R(c) - ½)²)``, ``R`` the refined radius
+* open (subvoxel mode): ``|v - c|² < M(c)`` with ``M(c) = max(d2(c), (R(c) - ½)²)``, ``R`` the refined radius
   (:func:`widen_membership`): the foreground voxels inside the empty ball, plus those whose centre lies at
   least half a voxel inside the refined ball. ``d2`` holds ``M`` from then on.
 """
@@ -115,7 +115,7 @@ def _sqrt0(v):
 
 @njit(cache=True)
 def _refined_radius(d2, fg, z, y, x, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border):
-    """Sub-voxel radius (units) of the largest empty ball near voxel (z, y, x) in default mode.
+    """Sub-voxel radius (units) of the largest empty ball near voxel (z, y, x) in subvoxel mode.
 
     1. Tent refinement: along each of the 13 lattice directions the distance ``D`` is modelled as a tent of
        slope ``s`` (0 < s <= 1) peaking between the voxel and its higher-or-equal neighbour; the peak height is
@@ -216,7 +216,7 @@ def direct_table(norms: np.ndarray, tmax: np.ndarray, d2max: int, closed: bool) 
 
 @njit(parallel=True, cache=True)
 def refined_all(d2, fg, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border, vals):
-    """Default mode: the refined radius (units) of every foreground voxel; 0 elsewhere."""
+    """Subvoxel mode: the refined radius (units) of every foreground voxel; 0 elsewhere."""
     nz, ny, nx = d2.shape
     for z in prange(nz):
         for y in range(ny):
@@ -228,7 +228,7 @@ def refined_all(d2, fg, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border,
                     vals[z, y, x] = 0.0
 
 
-WIDEN_MARGIN = -0.5  # default mode: a ball also holds the voxels whose centre is within R - ½ of its centre
+WIDEN_MARGIN = -0.5  # subvoxel mode: a ball also holds the voxels whose centre is within R - ½ of its centre
 
 
 def widen_bound(rel: np.ndarray) -> int:
@@ -239,7 +239,7 @@ def widen_bound(rel: np.ndarray) -> int:
 
 @njit(parallel=True, cache=True)
 def widen_membership(d2, vals, margin, integer):
-    """Default mode: membership radius² ``M = max(d2, (R + margin)²)`` on the foreground, in place in ``d2``.
+    """Subvoxel mode: membership radius² ``M = max(d2, (R + margin)²)`` on the foreground, in place in ``d2``.
 
     With ``margin = -½`` a voxel whose centre lies at least half a voxel inside the refined ball counts as
     inside. Where the refined centre lies off the voxel centre (a small off-grid sphere or rod), ``R`` exceeds
@@ -269,7 +269,7 @@ def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
 
     A voxel ``c`` is *not* on the ridge when some neighbour ``q`` has a grid ball containing the grid ball of
     ``c`` (BoneJ's template test; beyond the table radius the continuous test ``D(q) >= D(c) + |q - c|``,
-    which implies it). With ``use_vals`` (default mode) the neighbour must also carry a refined value at least
+    which implies it). With ``use_vals`` (subvoxel mode) the neighbour must also carry a refined value at least
     as large, so pruning never lowers a voxel's final value. Pruning is sound: a pruned ball's voxels all lie
     in a kept ball of at least its value, so the painted map is unchanged.
 
@@ -806,7 +806,7 @@ def reach_extent(d2, lo, hi, rel, closed):
 
 @njit(parallel=True, cache=True)
 def refined_box(d2, fg, z0, y0, x0, rel, half13, dirs, dlen2, dgap, dvecs, dnvec, bg_border, vals):
-    """Default mode: refined radii of the foreground voxels of the sub-box starting at (z0, y0, x0) with
+    """Subvoxel mode: refined radii of the foreground voxels of the sub-box starting at (z0, y0, x0) with
     the shape of ``vals``, computed on the full arrays (so the box edges see their real neighbourhood)."""
     bz, by, bx = vals.shape
     for k in prange(bz):

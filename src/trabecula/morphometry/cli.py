@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[Path | None, typer.Option("--json", help="Write all results (one object per input) as JSON.")] = None,
         csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one CSV row per input.")] = None,
         bonej: Annotated[bool, typer.Option("--bonej", help="Local thickness in BoneJ's conventions (odd plates read one voxel thicker); the same as --mode bonej.")] = False,
-        mode: Annotated[str | None, typer.Option("--mode", help="Local-thickness mode: default (sub-voxel estimate, exact on lattice-aligned shapes), bonej, or plain (the definition on voxel centres; closest to true thickness on real, randomly oriented structure).")] = None,
+        mode: Annotated[str | None, typer.Option("--mode", help="Local-thickness mode: plain (default; the definition on voxel centres, the closest to true thickness on real, randomly oriented structure), bonej (BoneJ's conventions), or subvoxel (exact on lattice-aligned shapes, reads high on oriented structure).")] = None,
         border: Annotated[str, typer.Option("--border", help="Image border for local thickness: continue (structure continues, BoneJ) or background.")] = "continue",
         metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated subset of bvtv,tbth,tbsp,tbn,connd,smi,da.")] = "bvtv,tbth,tbsp,tbn,connd,smi,da",
         seed: Annotated[int, typer.Option(help="Seed of the MIL test-line grid (DA).")] = 0,
@@ -92,11 +92,11 @@ def register(app: typer.Typer) -> None:
         bad = [m for m in mlist if m not in METRICS]
         if bad or not mlist:
             raise ParameterError("--metrics", f"unknown metric(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METRICS)}")
-        if mode is not None and mode not in ("default", "bonej", "plain"):
-            raise ParameterError("--mode", f"use default, bonej or plain, got {mode!r}")
+        if mode is not None and mode not in ("plain", "bonej", "subvoxel"):
+            raise ParameterError("--mode", f"use plain, bonej or subvoxel, got {mode!r}")
         if mode is not None and bonej and mode != "bonej":
             raise ParameterError("--mode", f"--bonej contradicts --mode {mode}")
-        mode = mode or ("bonej" if bonej else "default")
+        mode = mode or ("bonej" if bonej else "plain")
         if border not in ("continue", "background"):
             raise ParameterError("--border", f"use continue or background, got {border!r}")
         thr: str | float = threshold

@@ -58,7 +58,7 @@ class MorphometryResult:
     threshold_method: str = "binary"
     voi: str = "whole volume"
     voi_volume_mm3: float = NAN
-    mode: str = "default"
+    mode: str = "plain"
     thickness_map: Volume | None = None
     spacing_map: Volume | None = None
     warnings: list[str] = field(default_factory=list)
@@ -131,13 +131,11 @@ def measure(
         None = whole volume; a spec ``"cylinder:d=15,h=5[,center=z,y,x][,axis=..]"`` or
         ``"box:z0,y0,x0,z1,y1,x1"`` (mm, world); a mask array/Volume or a mask file on the same grid.
     bonej : bool
-        Local thickness in BoneJ's conventions (see :func:`.local_thickness`); default mode otherwise.
-        Shorthand for ``mode="bonej"``.
-    mode : {"default", "bonej", "plain"}, optional
-        Local-thickness mode (:func:`.local_thickness`): ``"default"`` (sub-voxel estimate, exact on
-        lattice-aligned shapes), ``"bonej"`` (BoneJ's conventions) or ``"plain"`` (the definition on voxel
-        centres, nothing added; the closest to true thickness on randomly oriented real structure, see
-        ``docs/morphometry.md``). Overrides ``bonej`` when given.
+        Local thickness in BoneJ's conventions (see :func:`.local_thickness`); shorthand for ``mode="bonej"``.
+    mode : {"plain", "bonej", "subvoxel"}, optional
+        Local-thickness mode (:func:`.local_thickness`). Default ``"plain"``: the definition on voxel centres,
+        the closest to true thickness on real, randomly oriented structure; ``"bonej"``: BoneJ's conventions;
+        ``"subvoxel"``: exact on lattice-aligned shapes, high on oriented structure (``docs/morphometry.md``).
     smooth_sigma_mm : float, optional
         Gaussian smoothing before thresholding.
     metrics : subset of ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
@@ -169,7 +167,7 @@ def measure(
     from trabecula.morphometry.thickness import MODES
 
     if mode is None:
-        mode = "bonej" if bonej else "default"
+        mode = "bonej" if bonej else "plain"
     elif mode not in MODES:
         raise ParameterError("mode", f"unknown local-thickness mode {mode!r}; use one of {', '.join(MODES)}")
     elif bonej and mode != "bonej":

@@ -1,6 +1,6 @@
 """Morphometry used by the phantom calibration: BV/TV, Tb.Th and Tb.Sp of a binary array.
 
-The project's morphometry engine (:func:`trabecula.morphometry.measure`, default mode) is used, so a phantom
+The project's morphometry engine (:func:`trabecula.morphometry.measure`, its default ``plain`` mode) is used, so a phantom
 is calibrated in exactly the measurement mode that later measures it. Tb.Th and Tb.Sp are mean local
 thicknesses (Hildebrand & Rüegsegger 1997, *J Microsc* 185:67) of bone and of marrow, diameters in mm;
 the image border is treated as the engine's default (structure continues).
@@ -28,7 +28,7 @@ def measure_binary(binary: np.ndarray, spacing: float | Sequence[float], bonej: 
     # the engine's local thickness alone (same definitions), while measure() is not available
     from trabecula.morphometry.thickness import local_thickness
 
-    mode = "bonej" if bonej else "default"
+    mode = "bonej" if bonej else "plain"
     th = local_thickness(b, sp, mode)
     tsp = local_thickness(~b, sp, mode)
     return {"bv_tv": float(b.mean()), "tb_th_mm": float(th[b].mean()), "tb_sp_mm": float(tsp[~b].mean())}

@@ -89,8 +89,8 @@ def measure_binary_in_voi(binary: np.ndarray, spacing, voi: np.ndarray) -> dict[
             pass  # an engine without the voi= keyword: fall through to local thickness
     from trabecula.morphometry.thickness import local_thickness
 
-    th = local_thickness(b, sp, "default", mask=voi)
-    tsp = local_thickness(~b, sp, "default", mask=voi)
+    th = local_thickness(b, sp, "plain", mask=voi)
+    tsp = local_thickness(~b, sp, "plain", mask=voi)
     bone, marrow = b & voi, ~b & voi
     return {"bv_tv": float(bone.sum() / voi.sum()), "tb_th_mm": float(th[bone].mean()),
             "tb_sp_mm": float(tsp[marrow].mean())}
