@@ -1,4 +1,4 @@
-"""Look-alikes of the ten DIDSR L1 regions: each real region's BV/TV, Tb.Th, Tb.Sp (trabecula's engine, default
+"""Look-alikes of the ten DIDSR L1 regions: each real region's BV/TV, Tb.Th, Tb.Sp (trabecula's engine, plain
 mode) beside its synthetic look-alike's (``trabecula.phantom.lookalike``, same grid, same measurement), the
 relative differences (target: within 10 %) and the time per look-alike. By default the corner ``--size``³
 voxels (0.05 mm) of each region are used, which keeps the run to minutes; ``--size 300`` uses whole regions.

@@ -24,13 +24,13 @@ from trabecula.errors import ParameterError
 from trabecula.phantom._base import LABEL, Phantom, check_material, make_phantom, positive, triple_mm
 from trabecula.phantom.trabecular import FoamParams, calibrate_foam, calibration_box, foam_bone
 
-#: Foam parameters calibrated (at 0.05 mm, 120³ box, seed 0) to the vertebra study's micro-CT means
-#: (BV/TV 0.18, Tb.Th 0.22 mm, Tb.Sp 0.93 mm) with vertical anisotropy 1.3 — see docs/phantom.md for the
-#: command and what they measure.
-VERTEBRA_FOAM = FoamParams(cell_mm=1.049, strut_mm=0.1684, plate_fraction=0.3243, rod_fraction=1.0, anisotropy=1.3)
+#: Foam parameters calibrated (plain-mode local thickness at 0.025 mm, 8–9 voxels per strut, 160³ box, seed 0)
+#: to the vertebra study's micro-CT means (BV/TV 0.18, Tb.Th 0.22 mm, Tb.Sp 0.93 mm) with vertical anisotropy
+#: 1.3 — see docs/phantom.md for the command and what they measure.
+VERTEBRA_FOAM = FoamParams(cell_mm=1.1166, strut_mm=0.2301, plate_fraction=0.2323, rod_fraction=1.0, anisotropy=1.3)
 #: Foam parameters calibrated the same way for finger-phalanx ends (BV/TV 0.15, Tb.Th 0.18 mm, Tb.Sp 0.70 mm),
 #: stretched 1.2 along the bone axis.
-PHALANX_FOAM = FoamParams(cell_mm=0.742, strut_mm=0.1632, plate_fraction=0.0, rod_fraction=0.9341, anisotropy=1.2)
+PHALANX_FOAM = FoamParams(cell_mm=0.8061, strut_mm=0.2070, plate_fraction=0.0, rod_fraction=0.7221, anisotropy=1.2)
 
 _TARGET_KEYS = ("bvtv", "tb_th_mm", "tb_sp_mm")
 
