@@ -232,7 +232,7 @@ WIDEN_MARGIN = -0.5  # subvoxel mode: a ball also holds the voxels whose centre 
 
 
 def widen_bound(rel: np.ndarray) -> int:
-    """Voxels by which the default-mode membership radius can exceed ``D``: ``R <= D + L/2`` (the tent
+    """Voxels by which the subvoxel-mode membership radius can exceed ``D``: ``R <= D + L/2`` (the tent
     refinement adds at most half the longest lattice step ``L``), so ``R + margin - D <= L/2 + margin``."""
     return max(0, int(math.ceil(0.5 * math.sqrt(float(np.sum(np.asarray(rel, float) ** 2))) + WIDEN_MARGIN)))
 

@@ -154,7 +154,7 @@ def local_thickness(
     >>> plate = np.zeros((12, 20, 20), bool); plate[3:9] = True          # 6 voxels thick
     >>> float(local_thickness(plate, 1.0)[plate].mean())                  # centre to centre
     6.0
-    >>> plate[8] = True                                                    # now 7 voxels: odd plates read t + 1
+    >>> plate[9] = True                                                    # now 7 voxels: odd plates read t + 1
     >>> float(local_thickness(plate, 1.0)[plate].mean()), float(local_thickness(plate, 1.0, mode="subvoxel")[plate].mean())
     (8.0, 7.0)
     """
