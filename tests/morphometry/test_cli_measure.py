@@ -76,7 +76,21 @@ def test_measure_mode_option(capsys, tmp_path, mode, expected_voxels):
     assert d["tb_th_mm"] == pytest.approx(expected_voxels * 0.05, rel=0.01)
 
 
+def test_measure_upsample_option(capsys, two_inputs, tmp_path):
+    a, _ = two_inputs  # HU volumes
+    j = tmp_path / "u.json"
+    code, _, err = run(capsys, "measure", str(a), "--voi", "cylinder:d=1.5,h=1", "--metrics", "bvtv,tbth",
+                       "--upsample", "2", "--json", str(j))
+    assert code == 0, err
+    d = json.loads(j.read_text())[0]
+    assert d["upsample"] == 2 and "interpolated 2x" in d["threshold_method"] and d["tb_th_mm"] > 0
+    b = write_volume(Volume(np.ones((8, 8, 8), np.uint8), 0.1, units="binary"), tmp_path / "bin.nrrd")
+    code, _, err = run(capsys, "measure", str(b), "--upsample", "2")
+    assert code == 2 and "upsample" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("args, needle", [
+    (["--upsample", "9"], "--upsample"),
     (["--mode", "exact"], "--mode"),
     (["--mode", "plain", "--bonej"], "--mode"),
     (["--voi", "cylinder:d=50,h=5"], "beyond the image"),

@@ -288,18 +288,14 @@ def test_subvoxel_mode_reads_high_on_randomly_oriented_structure_as_documented()
 
 
 @pytest.mark.slow
-def test_plain_mode_is_closest_to_true_thickness_on_a_trabecular_phantom():
+def test_plain_mode_is_closest_to_true_thickness_on_a_trabecular_phantom(fine_foam):
     """A Voronoi-foam phantom (struts 0.21 mm) built on a 0.00625 mm grid (34 voxels per strut), where the
     modes have converged to within 4 % of each other, and partial-volumed onto a 0.025 mm grid (8.4 voxels
     per strut, a typical micro-CT of human trabecular bone): plain reads within 3 % of the fine-grid value,
     subvoxel 8 % or more above it (bench/bench_thickness_accuracy.py: +1.5 % and +12.5 % on a 3 mm cube)."""
-    from trabecula.phantom import FoamParams, trabecular_cube
     from trabecula.pipeline.twin_study import cylinder_voi, partial_volume
 
-    foam = FoamParams(cell_mm=1.03, strut_mm=0.21, plate_fraction=0.16, rod_fraction=1.0, anisotropy=1.0,
-                      main_axis="z", jitter=0.4, thickness_cv=0.15)
-    truth = trabecular_cube((2.0,) * 3, 0.00625, None, None, None, seed=0, calibrate=False, foam=foam).truth
-    center = tuple(float(v) for v in truth.center_mm)
+    truth, center = fine_foam
 
     def tb_th(vol, mode):
         b = vol.numpy().astype(bool)

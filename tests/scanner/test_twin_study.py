@@ -31,6 +31,11 @@ def test_twin_study_verb_tiny_run_writes_json_and_resumes(capsys, tmp_path):
     assert rec["clinical-mdct"]["tb_th_mm"] > 2 * truth["tb_th_mm"]
     assert "clinical-mdct (full)" in rec  # the fast path is checked against the full simulation
     assert "micro-ct within 5 % of truth (mean)" in text  # checks printed
+    # the same scans segmented as micro-CT practice does (calibrated half-way threshold, 2x sub-voxel)
+    cal = rec["micro-ct [calibrated]"]
+    assert cal["threshold_hu"] > rec["micro-ct"]["threshold_hu"]  # IsoData sits below the half-way HU
+    assert cal["bv_tv"] < rec["micro-ct"]["bv_tv"] and cal["tb_th_mm"] < rec["micro-ct"]["tb_th_mm"]
+    assert "micro-ct [calibrated]" in st["summary"] and "clinical-mdct (full) [calibrated]" not in rec
     # a second run with the same settings resumes: nothing recomputed
     code, _, err = run(capsys, "--out", out, *ARGS)
     assert code == 0, err

@@ -34,7 +34,7 @@ CSV_FIELDS = [
     "source", "bv_tv", "tb_th_mm", "tb_th_sd_mm", "tb_th_max_mm", "tb_sp_mm", "tb_sp_sd_mm", "tb_sp_max_mm",
     "tb_n_per_mm", "tb_n_plate_per_mm", "conn_d_per_mm3", "euler_char", "delta_chi", "smi", "smi_concave_fraction",
     "da", "da_scanco", "main_direction_z", "main_direction_y", "main_direction_x", "threshold", "threshold_method",
-    "voi", "voi_volume_mm3", "bv_mm3", "bs_mm2", "mode", "border", "spacing_mm", "warnings",
+    "voi", "voi_volume_mm3", "bv_mm3", "bs_mm2", "mode", "upsample", "border", "spacing_mm", "warnings",
 ]
 
 
@@ -70,6 +70,7 @@ def register(app: typer.Typer) -> None:
         csv_out: Annotated[Path | None, typer.Option("--csv", help="Write one CSV row per input.")] = None,
         bonej: Annotated[bool, typer.Option("--bonej", help="Local thickness in BoneJ's conventions (odd plates read one voxel thicker); the same as --mode bonej.")] = False,
         mode: Annotated[str | None, typer.Option("--mode", help="Local-thickness mode: plain (default; the definition on voxel centres, the closest to true thickness on real, randomly oriented structure), bonej (BoneJ's conventions), or subvoxel (exact on lattice-aligned shapes, reads high on oriented structure).")] = None,
+        upsample: Annotated[int, typer.Option("--upsample", help="Sub-voxel segmentation: interpolate the grey values K× per axis (trilinear) before thresholding and measure on that grid (HU/grey input only; 1 = off).")] = 1,
         border: Annotated[str, typer.Option("--border", help="Image border for local thickness: continue (structure continues, BoneJ) or background.")] = "continue",
         metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated subset of bvtv,tbth,tbsp,tbn,connd,smi,da.")] = "bvtv,tbth,tbsp,tbn,connd,smi,da",
         seed: Annotated[int, typer.Option(help="Seed of the MIL test-line grid (DA).")] = 0,
@@ -97,6 +98,8 @@ def register(app: typer.Typer) -> None:
         if mode is not None and bonej and mode != "bonej":
             raise ParameterError("--mode", f"--bonej contradicts --mode {mode}")
         mode = mode or ("bonej" if bonej else "plain")
+        if not 1 <= upsample <= 8:
+            raise ParameterError("--upsample", f"expected an integer from 1 to 8, got {upsample}")
         if border not in ("continue", "background"):
             raise ParameterError("--border", f"use continue or background, got {border!r}")
         thr: str | float = threshold
@@ -128,7 +131,7 @@ def register(app: typer.Typer) -> None:
                     prog.update(task, description=f"{_name}: {desc}")
                     prog.advance(task)
 
-                res = run_measure(vol, threshold=thr, voi=voi, mode=mode, smooth_sigma_mm=smooth, metrics=mlist,
+                res = run_measure(vol, threshold=thr, voi=voi, mode=mode, upsample=upsample, smooth_sigma_mm=smooth, metrics=mlist,
                                   maps=maps is not None, border=border, seed=seed, progress=step)
                 if maps is not None:
                     th_path, sp_path = map_paths[v]

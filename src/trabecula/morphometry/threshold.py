@@ -132,6 +132,20 @@ def _voi_values(arr: np.ndarray, voi: np.ndarray | None) -> np.ndarray:
     return arr if voi is None else arr[voi]
 
 
+def smoothed_values(vol: Volume, smooth_sigma_mm: float | None = None) -> np.ndarray:
+    """The volume's values, Gaussian-smoothed with sigma ``smooth_sigma_mm`` (mm; per axis in voxels from the
+    spacing, edges replicated) when given — what :func:`segment` thresholds."""
+    arr = vol.numpy()
+    if smooth_sigma_mm is None:
+        return arr
+    if not (np.isfinite(smooth_sigma_mm) and smooth_sigma_mm > 0):
+        raise ParameterError("smooth_sigma_mm", f"must be a positive number of mm, got {smooth_sigma_mm!r}")
+    from scipy import ndimage
+
+    sigma = [smooth_sigma_mm / s for s in vol.spacing]
+    return ndimage.gaussian_filter(arr.astype(np.float32), sigma, mode="nearest")
+
+
 def segment(
     vol: Volume,
     threshold: str | float = "isodata",
@@ -163,14 +177,7 @@ def segment(
         return vol.with_data(np.ascontiguousarray(vol.numpy() != 0).astype(np.uint8), units="binary"), float("nan")
     if vol.units in ("label", "mm"):
         raise ParameterError("vol", f"cannot threshold a volume with units {vol.units!r}; expected HU, grey or attenuation")
-    arr = vol.numpy()
-    if smooth_sigma_mm is not None:
-        if not (np.isfinite(smooth_sigma_mm) and smooth_sigma_mm > 0):
-            raise ParameterError("smooth_sigma_mm", f"must be a positive number of mm, got {smooth_sigma_mm!r}")
-        from scipy import ndimage
-
-        sigma = [smooth_sigma_mm / s for s in vol.spacing]
-        arr = ndimage.gaussian_filter(arr.astype(np.float32), sigma, mode="nearest")
+    arr = smoothed_values(vol, smooth_sigma_mm)
     if voi is not None and not np.any(voi):
         raise ParameterError("voi", "the VOI holds no voxel")
     if isinstance(threshold, str):

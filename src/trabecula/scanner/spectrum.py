@@ -139,6 +139,20 @@ def effective_mu(material: str, spec: BinnedSpectrum) -> float:
     return float(np.sum(w * mu(material, spec.energies_kev)))
 
 
+def material_hu(scanner, material: str) -> float:
+    """The HU value a large, uniform region of ``material`` reconstructs to with this scanner:
+    ``1000 (μ_m − μ_w) / (μ_w − μ_air)`` with the spectrum-weighted (thin-layer) attenuations of the detected
+    beam — what scanning a calibration insert of that material gives, and the scale the fast path and the
+    reconstruction's HU conversion use. ``scanner`` is a :class:`~trabecula.scanner.config.Scanner` or a preset
+    name."""
+    from trabecula.scanner.config import load_scanner
+
+    sc = load_scanner(scanner) if isinstance(scanner, str) else scanner
+    spec = detector_spectrum(sc)
+    mw, ma = water_reference_mu(spec), effective_mu("air", spec)
+    return float(1000.0 * (effective_mu(material, spec) - mw) / (mw - ma))
+
+
 def water_linearization(spec: BinnedSpectrum, max_mm: float = 400.0, n: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     """Table for the water beam-hardening correction: polychromatic p(L) and the linear μ_ref·L.
 
