@@ -150,6 +150,8 @@ def register(app: typer.Typer) -> None:
         sensitivity: Annotated[int, typer.Option("--sensitivity", help="Phantoms re-scanned with clinical-CT variants (kernel, element size) to show what drives the bias; 0 skips.")] = 4,
     ) -> None:
         """Reproduce 'what the twin must show': edge MTF of three presets and morphometry over n phantoms."""
+        from rich.markup import escape
+
         from trabecula.cli import out
         from trabecula.errors import ParameterError
         from trabecula.pipeline.twin_study import run_study
@@ -164,7 +166,7 @@ def register(app: typer.Typer) -> None:
         st = run_study(out_dir, n=n, seed=seed, mode=mode, size_mm=size, voi_diameter_mm=voi_diameter,
                        voi_height_mm=voi_height, mtf=not no_mtf, sensitivity_k=sensitivity, console=out)
         for k, v in st.get("summary", {}).get("checks", {}).items():
-            out.print(f"{'PASS' if v else 'FAIL'}  {k}")
+            out.print(f"{'PASS' if v else 'FAIL'}  {escape(k)}")
         out.print(f"results in {out_dir}/twin_study.json")
 
 
