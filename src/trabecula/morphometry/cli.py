@@ -93,13 +93,15 @@ def register(app: typer.Typer) -> None:
         bad = [m for m in mlist if m not in METRICS]
         if bad or not mlist:
             raise ParameterError("--metrics", f"unknown metric(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METRICS)}")
-        if mode is not None and mode not in ("plain", "bonej", "subvoxel"):
-            raise ParameterError("--mode", f"use plain, bonej or subvoxel, got {mode!r}")
+        from trabecula.morphometry.thickness import MODES
+        from trabecula.morphometry.upsample import check_factor
+
+        if mode is not None and mode not in MODES:
+            raise ParameterError("--mode", f"use {', '.join(MODES)}, got {mode!r}")
         if mode is not None and bonej and mode != "bonej":
             raise ParameterError("--mode", f"--bonej contradicts --mode {mode}")
         mode = mode or ("bonej" if bonej else "plain")
-        if not 1 <= upsample <= 8:
-            raise ParameterError("--upsample", f"expected an integer from 1 to 8, got {upsample}")
+        check_factor(upsample, "--upsample")
         if border not in ("continue", "background"):
             raise ParameterError("--border", f"use continue or background, got {border!r}")
         thr: str | float = threshold

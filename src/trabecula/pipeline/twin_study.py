@@ -284,16 +284,12 @@ def summarize(records: list[dict[str, Any]], presets) -> dict[str, Any]:
                     "pearson_r": pearson(truth[k], v)}
         s[name] = d
     checks: dict[str, Any] = {}
-    if "micro-ct" in presets:
-        checks["micro-ct within 5 % of truth (mean)"] = bool(all(abs(s["micro-ct"][k]["ratio_to_truth"] - 1) <= 0.05 for k in METRICS))
-    if "uhr-extremity" in presets:
-        checks["uhr-extremity Tb.Th within 20 %"] = bool(abs(s["uhr-extremity"]["tb_th_mm"]["ratio_to_truth"] - 1) <= 0.20)
-    if "micro-ct [calibrated]" in calibrated:
-        checks["micro-ct [calibrated] within 5 % of truth (mean)"] = bool(
-            all(abs(s["micro-ct [calibrated]"][k]["ratio_to_truth"] - 1) <= 0.05 for k in METRICS))
-    if "uhr-extremity [calibrated]" in calibrated:
-        checks["uhr-extremity [calibrated] Tb.Th within 20 %"] = bool(
-            abs(s["uhr-extremity [calibrated]"]["tb_th_mm"]["ratio_to_truth"] - 1) <= 0.20)
+    for name in list(presets) + calibrated:  # the same targets for both segmentations
+        if name.startswith("micro-ct"):
+            checks[f"{name} within 5 % of truth (mean)"] = bool(
+                all(abs(s[name][k]["ratio_to_truth"] - 1) <= 0.05 for k in METRICS))
+        if name.startswith("uhr-extremity"):
+            checks[f"{name} Tb.Th within 20 %"] = bool(abs(s[name]["tb_th_mm"]["ratio_to_truth"] - 1) <= 0.20)
     if "clinical-mdct" in presets:
         ref = {k: STUDY["mdct"][k][0] / STUDY["micro_ct"][k][0] for k in METRICS}
         s["study_mdct_ratio"] = ref

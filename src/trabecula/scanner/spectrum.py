@@ -146,11 +146,11 @@ def material_hu(scanner, material: str) -> float:
     reconstruction's HU conversion use. ``scanner`` is a :class:`~trabecula.scanner.config.Scanner` or a preset
     name."""
     from trabecula.scanner.config import load_scanner
+    from trabecula.scanner.recon import to_hu
 
     sc = load_scanner(scanner) if isinstance(scanner, str) else scanner
     spec = detector_spectrum(sc)
-    mw, ma = water_reference_mu(spec), effective_mu("air", spec)
-    return float(1000.0 * (effective_mu(material, spec) - mw) / (mw - ma))
+    return float(to_hu(np.float64(effective_mu(material, spec)), water_reference_mu(spec), effective_mu("air", spec)))
 
 
 def water_linearization(spec: BinnedSpectrum, max_mm: float = 400.0, n: int = 2048) -> tuple[np.ndarray, np.ndarray]:
