@@ -151,13 +151,16 @@ def summary_table(results: dict[str, Any]):
     rows: list[tuple[str, ...]] = []
     meas = {r.get("label"): r for r in results.get("measure", {}).get("rows", [])} if isinstance(results.get("measure"), dict) else {}
     enh = {r.get("method"): r for r in results.get("enhance", {}).get("rows", [])} if isinstance(results.get("enhance"), dict) else {}
-    for label, key in (("phantom truth", "vertebra / truth"), ("micro-ct", "vertebra / micro-ct"),
-                       ("clinical-mdct", "vertebra / clinical-mdct")):
+    for label, key, note in (("phantom truth", "vertebra / truth", ""), ("micro-ct", "vertebra / micro-ct", ", IsoData"),
+                             ("micro-ct, calibrated 2x", "vertebra / micro-ct, calibrated 2x",
+                              ", half-way HU, 2x sub-voxel"),
+                             ("clinical-mdct", "vertebra / clinical-mdct", ", IsoData")):
         r = meas.get(key)
         if r:
             e = enh.get("clinical input") if label == "clinical-mdct" else None
             rows.append((label, _fmt(e.get("ssim_vs_micro_ct")) if e else "", _fmt(e.get("noise_sd_hu"), ".1f") if e else "",
-                         _fmt(r.get("bv_tv")), _fmt(r.get("tb_th_mm")), _fmt(r.get("tb_sp_mm")), "cylinder VOI, morphometry stage"))
+                         _fmt(r.get("bv_tv")), _fmt(r.get("tb_th_mm")), _fmt(r.get("tb_sp_mm")),
+                         f"cylinder VOI, morphometry stage{note}"))
     for name, r in enh.items():
         if name in ("clinical input", "micro-CT (reference)"):
             continue
