@@ -88,17 +88,23 @@ def subvoxel_offsets(n: int, dims: int) -> list[tuple[float, ...]]:
     return [tuple(float(v) for v in t) for t in np.stack(np.meshgrid(*[g] * dims, indexing="ij"), -1).reshape(-1, dims)]
 
 
-def _oriented(n: int, ss: int, inside_fn) -> np.ndarray:
-    """Half-coverage digitisation on an n³ grid (``ss`` sub-samples per axis) of the set where
-    ``inside_fn(z, y, x)`` (sub-sample coordinates in voxel units, broadcast arrays) is true."""
+def coverage(n: int, ss: int, inside_fn) -> np.ndarray:
+    """Anti-aliased rendering on an n³ grid: the fraction (float32, 0–1) of each voxel's ``ss³`` sub-samples
+    where ``inside_fn(z, y, x)`` (sub-sample coordinates in voxel units, broadcast arrays) is true."""
     g = (np.arange(n * ss) + 0.5) / ss - 0.5
-    out = np.zeros((n, n, n), bool)
+    out = np.zeros((n, n, n), np.float32)
     yy, xx = np.meshgrid(g, g, indexing="ij")
     for k in range(n):  # slab by slab to bound memory
         zz = g[k * ss:(k + 1) * ss][:, None, None]
         inside = inside_fn(zz, yy[None], xx[None]).astype(np.float32)
-        out[k] = inside.reshape(ss, n, ss, n, ss).mean(axis=(0, 2, 4)) >= 0.5
+        out[k] = inside.reshape(ss, n, ss, n, ss).mean(axis=(0, 2, 4))
     return out
+
+
+def _oriented(n: int, ss: int, inside_fn) -> np.ndarray:
+    """Half-coverage digitisation on an n³ grid (``ss`` sub-samples per axis) of the set where
+    ``inside_fn(z, y, x)`` is true (:func:`coverage` ≥ ½)."""
+    return coverage(n, ss, inside_fn) >= 0.5
 
 
 def random_unit_vector(rng: np.random.Generator) -> np.ndarray:
@@ -107,10 +113,10 @@ def random_unit_vector(rng: np.random.Generator) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def oriented_rod(diameter: float, axis, rng: np.random.Generator, ss: int = 4) -> np.ndarray:
+def oriented_rod(diameter: float, axis, rng: np.random.Generator, ss: int = 4, grey: bool = False) -> np.ndarray:
     """A straight rod of the given diameter (voxels) along ``axis`` (z, y, x), through a random sub-voxel point
     near the centre of a cube it crosses from face to face (the border continues it); oversampled ``ss``×
-    per axis, half coverage."""
+    per axis, half coverage (``grey``: the coverage fractions, anti-aliased)."""
     a = np.asarray(axis, float)
     a = a / np.linalg.norm(a)
     n = int(3 * diameter + 12)
@@ -121,12 +127,13 @@ def oriented_rod(diameter: float, axis, rng: np.random.Generator, ss: int = 4) -
         t = v[0] * a[0] + v[1] * a[1] + v[2] * a[2]
         return v[0] ** 2 + v[1] ** 2 + v[2] ** 2 - t * t <= (diameter / 2) ** 2
 
-    return _oriented(n, ss, inside)
+    return coverage(n, ss, inside) if grey else _oriented(n, ss, inside)
 
 
-def oriented_plate(thickness: float, normal, rng: np.random.Generator, ss: int = 4) -> np.ndarray:
+def oriented_plate(thickness: float, normal, rng: np.random.Generator, ss: int = 4, grey: bool = False) -> np.ndarray:
     """A plate of the given thickness (voxels) with unit ``normal`` (z, y, x) through a random sub-voxel point
-    near the centre of a cube it spans (the border continues it); oversampled ``ss``× per axis."""
+    near the centre of a cube it spans (the border continues it); oversampled ``ss``× per axis (``grey``:
+    the coverage fractions, anti-aliased)."""
     nv = np.asarray(normal, float)
     nv = nv / np.linalg.norm(nv)
     n = int(3 * thickness + 10)
@@ -135,4 +142,12 @@ def oriented_plate(thickness: float, normal, rng: np.random.Generator, ss: int =
     def inside(z, y, x):
         return np.abs((z - c[0]) * nv[0] + (y - c[1]) * nv[1] + (x - c[2]) * nv[2]) <= thickness / 2
 
-    return _oriented(n, ss, inside)
+    return coverage(n, ss, inside) if grey else _oriented(n, ss, inside)
+
+
+def anti_aliased_sphere(diameter: float, rng: np.random.Generator, ss: int = 8) -> np.ndarray:
+    """A sphere (diameter in voxels) at a random sub-voxel position: coverage fractions (float32, 0–1)."""
+    n = int(np.ceil(diameter)) + 8
+    c = n / 2 - 0.5 + rng.uniform(-0.5, 0.5, 3)
+    r2 = (diameter / 2) ** 2
+    return coverage(n, ss, lambda z, y, x: (z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= r2)

@@ -89,3 +89,29 @@ def test_subvoxel_segmentation_recovers_thin_struts(fine_foam):
     assert plain.tb_th_mm / ref.tb_th_mm - 1 > 0.05
     assert abs(sub.tb_th_mm / ref.tb_th_mm - 1) < 0.03
     assert abs(sub.bv_tv / ref.bv_tv - 1) < 0.05
+
+
+def test_interpolated_anti_aliased_plates_read_their_thickness():
+    """Plain mode on a binary 7-voxel plate reads 8 (odd plates: t + 1, no estimator on voxel centres fixes
+    this from the distance alone); from the anti-aliased image, interpolated 2x, it reads 7. A randomly
+    oriented 8-voxel plate, +5 % from the binary image, is within 3 % after 4x (away from the image border,
+    which cuts it obliquely)."""
+    from tests.morphometry.shapes import oriented_plate, random_unit_vector
+
+    from trabecula.morphometry import local_thickness
+
+    rng = np.random.default_rng(3)
+    grey = oriented_plate(7, (1.0, 0.0, 0.0), rng, ss=8, grey=True)
+    binary = grey >= 0.5
+    assert local_thickness(binary, 1.0)[binary].mean() == pytest.approx(8.0, rel=1e-6)
+    fine, sp, _ = upsample_linear(grey, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), 2)
+    fb = fine >= 0.5
+    assert local_thickness(fb, sp)[fb].mean() == pytest.approx(7.0, rel=0.01)
+
+    grey = oriented_plate(8, random_unit_vector(rng), rng, ss=8, grey=True)
+    fine, sp, _ = upsample_linear(grey, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), 4)
+    fb = fine >= 0.5
+    g = [np.arange(n) - (n - 1) / 2 for n in fb.shape]
+    z, y, x = np.meshgrid(*g, indexing="ij")
+    central = fb & (z * z + y * y + x * x <= (min(fb.shape) / 4) ** 2)
+    assert abs(local_thickness(fb, sp)[central].mean() / 8.0 - 1) < 0.03

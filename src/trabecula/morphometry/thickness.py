@@ -30,8 +30,9 @@ Three modes (the convention is stated with every result):
     at 17, 8 and 4 voxels per strut reads +0.1 %, +1.5 % and +7.4 % against the same structure measured on
     a converged fine grid (``bench/bench_thickness_accuracy.py``). Its known biases, from the same
     benchmark: lattice-aligned odd plates read one voxel thick (``t + 1``; even ``t`` read ``t``),
-    randomly oriented plates read +6 to +15 % (4–12 voxels), spheres −9 to −12 % (6–12 voxels across),
-    rods −5 to 0 %.
+    randomly oriented plates read +3 to +14 % (4–12 voxels, away from the image border), spheres −9 to
+    −12 % (6–12 voxels across), rods −5 to 0 %. No estimator on voxel centres is exact on both odd and even
+    aligned plates from the distance alone (``docs/morphometry.md``, "Why no mode is within 3 %").
 ``"bonej"``
     BoneJ's Thickness exactly (Fiji LocalThickness: EDT_S1D → Distance_Ridge → Local_Thickness_Parallel →
     Clean_Up_Local_Thickness → mask): ``"plain"`` followed by BoneJ's surface clean-up (surface voxels take
