@@ -93,5 +93,8 @@ def test_study_table_layout_and_numbers(tmp_path):
     text = md.read_text()
     assert text.startswith("### Table 4") and "| parameter | micro-CT | pix2pixHD | p (paired t) | R |" in text
     assert csv.read_text().count("\n") == 3
+    # a method label with a dot keeps its whole name (it was cut at the dot: "table_crn-2.md")
+    csv2, md2 = write_table(df, tmp_path / "table_crn-2.5d")
+    assert (csv2.name, md2.name) == ("table_crn-2.5d.csv", "table_crn-2.5d.md") and csv2.exists() and md2.exists()
     mt = methods_table({"a": [0.8, 0.82, 0.81], "b": [0.5, 0.52, 0.49]}, "SSIM")
     assert mt.attrs["kruskal_p"] < 0.1 and "| method |" in to_markdown(mt)

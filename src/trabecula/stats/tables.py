@@ -120,7 +120,8 @@ def write_table(df: pd.DataFrame, stem: str | Path, force: bool = False, title: 
     from trabecula.io import atomic_output
 
     stem = Path(stem)
-    csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    # append, not with_suffix: a stem may hold dots (a method label such as "crn-2.5d")
+    csv_path, md_path = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".md")
     with atomic_output(csv_path, force=force) as tmp:
         df.to_csv(tmp, index=False)
     md = (f"### {title}\n\n" if title else "") + to_markdown(df, display_columns(df))
