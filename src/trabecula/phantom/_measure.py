@@ -1,7 +1,7 @@
 """Morphometry used by the phantom calibration: BV/TV, Tb.Th and Tb.Sp of a binary array.
 
-The project's morphometry engine (:func:`trabecula.morphometry.measure`, its default ``plain`` mode) is used, so a phantom
-is calibrated in exactly the measurement mode that later measures it. Tb.Th and Tb.Sp are mean local
+The project's morphometry engine (:func:`trabecula.morphometry.measure`, its default ``plain`` mode) is used, so a
+phantom is calibrated in exactly the measurement mode that later measures it. Tb.Th and Tb.Sp are mean local
 thicknesses (Hildebrand & Rüegsegger 1997, *J Microsc* 185:67) of bone and of marrow, diameters in mm;
 the image border is treated as the engine's default (structure continues).
 """
@@ -19,16 +19,8 @@ def measure_binary(binary: np.ndarray, spacing: float | Sequence[float], bonej: 
     """``{"bv_tv", "tb_th_mm", "tb_sp_mm"}`` of a boolean (z, y, x) array at ``spacing`` mm."""
     sp = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, float), (3,)))
     b = np.ascontiguousarray(binary, dtype=bool)
-    import trabecula.morphometry as morph
+    from trabecula.morphometry import measure
 
-    if hasattr(morph, "measure"):
-        vol = Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary")
-        r = morph.measure(vol, bonej=bonej, metrics=("bvtv", "tbth", "tbsp"))
-        return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
-    # the engine's local thickness alone (same definitions), while measure() is not available
-    from trabecula.morphometry.thickness import local_thickness
-
-    mode = "bonej" if bonej else "plain"
-    th = local_thickness(b, sp, mode)
-    tsp = local_thickness(~b, sp, mode)
-    return {"bv_tv": float(b.mean()), "tb_th_mm": float(th[b].mean()), "tb_sp_mm": float(tsp[~b].mean())}
+    vol = Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary")
+    r = measure(vol, bonej=bonej, metrics=("bvtv", "tbth", "tbsp"))
+    return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}

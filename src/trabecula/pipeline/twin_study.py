@@ -82,27 +82,15 @@ def isodata_threshold(values: np.ndarray) -> float:
 def measure_binary_in_voi(binary: np.ndarray, spacing, voi: np.ndarray) -> dict[str, float]:
     """BV/TV, Tb.Th and Tb.Sp (mean local thickness, diameters in mm) of a binary structure in a VOI.
 
-    Uses :func:`trabecula.morphometry.measure` when it exists, else the engine's local thickness directly
-    (the structure outside the VOI still bounds the spheres)."""
-    import trabecula.morphometry as morph
+    :func:`trabecula.morphometry.measure` in its default mode; the structure outside the VOI still bounds the
+    spheres."""
+    from trabecula.morphometry import measure
 
     b = np.ascontiguousarray(binary, dtype=bool)
     sp = tuple(float(s) for s in spacing)
-    if hasattr(morph, "measure"):
-        try:
-            r = morph.measure(Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary"),
-                              voi=Volume(voi.astype(np.uint8), sp, (0.0, 0.0, 0.0), "binary"),
-                              metrics=("bvtv", "tbth", "tbsp"))
-            return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
-        except TypeError:
-            pass  # an engine without the voi= keyword: fall through to local thickness
-    from trabecula.morphometry.thickness import local_thickness
-
-    th = local_thickness(b, sp, "plain", mask=voi)
-    tsp = local_thickness(~b, sp, "plain", mask=voi)
-    bone, marrow = b & voi, ~b & voi
-    return {"bv_tv": float(bone.sum() / voi.sum()), "tb_th_mm": float(th[bone].mean()),
-            "tb_sp_mm": float(tsp[marrow].mean())}
+    r = measure(Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary"),
+                voi=Volume(voi.astype(np.uint8), sp, (0.0, 0.0, 0.0), "binary"), metrics=("bvtv", "tbth", "tbsp"))
+    return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
 
 
 def measure_scan(scan: Volume, center_mm, voi_d: float, voi_h: float) -> dict[str, float]:
