@@ -93,14 +93,10 @@ def register(app: typer.Typer) -> None:
         bad = [m for m in mlist if m not in METRICS]
         if bad or not mlist:
             raise ParameterError("--metrics", f"unknown metric(s) {', '.join(bad) or '(none)'}; choose from {', '.join(METRICS)}")
-        from trabecula.morphometry.thickness import MODES
+        from trabecula.morphometry.thickness import resolve_mode
         from trabecula.morphometry.upsample import check_factor
 
-        if mode is not None and mode not in MODES:
-            raise ParameterError("--mode", f"use {', '.join(MODES)}, got {mode!r}")
-        if mode is not None and bonej and mode != "bonej":
-            raise ParameterError("--mode", f"--bonej contradicts --mode {mode}")
-        mode = mode or ("bonej" if bonej else "plain")
+        mode = resolve_mode(mode, bonej, "--mode")
         check_factor(upsample, "--upsample")
         if border not in ("continue", "background"):
             raise ParameterError("--border", f"use continue or background, got {border!r}")

@@ -172,14 +172,9 @@ def measure(
     if "tbn" in wanted:
         wanted += [m for m in ("tbth", "tbsp") if m not in wanted]
     step = progress or (lambda desc: None)
-    from trabecula.morphometry.thickness import MODES
+    from trabecula.morphometry.thickness import resolve_mode
 
-    if mode is None:
-        mode = "bonej" if bonej else "plain"
-    elif mode not in MODES:
-        raise ParameterError("mode", f"unknown local-thickness mode {mode!r}; use one of {', '.join(MODES)}")
-    elif bonej and mode != "bonej":
-        raise ParameterError("mode", f"bonej=True contradicts mode={mode!r}")
+    mode = resolve_mode(mode, bonej)
     upsample = check_factor(upsample)
     if upsample > 1 and vol.units == "binary":
         raise ParameterError("upsample", "a binary volume holds no sub-voxel information: upsample the grey/HU "

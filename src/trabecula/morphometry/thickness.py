@@ -89,6 +89,18 @@ class ThicknessStats:
     n: int
 
 
+def resolve_mode(mode: str | None, bonej: bool = False, name: str = "mode") -> str:
+    """The local-thickness mode from ``mode`` and the ``bonej`` shorthand: ``"plain"`` when neither is given;
+    a :class:`ParameterError` naming ``name`` for an unknown mode or one that contradicts ``bonej``."""
+    if mode is None:
+        return "bonej" if bonej else "plain"
+    if mode not in MODES:
+        raise ParameterError(name, f"unknown local-thickness mode {mode!r}; use one of {', '.join(MODES)}")
+    if bonej and mode != "bonej":
+        raise ParameterError(name, f"bonej contradicts mode {mode!r}")
+    return mode
+
+
 def _check_spacing(spacing: float | Sequence[float]) -> np.ndarray:
     sp = np.broadcast_to(np.asarray(spacing, dtype=float), (3,)).copy() if np.ndim(spacing) == 0 else np.asarray(spacing, float)
     if sp.shape != (3,) or not np.all(np.isfinite(sp)) or not np.all(sp > 0):
