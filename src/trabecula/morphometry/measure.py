@@ -200,7 +200,8 @@ def measure(
         res.threshold, res.threshold_method = NAN, "binary input"
     else:
         method = threshold if isinstance(threshold, str) else "fixed"
-        bvol, t = segment(vol, threshold, smooth_sigma_mm=smooth_sigma_mm, voi=mask)
+        values = smoothed_values(vol, smooth_sigma_mm)  # once: the sub-voxel segmentation reuses them
+        bvol, t = segment(vol.with_data(values), threshold, voi=mask)
         bone = np.ascontiguousarray(bvol.numpy() != 0)
         res.threshold = float(t)
         res.threshold_method = str(method).lower() if str(method).lower() in ("isodata", "otsu") else "fixed"
@@ -209,8 +210,7 @@ def measure(
         res.threshold_method += f" [{vol.units}]"
         if upsample > 1:
             step(f"sub-voxel segmentation ({upsample}x)")
-            grid, bone, mask = _upsampled(vol, smoothed_values(vol, smooth_sigma_mm), bone, mask, voi, t, upsample,
-                                          border)
+            grid, bone, mask = _upsampled(vol, values, bone, mask, voi, t, upsample, border)
             vvox = float(np.prod(grid.spacing))
             n_voi = int(np.count_nonzero(mask)) if mask is not None else int(np.prod(grid.shape))
             res.voi_volume_mm3 = res.tv_mm3 = n_voi * vvox
