@@ -39,6 +39,7 @@ MODES = ("plain", "bonej", "subvoxel")
 
 def shape_errors(draws: int, seed: int) -> dict[str, dict[str, float]]:
     from tests.morphometry.shapes import (
+        central_ball,
         oriented_plate,
         oriented_rod,
         oversampled_rod,
@@ -82,7 +83,13 @@ def grey_shape_errors(draws: int, seed: int, factors=(1, 2, 4)) -> dict[str, dic
     """Anti-aliased shapes (coverage fractions, 8× oversampled) segmented after ``k``× trilinear interpolation
     (the ``measure(..., upsample=k)`` path) at a 0.5 threshold; mean of the map over the shape's voxels (rods
     and plates: inside :func:`central_ball`) ÷ the true diameter − 1, for ``plain`` and ``subvoxel``."""
-    from tests.morphometry.shapes import anti_aliased_sphere, oriented_plate, oriented_rod, random_unit_vector
+    from tests.morphometry.shapes import (
+        anti_aliased_sphere,
+        central_ball,
+        oriented_plate,
+        oriented_rod,
+        random_unit_vector,
+    )
 
     from trabecula.morphometry import local_thickness
     from trabecula.morphometry.upsample import upsample_linear
@@ -116,18 +123,6 @@ def grey_shape_errors(draws: int, seed: int, factors=(1, 2, 4)) -> dict[str, dic
                 out[name][f"{mode}_x{k}"] = float(np.mean(errs))
         print(f"{name:36s} " + "  ".join(f"{key} {v:+6.1%}" for key, v in out[name].items()), flush=True)
     return out
-
-
-def central_ball(shape: tuple[int, int, int]) -> np.ndarray:
-    """Voxels within a quarter of the cube's side of its centre.
-
-    An oriented shape crossing the cube leaves it obliquely; with ``border="continue"`` the distance to the
-    background near the border is measured only inside the image, so the cut ends read thicker than the
-    shape (oriented plates: +1 to +5 % over the whole cube). The mean over this central ball is the shape's
-    own thickness."""
-    g = [np.arange(n) - (n - 1) / 2 for n in shape]
-    z, y, x = np.meshgrid(*g, indexing="ij")
-    return z * z + y * y + x * x <= (min(shape) / 4) ** 2
 
 
 def foam_convergence(size_mm: float, fine_mm: float, grids: list[float], seed: int) -> dict:

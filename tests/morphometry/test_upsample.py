@@ -96,8 +96,7 @@ def test_interpolated_anti_aliased_plates_read_their_thickness():
     this from the distance alone); from the anti-aliased image, interpolated 2x, it reads 7. A randomly
     oriented 8-voxel plate, +5 % from the binary image, is within 3 % after 4x (away from the image border,
     which cuts it obliquely)."""
-    from tests.morphometry.shapes import oriented_plate, random_unit_vector
-
+    from tests.morphometry.shapes import central_ball, oriented_plate, random_unit_vector
     from trabecula.morphometry import local_thickness
 
     rng = np.random.default_rng(3)
@@ -111,7 +110,5 @@ def test_interpolated_anti_aliased_plates_read_their_thickness():
     grey = oriented_plate(8, random_unit_vector(rng), rng, ss=8, grey=True)
     fine, sp, _ = upsample_linear(grey, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), 4)
     fb = fine >= 0.5
-    g = [np.arange(n) - (n - 1) / 2 for n in fb.shape]
-    z, y, x = np.meshgrid(*g, indexing="ij")
-    central = fb & (z * z + y * y + x * x <= (min(fb.shape) / 4) ** 2)
+    central = fb & central_ball(fb.shape)
     assert abs(local_thickness(fb, sp)[central].mean() / 8.0 - 1) < 0.03
