@@ -1,6 +1,6 @@
 """Rendering speed and memory: trabecula's numba ray marcher against VTK's GPU volume mapper (PyVista, off-screen).
 
-Subject: a realistic bone specimen (`trabecula.render.specimen.bone_specimen`): the DIDSR L1 micro-CT region
+Subject: a realistic bone specimen (`trabecula.phantom.specimen.bone_specimen`): the DIDSR L1 micro-CT region
 1_06219 (binary, 0.05 mm) mirrored to fill a phalanx-like cortical shell in soft tissue, HU int16 with blur
 and noise. Cases:
 
@@ -55,7 +55,7 @@ def _data_dir() -> Path:
 
 
 def make_specimen(n: int, path: Path) -> Path:
-    from trabecula.render.specimen import bone_specimen, didsr_region
+    from trabecula.phantom.specimen import bone_specimen, didsr_region
 
     trab = didsr_region(_data_dir() / "didsr_l1_vertebra" / DIDSR, SPACING)
     vol = bone_specimen((n, n, n), SPACING, trabecular=trab, seed=0)

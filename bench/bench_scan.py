@@ -85,7 +85,7 @@ def setup_projector(length: float, voxel: float, n_views: int, backend: str):
     from trabecula.scanner import load_scanner
     from trabecula.scanner.geometry import detector_window, object_radius_and_height
     from trabecula.scanner.project import block_fractions, subset
-    from trabecula.scanner.simulate import phantom_labels, projection_factor
+    from trabecula.scanner.sampling import phantom_labels, projection_factor
 
     ph = make_phantom(length, voxel)
     s = load_scanner("uhr-extremity")

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import versions, write_results  # noqa: E402
 
 # preset: (edge voxel, edge size z/y/x mm, cylinder voxel, diameter, height, central ROI half-width px)
@@ -29,15 +28,13 @@ CASES = {
 
 
 def compare(preset: str) -> dict:
-    from tests.scanner.conftest import cylinder_phantom
-    from tests.scanner.test_fast import _central_nps, _edge_mtf
-
-    from trabecula.phantom import slanted_edge
-    from trabecula.scanner import scan
+    from trabecula.phantom.objects import cylinder_labels, slanted_edge
+    from trabecula.pipeline.scan_checks import central_nps, edge_mtf
+    from trabecula.scanner.simulate import scan
 
     ev, esize, cv, diam, height, half = CASES[preset]
     edge = slanted_edge(5.0, voxel_mm=ev, size_mm=esize, material="bone", background="water")
-    cyl = cylinder_phantom(diameter_mm=diam, height_mm=height, voxel_mm=cv, box_mm=diam + 0.6)
+    cyl = cylinder_labels(diameter_mm=diam, height_mm=height, voxel_mm=cv, box_mm=diam + 0.6)
     out = {}
     for mode in ("full", "fast"):
         t0 = time.perf_counter()
@@ -45,7 +42,7 @@ def compare(preset: str) -> dict:
         t1 = time.perf_counter()
         n = scan(cyl, preset, seed=11 if mode == "full" else 12, mode=mode, progress=False)
         t2 = time.perf_counter()
-        m, nps = _edge_mtf(e, esize[1]), _central_nps(n, half)
+        m, nps = edge_mtf(e, esize[1]), central_nps(n, half)
         out[mode] = {"mtf50": m.mtf50, "mtf10": m.mtf10, "noise_sd_hu": nps.noise_sd, "nps_mean_frequency": nps.mean_frequency,
                      "nps_peak_frequency": nps.peak_frequency, "edge_seconds": round(t1 - t0, 2),
                      "cylinder_seconds": round(t2 - t1, 2), "cylinder_grid": list(n.shape)}
@@ -57,11 +54,10 @@ def compare(preset: str) -> dict:
 
 
 def physics() -> dict:
-    from tests.scanner.conftest import cylinder_phantom
+    from trabecula.phantom.objects import cylinder_labels
+    from trabecula.scanner.simulate import scan
 
-    from trabecula.scanner import scan
-
-    ph = cylinder_phantom(diameter_mm=8.0, height_mm=3.0, voxel_mm=0.1, box_mm=14.0)
+    ph = cylinder_labels(diameter_mm=8.0, height_mm=3.0, voxel_mm=0.1, box_mm=14.0)
     v = scan(ph, "clinical-mdct", noise=False, progress=False)
     a = v.numpy()
     nz, n, _ = a.shape
@@ -69,7 +65,7 @@ def physics() -> dict:
     rr = np.hypot(yy, xx)
     mid = a[nz // 4: 3 * nz // 4]
     hu = {"water_mean_hu": float(mid[:, rr < 2.5].mean()), "air_mean_hu": float(mid[:, rr > 6.0].mean())}
-    ph2 = cylinder_phantom(diameter_mm=8.0, height_mm=2.0, voxel_mm=0.1, box_mm=11.0)
+    ph2 = cylinder_labels(diameter_mm=8.0, height_mm=2.0, voxel_mm=0.1, box_mm=11.0)
     clean = scan(ph2, "clinical-mdct", noise=False, progress=False).numpy()
     sds = {}
     for mas in (5.0, 20.0):

@@ -13,8 +13,8 @@ os.environ.setdefault("TRABECULA_NO_PROGRESS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 def _find_data() -> Path:
-    """The shared real-data folder: $TRABECULA_DATA, else ../shared/data beside the checkout, else /work/shared/data."""
-    candidates = [os.environ.get("TRABECULA_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"]
+    """The shared real-data folder: $TRABECULA_DATA, else ../shared/data beside the checkout."""
+    candidates = [os.environ.get("TRABECULA_DATA"), REPO.parent / "shared" / "data"]
     for c in candidates:
         if c and Path(c).is_dir():
             return Path(c)

@@ -83,20 +83,42 @@ def _jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def _triple(value: float | Sequence[float], name: str, positive: bool) -> tuple[float, float, float]:
-    if np.isscalar(value):
-        value = (float(value),) * 3  # type: ignore[arg-type]
+_COUNT_WORDS = {1: "one", 2: "two", 3: "three"}
+_AXES_TEXT = {1: "(x)", 2: "(y, x)", 3: "(z, y, x)"}
+
+
+def as_spacing(spacing: float | Sequence[float], ndim: int = 3, name: str = "spacing") -> tuple[float, ...]:
+    """Voxel size in mm as a tuple of ``ndim`` positive, finite floats (slowest axis first).
+
+    Accepts one number (isotropic voxels) or a sequence of ``ndim`` numbers in array-axis order, ``(dz, dy, dx)``
+    for a volume. Anything else — the wrong count, a non-number, NaN or infinity, zero or a negative size — is a
+    :class:`ParameterError` naming ``name``.
+
+    Examples
+    --------
+    >>> as_spacing(0.5)
+    (0.5, 0.5, 0.5)
+    >>> as_spacing((2, 0.5), ndim=2)
+    (2.0, 0.5)
+    """
+    return _axis_values(spacing, ndim, name, positive=True)
+
+
+def _axis_values(value: Any, ndim: int, name: str, positive: bool) -> tuple[float, ...]:
+    """One number per axis from a scalar or a sequence of ``ndim`` numbers; finite, and positive if asked."""
+    what = f"{_COUNT_WORDS.get(ndim, ndim)} numbers" + (f" {_AXES_TEXT[ndim]}" if ndim in _AXES_TEXT else "")
+    values = (value,) * ndim if np.ndim(value) == 0 else value
     try:
-        t = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        t = tuple(float(v) for v in values)
     except (TypeError, ValueError) as exc:
-        raise ParameterError(name, f"expected three numbers (z, y, x), got {value!r}") from exc
-    if len(t) != 3:
-        raise ParameterError(name, f"expected three numbers (z, y, x), got {len(t)}")
+        raise ParameterError(name, f"expected {what}, got {value!r}") from exc
+    if len(t) != ndim:
+        raise ParameterError(name, f"expected {what}, got {len(t)}")
     if not all(math.isfinite(v) for v in t):
         raise ParameterError(name, f"must be finite, got {t}")
     if positive and not all(v > 0 for v in t):
         raise ParameterError(name, f"must be positive (mm), got {t}")
-    return t  # type: ignore[return-value]
+    return t
 
 
 def is_lazy(array: Any) -> bool:
@@ -138,8 +160,8 @@ class Volume:
             raise ParameterError("data", f"a Volume is 3-D (z, y, x); got shape {getattr(self.data, 'shape', None)}")
         if any(n == 0 for n in self.data.shape):
             raise ParameterError("data", f"empty volume, shape {self.data.shape}")
-        self.spacing = _triple(self.spacing, "spacing", positive=True)
-        self.origin = _triple(self.origin, "origin", positive=False)
+        self.spacing = as_spacing(self.spacing)  # type: ignore[assignment]
+        self.origin = _axis_values(self.origin, 3, "origin", positive=False)  # type: ignore[assignment]
         if self.units not in UNITS:
             raise ParameterError("units", f"unknown units {self.units!r}; expected one of {', '.join(UNITS)}")
         if isinstance(self.provenance, dict):
@@ -268,7 +290,7 @@ class Volume:
         """
         from scipy import ndimage
 
-        new_sp = np.asarray(_triple(spacing, "spacing", positive=True))
+        new_sp = np.asarray(as_spacing(spacing))
         old_sp = np.asarray(self.spacing)
         if order is None:
             order = 0 if self.units in ("binary", "label") else 1

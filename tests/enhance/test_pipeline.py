@@ -2,16 +2,25 @@
 end to end on a tiny pairs folder."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from trabecula import Volume
 from trabecula.cli import main
-from trabecula.enhance.data import PairSet, PatchDataset, specimen_plan, write_pairs
-from trabecula.enhance.degrade import PRESETS, image_scan, synthetic_structure
-from trabecula.enhance.evaluate import _edge_metrics, slanted_edge_hu
-from trabecula.enhance.hallucination import consistency_check
+from trabecula.enhance.data import (
+    PairSet,
+    PatchDataset,
+    default_didsr_dir,
+    make_pairs,
+    pair_counts,
+    specimen_plan,
+    write_pairs,
+)
+from trabecula.enhance.hallucination import check_enhanced, consistency_check
+from trabecula.enhance.infer import LoadedModel
+from trabecula.errors import ParameterError
 from trabecula.io import read_volume, write_volume
 
 
@@ -42,25 +51,32 @@ def test_by_slice_split_puts_every_specimen_in_train_and_test(tmp_path):
         assert tr and te and not tr & te
 
 
-def test_image_scanner_noise_scales_with_dose():
-    s = synthetic_structure((48, 48, 48), 0.05, 0.2, 0.6, "plate", seed=2)
-    a = image_scan(s, "clinical-mdct", mas=250, seed=1).numpy()
-    b = image_scan(s, "clinical-mdct", mas=62.5, seed=2).numpy()
-    c = image_scan(s, "clinical-mdct", mas=250, seed=3).numpy()
-    sd_full = np.std(a - c) / np.sqrt(2)
-    sd_low = np.sqrt(np.var(b - c) - sd_full**2)
-    assert sd_full == pytest.approx(PRESETS["clinical-mdct"].noise_sd_hu, rel=0.15)
-    assert sd_low / sd_full == pytest.approx(2.0, rel=0.2)
+def test_make_pairs_scans_planned_specimens_and_counts_them(tmp_path):
+    path = make_pairs(tmp_path / "p", synthetic=3, edges=1, didsr="none", backend="image", size=40, seed=2)
+    c = pair_counts(path)
+    assert c["specimens"] == 4 and c["backend"] == "image" and c["split_mode"] == "by-specimen"
+    assert sum(c["splits"].values()) == 4 and c["splits"]["mixed"] == 0
+    with pytest.raises(ParameterError, match="both folders"):
+        make_pairs(tmp_path / "q", input_dir=tmp_path)
 
 
-def test_edge_mtf_of_the_image_model_matches_its_psf():
-    """The slanted-edge measurement used for the DLR/SR-DLR targets reads back the model's known blur."""
-    edge = slanted_edge_hu((24, 200, 200))
-    img = image_scan(edge, "clinical-mdct", mas=1e6, seed=0)
-    m = _edge_metrics(img.numpy(), img.spacing)
-    # PSF FWHM 0.5 mm (σ 0.212 mm) plus the 0.05 → 0.2 mm anti-alias Gaussian (σ 1.5 × 0.05 mm)
-    sigma = np.hypot(0.5 / 2.3548, 1.5 * 0.05)
-    assert m["mtf50_lpmm"] == pytest.approx(np.sqrt(2 * np.log(2)) / (2 * np.pi * sigma), rel=0.1)
+def test_default_didsr_dir_is_under_trabecula_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRABECULA_DATA", str(tmp_path))
+    assert default_didsr_dir() is None
+    (tmp_path / "didsr_l1_vertebra").mkdir()
+    assert default_didsr_dir() == tmp_path / "didsr_l1_vertebra"
+
+
+def test_check_enhanced_matches_hu_only_for_a_twin_trained_micro_ct_model(tiny_pairs):
+    ps = PairSet.open(tiny_pairs)
+    sid = ps.ids("train")[0]
+    inp, tgt = ps.volume(sid, "input"), ps.volume(sid, "target")
+    net = SimpleNamespace(scale=2, in_channels=1, name="srdlr")
+    image = LoadedModel(net, {"input": {"spacing_mm": [0.1, 0.2, 0.2]}, "data": {"backend": "image"}})
+    twin = LoadedModel(net, {"input": {"spacing_mm": [0.1, 0.2, 0.2]}, "data": {"backend": "twin"}})
+    assert check_enhanced(tgt, inp, image, resample=False).score == consistency_check(tgt, inp).score
+    assert check_enhanced(tgt, inp, twin, resample=True).score == consistency_check(tgt, inp, match_hu=True).score
+    assert check_enhanced(tgt, inp, twin, resample=False).details["hu_scale_fit"] != [1.0, 0.0]
 
 
 def test_hallucination_check_flags_invented_structure(tiny_pairs):

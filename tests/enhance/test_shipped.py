@@ -7,14 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from trabecula.enhance.degrade import image_scan, synthetic_structure
-from trabecula.enhance.evaluate import double_inplane
 from trabecula.enhance.infer import WEIGHTS_DIR, enhance, load_model, sha256_file, shipped_models
+from trabecula.phantom.standin import synthetic_structure
+from trabecula.pipeline.vertebra_study import double_inplane
 from trabecula.quality.similarity import psnr, ssim_study
+from trabecula.scanner.image_domain import image_scan
 
 SHIPPED = ("dlr", "srdlr", "pix2pixhd", "pix2pix", "crn")
 #: stated margins, measured on this sample when the weights were shipped (see docs/enhance.md)
-# study SSIM vs micro-CT, model minus doubled input (measured 2026-12-06: input 0.278; srdlr 0.523, pix2pixhd
+# study SSIM vs micro-CT, model minus doubled input (measured: input 0.278; srdlr 0.523, pix2pixhd
 # 0.538, pix2pix 0.532, crn 0.540)
 SSIM_GAIN = {"srdlr": 0.15, "pix2pixhd": 0.20, "pix2pix": 0.20, "crn": 0.20}
 DLR_PSNR_GAIN_DB = 1.0                           # PSNR vs full dose, DLR(quarter dose) minus quarter dose

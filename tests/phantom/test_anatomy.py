@@ -30,8 +30,8 @@ def test_vertebral_body_has_the_four_tissues_and_consistent_truth(vb):
 
 
 def test_vertebral_cortex_thickness_is_cortex_mm(vb):
-    """The cortical shell (bone outside the core) measures ≈ cortex_mm thick by local thickness; the
-    issue asks for 0.3–0.5 mm (default 0.4). Tolerance: one voxel (0.05 mm)."""
+    """The cortical shell (bone outside the core) measures ≈ cortex_mm thick by local thickness; a real
+    vertebral cortex is 0.3–0.5 mm (default 0.4). Tolerance: one voxel (0.05 mm)."""
     from trabecula.morphometry import local_thickness
 
     lab = vb.labels.numpy()

@@ -8,7 +8,7 @@ import pytest
 from trabecula.errors import ParameterError
 from trabecula.phantom import LABEL, MATERIALS, trabecular_cube
 
-#: Corners that jointly span the ranges the issue asks for — BV/TV 0.08–0.30, Tb.Th 0.10–0.30 mm,
+#: Corners that jointly span the human trabecular ranges — BV/TV 0.08–0.30, Tb.Th 0.10–0.30 mm,
 #: Tb.Sp 0.5–1.5 mm — each a geometrically consistent combination (thick struts cannot have both a low
 #: BV/TV and a small spacing). Voxel ≥ 4 per strut; boxes of ≥ 3 cells.
 CORNERS = [

@@ -18,7 +18,7 @@ def _ctx(tmp_path: Path) -> DemoContext:
 
 
 def _scan(shape, spacing, seed) -> Volume:
-    from trabecula.render.specimen import bone_specimen
+    from trabecula.phantom.specimen import bone_specimen
 
     v = bone_specimen(shape, spacing, seed=seed)
     return v

@@ -195,7 +195,7 @@ def test_color_by_map_colours_the_surface():
 def test_real_bone_section_shows_the_slice_bone_fraction():
     """DIDSR L1 micro-CT region (binary, 0.05 mm): cut in half and seen face-on, the cut face's bone pixels
     (pure grey) cover the same fraction as bone covers that slice."""
-    from trabecula.render.specimen import didsr_region
+    from trabecula.phantom.specimen import didsr_region
 
     trab = didsr_region(data_path("didsr_l1_vertebra", "Segmentation-grayscale-1_06219.nrrd"))[100:164, 100:164, 100:164]
     vol = Volume(trab.astype(np.uint8), 0.05, units="binary")

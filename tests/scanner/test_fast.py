@@ -6,11 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from tests.scanner.conftest import cylinder_phantom
-from trabecula.phantom import slanted_edge
-from trabecula.quality import mtf_edge, nps_2d
-from trabecula.scanner import scan
+from trabecula.phantom.objects import cylinder_labels, slanted_edge
+from trabecula.pipeline.scan_checks import central_nps, edge_mtf
 from trabecula.scanner.fast import mtf_model
+from trabecula.scanner.simulate import scan
 
 # preset: (edge voxel, edge size z/y/x mm, cylinder voxel, diameter, height, central ROI half-width px)
 CASES = {
@@ -21,21 +20,6 @@ CASES = {
 }
 
 
-def _edge_mtf(vol, width_mm):
-    a = vol.numpy()
-    nz, n, _ = a.shape
-    c, h, hx = n // 2, int(0.25 * width_mm / vol.spacing[1]), int(0.18 * width_mm / vol.spacing[1])
-    return mtf_edge(a[nz // 2 - 1: nz // 2 + 2, c - h:c + h, c - hx:c + hx], vol.spacing)
-
-
-def _central_nps(vol, half):
-    a = vol.numpy()
-    nz, n, _ = a.shape
-    c = n // 2
-    sub = a[nz // 4: 3 * nz // 4, c - half:c + half, c - half:c + half]
-    return nps_2d(sub, vol.spacing, roi_size=32, overlap=0.5, detrend_mode="poly2")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", list(CASES))
 def test_fast_path_matches_full_simulation_mtf_and_nps(preset):
@@ -44,7 +28,7 @@ def test_fast_path_matches_full_simulation_mtf_and_nps(preset):
     full_e = scan(edge, preset, noise=False, progress=False)
     fast_e = scan(edge, preset, noise=False, mode="fast")
     assert fast_e.shape == full_e.shape and fast_e.origin == pytest.approx(full_e.origin)
-    m_full, m_fast = _edge_mtf(full_e, esize[1]), _edge_mtf(fast_e, esize[1])
+    m_full, m_fast = edge_mtf(full_e, esize[1]), edge_mtf(fast_e, esize[1])
     assert m_fast.mtf50 == pytest.approx(m_full.mtf50, rel=0.10)
     if np.isfinite(m_full.mtf10):
         assert m_fast.mtf10 == pytest.approx(m_full.mtf10, rel=0.10)
@@ -52,14 +36,14 @@ def test_fast_path_matches_full_simulation_mtf_and_nps(preset):
     f50 = m_full.mtf50
     assert float(mtf_model(preset, f50)) == pytest.approx(0.5, abs=0.08)
 
-    cyl = cylinder_phantom(diameter_mm=diam, height_mm=height, voxel_mm=cv, box_mm=diam + 0.6)
+    cyl = cylinder_labels(diameter_mm=diam, height_mm=height, voxel_mm=cv, box_mm=diam + 0.6)
     t0 = time.perf_counter()
     full_n = scan(cyl, preset, seed=11, progress=False)
     t_full = time.perf_counter() - t0
     t0 = time.perf_counter()
     fast_n = scan(cyl, preset, seed=12, mode="fast")
     t_fast = time.perf_counter() - t0
-    n_full, n_fast = _central_nps(full_n, half), _central_nps(fast_n, half)
+    n_full, n_fast = central_nps(full_n, half), central_nps(fast_n, half)
     assert n_fast.noise_sd == pytest.approx(n_full.noise_sd, rel=0.10)
     assert n_fast.mean_frequency == pytest.approx(n_full.mean_frequency, rel=0.10)
     assert t_fast < t_full / 5

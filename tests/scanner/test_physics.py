@@ -1,11 +1,13 @@
-"""End-to-end physics: HU calibration (water 0, air −1000), noise ∝ 1/√mAs, validation of phantoms."""
+"""End-to-end physics: HU calibration (water 0, air −1000), noise ∝ 1/√mAs, validation of phantoms; the
+reconstruction overlays its phantom and ``scan`` can keep its projections."""
 
 import numpy as np
 import pytest
 
-from tests.scanner.conftest import cylinder_phantom
 from trabecula.errors import ParameterError
-from trabecula.scanner import scan, simulate_projections
+from trabecula.phantom.objects import cylinder_labels as cylinder_phantom
+from trabecula.scanner.recon import reconstruct
+from trabecula.scanner.simulate import scan, simulate_projections
 
 
 def _rois(vol, rod_at=None):
@@ -61,3 +63,18 @@ def test_phantom_must_be_labels_with_materials():
         simulate_projections(bad, "clinical-mdct", progress=False)
     with pytest.raises(ParameterError):
         simulate_projections(ph, "clinical-mdct", mas=-1.0, progress=False)
+
+
+def test_scan_keeps_projections_and_reconstruct_places_the_volume():
+    ph = cylinder_phantom(diameter_mm=4.0, height_mm=0.8, voxel_mm=0.1, box_mm=5.0)
+    ph = ph.replace(origin=tuple(o + d for o, d in zip(ph.origin, (0.3, -1.0, 2.0), strict=True)))
+    vol, proj = scan(ph, "clinical-mdct", noise=False, progress=False, keep_projections=True)
+    assert proj.geometry["center_mm"] == pytest.approx(ph.center_mm)
+    assert vol.center_mm == pytest.approx(ph.center_mm, abs=0.11)  # the scan overlays the phantom
+    again = reconstruct(proj)
+    assert again.origin == vol.origin and np.array_equal(again.numpy(), vol.numpy())
+    assert np.array_equal(scan(ph, "clinical-mdct", noise=False, progress=False).numpy(), vol.numpy())
+    assert vol.provenance.extra["seed"] == 0 and vol.provenance.extra["mas_per_view"] == proj.geometry["mas_per_view"]
+    with pytest.raises(ParameterError) as exc:
+        scan(ph, "clinical-mdct", mode="fast", keep_projections=True)
+    assert exc.value.name == "keep_projections"

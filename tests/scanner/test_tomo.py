@@ -55,3 +55,32 @@ def test_ring_removal_removes_a_synthetic_stripe():
     fixed = tomo.remove_rings(bad)
     assert abs(float(fixed[:, 70].mean() - sino[:, 70].mean())) < 0.03  # > 90 % of the stripe removed
     assert np.abs(fixed - sino).mean() < 0.6 * np.abs(bad - sino).mean()  # and little else changed
+
+
+def test_reconstruct_projections_dispatches_on_the_geometry(tooth, tmp_path):
+    from trabecula.errors import ParameterError
+    from trabecula.phantom.objects import cylinder_labels
+    from trabecula.scanner.recon import reconstruct
+    from trabecula.scanner.simulate import simulate_projections
+
+    par = tomo.reconstruct_projections(tooth, center="296")
+    ref = tomo.reconstruct_parallel(tooth, center=296.0, kernel="shepp-logan")
+    assert np.array_equal(par.numpy(), ref.numpy()) and par.provenance.extra["center_px"] == 296.0
+    for kw, name in (({"backend": "rtk"}, "--backend"), ({"center": "left"}, "--center")):
+        with pytest.raises(ParameterError) as exc:
+            tomo.reconstruct_projections(tooth, **kw)
+        assert exc.value.name == name
+    proj = simulate_projections(cylinder_labels(4.0, 0.6, 0.1, 5.0), "clinical-mdct", noise=False, progress=False)
+    cone = tomo.reconstruct_projections(proj)
+    assert cone.units == "HU" and np.array_equal(cone.numpy(), reconstruct(proj).numpy())
+    for kw in ({"center": "auto"}, {"rings": True}):
+        with pytest.raises(ParameterError) as exc:
+            tomo.reconstruct_projections(proj, **kw)
+        assert exc.value.name == "--center"
+    import imageio.v3 as iio
+
+    tomo.save_png(cone, tmp_path / "hu.png")
+    bone = cone.window("bone").numpy()
+    assert np.array_equal(iio.imread(tmp_path / "hu.png"), bone[bone.shape[0] // 2])
+    tomo.save_png(par, tmp_path / "grey.png")
+    assert iio.imread(tmp_path / "grey.png").shape == (640, 640)

@@ -8,10 +8,10 @@ Grids (the vertebra study's: MDCT slices 0.1 mm apart, ~0.2 mm pixels, "doubled"
   edge-aligned with the input grid (same field of view, same slices).
 
 Specimens: the ten real L1 trabecular structures of DIDSR (binary, 0.05 mm) and ``n_synthetic``
-level-set structures (:func:`trabecula.enhance.degrade.synthetic_structure`) with BV/TV, scale, plate/rod
+level-set structures (:func:`trabecula.phantom.standin.synthetic_structure`) with BV/TV, scale, plate/rod
 character and anisotropy drawn from a seeded generator, plus ``n_edges`` bone-cylinder edge objects.
 Scanning uses the scanner twin (``backend="twin"``, :func:`trabecula.scanner.scan` in its fast mode)
-or the image-domain model (``backend="image"``, :mod:`trabecula.enhance.degrade`); ``"auto"`` takes the
+or the image-domain model (``backend="image"``, :mod:`trabecula.scanner.image_domain`); ``"auto"`` takes the
 twin when it is installed. The manifest records which.
 
 Splits: ``by-specimen`` (default; 20 % of specimens held out for test, 10 % for validation, stratified by
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -75,7 +76,7 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
 
 def load_structure(spec: dict) -> Volume:
     """The fine-grid (0.05 mm) structure of a planned specimen: binary for bone, HU for edge objects."""
-    from trabecula.enhance.degrade import edge_phantom, synthetic_structure
+    from trabecula.phantom.standin import edge_phantom, synthetic_structure
 
     if spec["source"] == "didsr":
         from trabecula.io import read_volume
@@ -120,7 +121,7 @@ def scan_specimen(structure: Volume, seed: int, backend: str = "image", full_mas
                   low_mas: float = LOW_MAS) -> dict[str, np.ndarray]:
     """Scan one fine-grid structure: clinical full dose (``input``, ``full_mas``), low dose (``input_low``,
     ``low_mas``, a quarter by default), micro-CT (``target``), each on its fixed grid (int16 HU)."""
-    from trabecula.enhance.degrade import image_scan
+    from trabecula.scanner.image_domain import image_scan
 
     n_in = tuple(int(round(e / s)) for e, s in zip(structure.extent_mm, INPUT_SPACING, strict=True))
     n_t = (n_in[0], 2 * n_in[1], 2 * n_in[2])
@@ -226,7 +227,7 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "backend": backend,
         "backend_note": ("scanner twin, fast mode" if backend == "twin" else
-                         "image-domain scanner model (trabecula.enhance.degrade): Gaussian PSF, area resampling, "
+                         "image-domain scanner model (trabecula.scanner.image_domain): Gaussian PSF, area resampling, "
                          "correlated Gaussian noise; not a projection/reconstruction simulation"),
         "input_spacing": list(INPUT_SPACING), "target_spacing": list(TARGET_SPACING), "scale": 2,
         "doses_mas": {"input": full_mas, "input_low": low_mas},
@@ -303,6 +304,50 @@ def pairs_from_folders(input_dir: str | Path, target_dir: str | Path, out_dir: s
     with atomic_output(path, force=True) as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=1))
     return path
+
+
+def default_didsr_dir() -> Path | None:
+    """The DIDSR L1 vertebra structures' default folder, ``$TRABECULA_DATA/didsr_l1_vertebra`` (the data folder
+    defaults to ``shared/data`` beside the repository), or None when that folder does not exist."""
+    base = Path(os.environ.get("TRABECULA_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
+    folder = base / "didsr_l1_vertebra"
+    return folder if folder.is_dir() else None
+
+
+def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, didsr: str | Path | None = None,
+               backend: str = "auto", split: str = "by-specimen", input_dir: str | Path | None = None,
+               target_dir: str | Path | None = None, low_dir: str | Path | None = None, size: int = 240,
+               seed: int = 0, mas: float = FULL_MAS, low_mas: float = LOW_MAS, force: bool = False) -> Path:
+    """Make a pairs folder (``trabecula pairs``); returns the manifest path.
+
+    With ``input_dir`` and ``target_dir`` (both or neither, else :class:`ParameterError`): the user's own
+    registered pairs (:func:`pairs_from_folders`, ``low_dir`` optional). Otherwise ``synthetic`` level-set
+    specimens, ``edges`` edge objects and the DIDSR structures in ``didsr`` (None: :func:`default_didsr_dir`;
+    ``"none"``: no DIDSR specimens), ``size`` voxels across, planned by :func:`specimen_plan` and scanned by
+    :func:`write_pairs` at ``mas`` / ``low_mas`` with a progress bar.
+    """
+    from trabecula.progress import progress_steps
+
+    if (input_dir is None) != (target_dir is None):
+        raise ParameterError("--input/--target", "give both folders for your own pairs")
+    if input_dir is not None:
+        return pairs_from_folders(input_dir, target_dir, out_dir, low_dir, split=split, seed=seed, force=force)
+    if didsr is None:
+        didsr_dir = default_didsr_dir()
+    else:
+        didsr_dir = None if str(didsr).lower() == "none" else didsr
+    plan = specimen_plan(synthetic, edges, didsr_dir, seed, size)
+    with progress_steps("scanning specimens", len(plan)) as advance:
+        return write_pairs(out_dir, plan, backend=backend, split=split, seed=seed, force=force,
+                           progress=lambda sid: advance(1, f"scanning {sid}"), full_mas=mas, low_mas=low_mas)
+
+
+def pair_counts(manifest_path: str | Path) -> dict[str, Any]:
+    """A pairs manifest summarised: ``{"specimens": n, "backend": …, "split_mode": …, "splits": {split: n}}``,
+    counting specimens per split (``train``, ``val``, ``test``, ``mixed`` for by-slice folders)."""
+    m = json.loads(Path(manifest_path).read_text())
+    splits = {s: sum(1 for r in m["specimens"] if r["split"] == s) for s in ("train", "val", "test", "mixed")}
+    return {"specimens": len(m["specimens"]), "backend": m["backend"], "split_mode": m["split_mode"], "splits": splits}
 
 
 # ------------------------------------------------------------------------------------------ reading

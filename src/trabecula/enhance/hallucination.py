@@ -1,7 +1,7 @@
 """Hallucination check: is an enhanced volume's structure supported by the clinical input it came from?
 
 Method (a data-consistency test): re-degrade the output with the input scanner's forward model — the
-calibrated PSF and sampling of :func:`trabecula.enhance.degrade.blur_and_sample`, noise-free — and
+calibrated PSF and sampling of :func:`trabecula.scanner.image_domain.blur_and_sample`, noise-free — and
 compare the prediction with the actual input:
 
 1. ``r = input − D(output)`` on the input grid (HU). For an output the input can support, ``r`` is the
@@ -81,7 +81,7 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
                       min_score: float = 0.5, match_hu: bool = False) -> ConsistencyResult:
     """Data-consistency of an enhanced ``output`` with the clinical ``input_volume`` (see the module docstring).
 
-    ``scanner`` names the image-domain model of the input scanner (:data:`trabecula.enhance.degrade.PRESETS`);
+    ``scanner`` names the image-domain model of the input scanner (:data:`trabecula.scanner.image_domain.IMAGE_DOMAIN_PRESETS`);
     its PSF is applied to ``output`` before sampling onto the input's grid (the input's own spacing and
     origin are used, so any enhanced grid works).
 
@@ -92,13 +92,13 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
     volume does, so it is off by default; the fit is in ``details``).
     Outputs on the input's own scale give ``a ≈ 1, b ≈ 0``.
     """
-    from trabecula.enhance.degrade import FWHM_TO_SIGMA, PRESETS
+    from trabecula.scanner.image_domain import FWHM_TO_SIGMA, IMAGE_DOMAIN_PRESETS
 
     if output.units != "HU" or input_volume.units != "HU":
         raise ParameterError("units", "both volumes must be in HU")
-    if scanner not in PRESETS:
-        raise ParameterError("scanner", f"unknown scanner model {scanner!r}; choose {', '.join(PRESETS)}")
-    p = PRESETS[scanner]
+    if scanner not in IMAGE_DOMAIN_PRESETS:
+        raise ParameterError("scanner", f"unknown scanner model {scanner!r}; choose {', '.join(IMAGE_DOMAIN_PRESETS)}")
+    p = IMAGE_DOMAIN_PRESETS[scanner]
     sig = np.asarray(p.psf_fwhm_mm) * FWHM_TO_SIGMA / np.asarray(output.spacing)
     blurred = ndimage.gaussian_filter(output.numpy().astype(np.float32), sig, mode="nearest")
     # sample onto the input's voxel centres: area-average (anti-alias) then linear interpolation
@@ -137,3 +137,20 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
                               "flag_fraction": flag_fraction, "min_cluster_mm3": min_cluster_mm3, "min_score": min_score,
                               "scanner_model": scanner, "smoothed_residual_sd_hu": sd_s,
                               "hu_scale_fit": [a_fit, b_fit]})
+
+
+def check_enhanced(result_vol: Volume, input_vol: Volume, loaded_model, resample: bool) -> ConsistencyResult:
+    """The hallucination check of ``trabecula enhance --check``: :func:`consistency_check` of an enhanced
+    ``result_vol`` against the ``input_vol`` it was made from by ``loaded_model``
+    (a :class:`~trabecula.enhance.infer.LoadedModel`).
+
+    With ``resample`` the input is first put on the model's training grid, as the enhancement did
+    (:func:`~trabecula.enhance.infer.check_spacing`). A micro-CT-like model (scale ≠ 1) trained on twin
+    pairs outputs the twin micro-CT's (80 kVp) HU scale, so its output is mapped to the input's scale
+    (``match_hu``); every other output is compared as is.
+    """
+    from trabecula.enhance.infer import check_spacing
+
+    base = check_spacing(input_vol, loaded_model, resample=True) if resample else input_vol
+    match = loaded_model.model.scale != 1 and loaded_model.manifest.get("data", {}).get("backend") == "twin"
+    return consistency_check(result_vol, base, match_hu=match)

@@ -189,8 +189,25 @@ def _axis_windows(n: int, tile: int, overlap: int, multiple: int) -> list[tuple[
     return out
 
 
-def _predict(model, batch: np.ndarray, device: str) -> np.ndarray:
-    """Run the model on a batch ``(B, K, h, w)`` HU, edge-padded to its multiple; returns ``(B, sh, sw)``."""
+def predict(model, batch: np.ndarray, device: str) -> np.ndarray:
+    """One forward pass of an enhancement network on a batch of HU slices, without tiling.
+
+    Parameters
+    ----------
+    model : Enhancer or LoadedModel
+        The network (its ``multiple``, ``scale`` and ``in_channels`` are used); it is run as it is (call
+        ``model.eval()`` first for inference), under ``torch.inference_mode``.
+    batch : ndarray, shape (B, K, h, w)
+        HU values; ``K`` is the model's input channels (adjacent slices for 2.5D models).
+    device : str
+        torch device the batch is moved to (the model must already be there).
+
+    Returns
+    -------
+    ndarray, shape (B, s·h, s·w), float32
+        The model's HU output, ``s`` its scale. The input is padded by edge replication on the far
+        (bottom/right) sides to a multiple of the network's stride product and the output cropped back.
+    """
     torch = _torch()
     m = model.model if isinstance(model, LoadedModel) else model
     mult, s = m.multiple, m.scale
@@ -254,7 +271,7 @@ def enhance_array(model, vol: np.ndarray, tile: int = 256, overlap: int | None =
             ya, yb, xa, xb, _ = tiles[ti]
             idx = np.clip(z + context_stride * np.arange(-half, half + 1), 0, Z - 1)
             xs.append(vol[idx, ya:yb, xa:xb])
-        ys = _predict(m, np.stack(xs), device)
+        ys = predict(m, np.stack(xs), device)
         for (z, ti), y in zip(items, ys, strict=True):
             ya, yb, xa, xb, w2 = tiles[ti]
             out[z, s * ya:s * yb, s * xa:s * xb] += y * w2

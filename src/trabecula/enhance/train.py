@@ -28,6 +28,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,14 +90,14 @@ def feature_matching(real: list[list[Any]], fake: list[list[Any]]):
 
 def validate(model, slices: list[tuple[str, np.ndarray, np.ndarray]], device: str) -> dict[str, float]:
     """Study SSIM, SSIM on HU and PSNR of whole validation slices (model in eval mode)."""
-    from trabecula.enhance.infer import _predict
+    from trabecula.enhance.infer import predict
     from trabecula.quality.similarity import psnr, ssim_hu, ssim_study
 
     was = model.training
     model.eval()
     s_study, s_hu, ps = [], [], []
     for _, x, y in slices:
-        out = _predict(model, x[None], device)[0]
+        out = predict(model, x[None], device)[0]
         s_study.append(ssim_study(out, y[0]))
         s_hu.append(ssim_hu(out, y[0]))
         ps.append(psnr(out, y[0]))
@@ -104,42 +105,123 @@ def validate(model, slices: list[tuple[str, np.ndarray, np.ndarray]], device: st
     return {"val_ssim_study": float(np.mean(s_study)), "val_ssim_hu": float(np.mean(s_hu)), "val_psnr": float(np.mean(ps))}
 
 
-def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
-    """Train ``cfg.model`` on the pairs in ``cfg.data``; writes ``config.json``, ``log.csv``, ``last.pt``,
-    ``best.pt`` under ``cfg.out``. Returns a summary (iterations, seconds, best validation scores)."""
-    import torch
-    import torch.nn.functional as F
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Network config overrides ``KEY=VALUE`` (``--set``) as a dict: each value parsed as JSON when it is
+    JSON (``width=48`` → 48, ``flag=true`` → True), else kept as the string. No ``=`` raises
+    :class:`ParameterError` (``--set``)."""
+    cfg: dict[str, Any] = {}
+    for it in items or []:
+        if "=" not in it:
+            raise ParameterError("--set", f"expected KEY=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        try:
+            cfg[k.strip()] = json.loads(v)
+        except ValueError:
+            cfg[k.strip()] = v
+    return cfg
 
-    from trabecula.enhance.data import PairSet, PatchDataset, validation_slices
-    from trabecula.enhance.models import MODELS, Enhancer, build_discriminator, count_parameters
-    from trabecula.progress import make_progress
+
+LOG_FIELDS = ["iter", "elapsed_s", "loss_g", "loss_d", "loss_l1", "val_ssim_study", "val_ssim_hu", "val_psnr", "lr"]
+
+
+@dataclass
+class TrainRun:
+    """A training run once set up (:func:`setup_run`): the networks, optimisers, data and run folder, and
+    where the run stands (``start_iter``, ``elapsed0`` seconds already trained, ``best`` validation score)."""
+
+    cfg: TrainConfig
+    device: str
+    rank: int
+    world: int
+    local_rank: int
+    out: Path
+    pairs: Any                # PairSet
+    patches: Any              # PatchDataset
+    val: list                 # whole validation slices (rank 0 only)
+    model: Any                # Enhancer (unwrapped)
+    disc: Any                 # discriminator or None
+    opt_g: Any
+    opt_d: Any
+    lr: float
+    loss_cfg: dict[str, Any]  # the model's defaults with the run's overrides (λ_L1, λ_FM)
+    net_g: Any = None         # the model, or its DistributedDataParallel wrapper
+    net_d: Any = None
+    start_iter: int = 0
+    elapsed0: float = 0.0
+    best: float = -math.inf
+
+    @property
+    def gan(self) -> bool:
+        return self.disc is not None
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.out / "last.pt"
+
+    @property
+    def score_key(self) -> str:
+        """The validation score ``best.pt`` maximises: PSNR for ``dlr``, the study SSIM otherwise."""
+        return "val_psnr" if self.cfg.model == "dlr" else "val_ssim_study"
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse an unknown model or a non-positive ``iters``, ``batch``, ``patch`` or ``val_every``."""
+    from trabecula.enhance.models import MODELS
 
     if cfg.model not in MODELS:
         raise ParameterError("model", f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
     for name in ("iters", "batch", "patch", "val_every"):
         if getattr(cfg, name) < 1:
             raise ParameterError(name, f"must be ≥ 1, got {getattr(cfg, name)}")
-    spec = MODELS[cfg.model]
-    rank, world, local_rank = _rank_world()
-    distributed = world > 1
-    if cfg.device:
-        device = cfg.device
-    else:
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def select_device(cfg: TrainConfig, local_rank: int) -> str:
+    """``cfg.device``, else ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; CUDA asked for but absent
+    raises :class:`ParameterError`."""
+    import torch
+
+    device = cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ParameterError("device", "CUDA requested but not available")
-    if distributed:
-        import torch.distributed as dist
+    return device
 
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        if device.startswith("cuda"):
-            torch.cuda.set_device(local_rank)
+
+def _join_process_group(device: str, local_rank: int) -> None:
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local_rank)
+
+
+def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
+    """Set a run up from ``cfg``: device and process group, seeds, run folder (refused when it holds a run and
+    ``resume`` is off), patch stream and validation slices, generator, discriminator (GAN models) and Adam
+    optimisers (lr 2e-4, β (0.5, 0.999) for GANs; 1e-3, β (0.9, 0.999) otherwise, unless ``cfg.lr``).
+
+    The networks are built right after seeding torch, so their initial weights follow from ``cfg.seed``.
+    """
+    import torch
+
+    from trabecula.enhance.data import PairSet, PatchDataset, validation_slices
+    from trabecula.enhance.models import MODELS, Enhancer, build_discriminator
+
+    check_config(cfg)
+    spec = MODELS[cfg.model]
+    rank, world, local_rank = _rank_world()
+    device = select_device(cfg, local_rank)
+    if world > 1:
+        _join_process_group(device, local_rank)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.out)
-    ckpt_path = out / "last.pt"
     if rank == 0:
         if out.exists() and (out / "config.json").exists() and not resume:
             raise InputError(out, "already holds a run; pass --resume to continue it or choose another --out")
@@ -147,9 +229,10 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
 
     pairs = PairSet.open(cfg.data)
     in_key, tgt_key = ("input_low", "input") if cfg.model == "dlr" else ("input", "target")
-    ds = PatchDataset(pairs, "train", cfg.patch, spec.scale, cfg.in_channels, cfg.context_stride, in_key, tgt_key,
-                      seed=cfg.seed)
-    val = validation_slices(pairs, "val", cfg.val_slices, cfg.in_channels, cfg.context_stride, in_key, tgt_key) if rank == 0 else []
+    patches = PatchDataset(pairs, "train", cfg.patch, spec.scale, cfg.in_channels, cfg.context_stride, in_key,
+                           tgt_key, seed=cfg.seed)
+    val = (validation_slices(pairs, "val", cfg.val_slices, cfg.in_channels, cfg.context_stride, in_key, tgt_key)
+           if rank == 0 else [])
 
     model = Enhancer(cfg.model, cfg.in_channels, cfg.hu_center, cfg.hu_scale, cfg.config).to(device)
     disc = build_discriminator(cfg.model, cfg.in_channels, **cfg.config)
@@ -160,143 +243,227 @@ def train(cfg: TrainConfig, resume: bool = False, log=print) -> dict[str, Any]:
     betas = (0.5, 0.999) if gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(model.net.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas) if gan else None
-    c = {**spec.defaults, **cfg.config}
+    return TrainRun(cfg, device, rank, world, local_rank, out, pairs, patches, val, model, disc, opt_g, opt_d, lr,
+                    {**spec.defaults, **cfg.config}, net_g=model, net_d=disc)
 
-    start_iter, elapsed0, best = 0, 0.0, -math.inf
-    if cfg.init and not resume:
-        from trabecula.enhance.infer import load_model
 
-        init = load_model(cfg.init, device="cpu")
-        if init.model.hparams() != model.hparams():
-            raise ParameterError("init", f"{cfg.init} is a {init.model.hparams()} network; this run builds "
-                                         f"{model.hparams()} (same model, channels and config needed)")
-        model.net.load_state_dict(init.model.net.state_dict())
-        log(f"fine-tuning from {init.source} (sha256 {init.sha256[:12]}…)")
-    if resume:
-        if not ckpt_path.is_file():
-            raise InputError(ckpt_path, "no checkpoint to resume from")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.net.load_state_dict(ck["G"])
-        opt_g.load_state_dict(ck["opt_g"])
-        if gan:
-            disc.load_state_dict(ck["D"])
-            opt_d.load_state_dict(ck["opt_d"])
-        start_iter, elapsed0, best = int(ck["iter"]), float(ck.get("elapsed_s", 0.0)), float(ck.get("best", -math.inf))
-    net_g = model
-    net_d = disc
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+def init_from_weights(run: TrainRun, weights: str, log: Callable[[str], None] = print) -> None:
+    """Fine-tuning: load the generator's weights from ``weights`` (a shipped model name, a weights folder or a
+    ``.pt``); a network of another shape (model, channels or config) raises :class:`ParameterError`."""
+    from trabecula.enhance.infer import load_model
 
-        ids = [local_rank] if device.startswith("cuda") else None
-        net_g = DDP(model, device_ids=ids)
-        net_d = DDP(disc, device_ids=ids) if gan else None
+    init = load_model(weights, device="cpu")
+    if init.model.hparams() != run.model.hparams():
+        raise ParameterError("init", f"{weights} is a {init.model.hparams()} network; this run builds "
+                                     f"{run.model.hparams()} (same model, channels and config needed)")
+    run.model.net.load_state_dict(init.model.net.state_dict())
+    log(f"fine-tuning from {init.source} (sha256 {init.sha256[:12]}…)")
 
-    if rank == 0:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "hparams": model.hparams(),
-                                                      "parameters": count_parameters(model.net),
-                                                      "world_size": world, "device": device,
+
+def resume_run(run: TrainRun) -> None:
+    """Continue from the run folder's ``last.pt``: networks, optimisers, iteration, training time and best
+    validation score (the patch stream continues from the iteration, being drawn from ``(seed, i)``)."""
+    import torch
+
+    if not run.checkpoint.is_file():
+        raise InputError(run.checkpoint, "no checkpoint to resume from")
+    ck = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
+    run.model.net.load_state_dict(ck["G"])
+    run.opt_g.load_state_dict(ck["opt_g"])
+    if run.gan:
+        run.disc.load_state_dict(ck["D"])
+        run.opt_d.load_state_dict(ck["opt_d"])
+    run.start_iter, run.elapsed0 = int(ck["iter"]), float(ck.get("elapsed_s", 0.0))
+    run.best = float(ck.get("best", -math.inf))
+
+
+def wrap_distributed(run: TrainRun) -> None:
+    """Wrap the networks in DistributedDataParallel (one device per process on CUDA)."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [run.local_rank] if run.device.startswith("cuda") else None
+    run.net_g = DDP(run.model, device_ids=ids)
+    run.net_d = DDP(run.disc, device_ids=ids) if run.gan else None
+
+
+def write_run_files(run: TrainRun) -> None:
+    """``config.json`` (the config, the network's hyper-parameters and size, device, data) and the header of
+    ``log.csv`` when it is new; rank 0 only."""
+    from trabecula.enhance.models import count_parameters
+
+    if run.rank != 0:
+        return
+    cfg = run.cfg
+    (run.out / "config.json").write_text(json.dumps({**asdict(cfg), "hparams": run.model.hparams(),
+                                                      "parameters": count_parameters(run.model.net),
+                                                      "world_size": run.world, "device": run.device,
                                                       "data_manifest": str(Path(cfg.data).resolve() / "manifest.json"),
-                                                      "split_mode": pairs.split_mode}, indent=1))
-    log_path = out / "log.csv"
-    fields = ["iter", "elapsed_s", "loss_g", "loss_d", "loss_l1", "val_ssim_study", "val_ssim_hu", "val_psnr", "lr"]
-    if rank == 0 and not log_path.exists():
+                                                      "split_mode": run.pairs.split_mode}, indent=1))
+    log_path = run.out / "log.csv"
+    if not log_path.exists():
         with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
+            csv.writer(f).writerow(LOG_FIELDS)
 
-    def save(it: int, elapsed: float, path: Path) -> None:
-        state = {"iter": it, "elapsed_s": elapsed, "best": best, "hparams": model.hparams(),
-                 "G": model.net.state_dict(), "opt_g": opt_g.state_dict(),
-                 "input_spacing": pairs.manifest["input_spacing"], "context_stride": cfg.context_stride}
-        if gan:
-            state["D"] = disc.state_dict()
-            state["opt_d"] = opt_d.state_dict()
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
+
+def save_checkpoint(run: TrainRun, it: int, elapsed: float, path: Path) -> None:
+    """Write the run's state at iteration ``it`` to ``path`` (atomically: a temporary file, then renamed)."""
+    import torch
+
+    state = {"iter": it, "elapsed_s": elapsed, "best": run.best, "hparams": run.model.hparams(),
+             "G": run.model.net.state_dict(), "opt_g": run.opt_g.state_dict(),
+             "input_spacing": run.pairs.manifest["input_spacing"], "context_stride": run.cfg.context_stride}
+    if run.gan:
+        state["D"] = run.disc.state_dict()
+        state["opt_d"] = run.opt_d.state_dict()
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def next_batch(run: TrainRun, it: int):
+    """Iteration ``it``'s batch ``(x, y)`` in HU on the device: this process's interleaved share of the stream."""
+    import torch
+
+    base = it * run.cfg.batch * run.world + run.rank
+    items = [run.patches[base + j * run.world] for j in range(run.cfg.batch)]
+    x = torch.from_numpy(np.stack([a for a, _ in items])).to(run.device)
+    y = torch.from_numpy(np.stack([b for _, b in items])).to(run.device)
+    return x, y
+
+
+def regression_step(run: TrainRun, xn, yn) -> dict[str, float]:
+    """One Adam step of a regression model on a normalised batch: L2 (``dlr``) or L1 loss. Returns the losses
+    (``g`` the training loss, ``l1`` the L1 distance)."""
+    import torch.nn.functional as F
+
+    pred = run.net_g(xn, normalized=True)
+    loss = F.mse_loss(pred, yn) if run.cfg.model == "dlr" else F.l1_loss(pred, yn)
+    run.opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt_g.step()
+    return {"g": loss.item(), "l1": F.l1_loss(pred.detach(), yn).item()}
+
+
+def gan_step(run: TrainRun, xn, yn) -> dict[str, float]:
+    """One discriminator step then one generator step of a GAN model on a normalised batch (losses in the
+    module docstring). Returns the losses (``g`` generator, ``d`` discriminator, ``l1`` the L1 term)."""
+    import torch
+    import torch.nn.functional as F
+
+    c = run.loss_cfg
+    b = xn.shape[0]
+    fake = run.net_g(xn, normalized=True)
+    cond = run.model.upsampled_input(xn)
+    # discriminator step: real and fake pairs in one forward pass (one DDP forward per backward)
+    d_all = run.net_d(torch.cat([torch.cat([cond, yn], 1), torch.cat([cond, fake.detach()], 1)], 0))
+    d_real = [[f[:b] for f in scale] for scale in d_all]
+    d_fake = [[f[b:] for f in scale] for scale in d_all]
+    loss_d = 0.5 * (lsgan(d_real, 1.0) + lsgan(d_fake, 0.0))
+    run.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    run.opt_d.step()
+    # generator step
+    d_fake = run.net_d(torch.cat([cond, fake], 1))
+    l1 = F.l1_loss(fake, yn)
+    loss_g = lsgan(d_fake, 1.0) + c["lambda_l1"] * l1
+    if c.get("lambda_fm", 0) > 0:
+        with torch.no_grad():
+            d_real = run.net_d(torch.cat([cond, yn], 1))
+        loss_g = loss_g + c["lambda_fm"] * feature_matching(d_real, d_fake)
+    run.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    run.opt_g.step()
+    return {"g": loss_g.item(), "d": loss_d.item(), "l1": l1.item()}
+
+
+def _mean_or_blank(values: list[float]) -> float | str:
+    return float(np.mean(values)) if values else ""
+
+
+def validate_and_checkpoint(run: TrainRun, it: int, elapsed: float, losses: dict[str, list[float]],
+                            log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Validate at iteration ``it``, append the mean losses since the last row and the scores to ``log.csv``,
+    write ``best.pt`` when the score improved and ``last.pt`` always, and log a line. Returns the row."""
+    v = validate(run.model, run.val, run.device) if run.val else {}
+    row = {"iter": it, "elapsed_s": round(elapsed, 1), "loss_g": _mean_or_blank(losses["g"]),
+           "loss_d": _mean_or_blank(losses["d"]), "loss_l1": _mean_or_blank(losses["l1"]), **v, "lr": run.lr}
+    with open(run.out / "log.csv", "a", newline="") as f:
+        csv.DictWriter(f, LOG_FIELDS).writerow({k: row.get(k, "") for k in LOG_FIELDS})
+    score = v.get(run.score_key, -math.inf)
+    if score > run.best:
+        run.best = score
+        save_checkpoint(run, it, elapsed, run.out / "best.pt")
+    save_checkpoint(run, it, elapsed, run.checkpoint)
+    log(f"iter {it}: " + ", ".join(f"{k} {val_:.4g}" for k, val_ in row.items()
+                                   if isinstance(val_, float) and k != "lr"))
+    return row
+
+
+def final_checkpoint(run: TrainRun, it: int, elapsed: float, last: dict[str, Any]) -> dict[str, Any]:
+    """At the end of a run stopped between validations (``minutes``) or without a ``best.pt``: validate once
+    more and checkpoint (``best.pt`` when better or missing, ``last.pt``). Returns the last row."""
+    best_path = run.out / "best.pt"
+    if best_path.exists() and last.get("iter") == it:
+        return last
+    v = validate(run.model, run.val, run.device) if run.val else {}
+    score = v.get(run.score_key, -math.inf)
+    if score > run.best or not best_path.exists():
+        run.best = score
+        save_checkpoint(run, it, elapsed, best_path)
+    save_checkpoint(run, it, elapsed, run.checkpoint)
+    return {"iter": it, "elapsed_s": round(elapsed, 1), **v}
+
+
+def _empty_losses() -> dict[str, list[float]]:
+    return {"g": [], "d": [], "l1": []}
+
+
+def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train ``cfg.model`` on the pairs in ``cfg.data``; writes ``config.json``, ``log.csv``, ``last.pt``,
+    ``best.pt`` under ``cfg.out``. Returns a summary (iterations, seconds, best validation scores).
+
+    The loop: :func:`setup_run`, then :func:`init_from_weights` (``cfg.init``) or :func:`resume_run`, then per
+    iteration :func:`next_batch` and :func:`regression_step` or :func:`gan_step`, with
+    :func:`validate_and_checkpoint` every ``val_every`` iterations and at the last, until ``cfg.iters`` or
+    ``cfg.minutes``; :func:`final_checkpoint` at the end.
+    """
+    from trabecula.progress import make_progress
+
+    run = setup_run(cfg, resume)
+    if cfg.init and not resume:
+        init_from_weights(run, cfg.init, log)
+    if resume:
+        resume_run(run)
+    if run.distributed:
+        wrap_distributed(run)
+    write_run_files(run)
+    step = gan_step if run.gan else regression_step
 
     t0 = time.perf_counter()
-    it = start_iter
-    run_l = {"g": [], "d": [], "l1": []}
-    higher_better = "val_psnr" if cfg.model == "dlr" else "val_ssim_study"
+    it = run.start_iter
+    losses = _empty_losses()
     summary: dict[str, Any] = {}
-    model.train()
+    run.model.train()
     with make_progress() as prog:
-        task = prog.add_task(f"train {cfg.model}", total=cfg.iters, completed=start_iter)
+        task = prog.add_task(f"train {cfg.model}", total=cfg.iters, completed=run.start_iter)
         while it < cfg.iters:
-            elapsed = elapsed0 + time.perf_counter() - t0
+            elapsed = run.elapsed0 + time.perf_counter() - t0
             if cfg.minutes is not None and elapsed > 60.0 * cfg.minutes:
                 break
-            base = it * cfg.batch * world + rank
-            items = [ds[base + j * world] for j in range(cfg.batch)]
-            x = torch.from_numpy(np.stack([a for a, _ in items])).to(device)
-            y = torch.from_numpy(np.stack([b for _, b in items])).to(device)
-            xn, yn = model.normalize(x), model.normalize(y)
-            if not gan:
-                pred = net_g(xn, normalized=True)
-                loss = F.mse_loss(pred, yn) if cfg.model == "dlr" else F.l1_loss(pred, yn)
-                opt_g.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_g.step()
-                run_l["g"].append(loss.item())
-                run_l["l1"].append(F.l1_loss(pred.detach(), yn).item())
-            else:
-                b = xn.shape[0]
-                fake = net_g(xn, normalized=True)
-                cond = model.upsampled_input(xn)
-                # discriminator step: real and fake pairs in one forward pass (one DDP forward per backward)
-                d_all = net_d(torch.cat([torch.cat([cond, yn], 1), torch.cat([cond, fake.detach()], 1)], 0))
-                d_real = [[f[:b] for f in scale] for scale in d_all]
-                d_fake = [[f[b:] for f in scale] for scale in d_all]
-                loss_d = 0.5 * (lsgan(d_real, 1.0) + lsgan(d_fake, 0.0))
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-                # generator step
-                d_fake = net_d(torch.cat([cond, fake], 1))
-                l1 = F.l1_loss(fake, yn)
-                loss_g = lsgan(d_fake, 1.0) + c["lambda_l1"] * l1
-                if c.get("lambda_fm", 0) > 0:
-                    with torch.no_grad():
-                        d_real = net_d(torch.cat([cond, yn], 1))
-                    loss_g = loss_g + c["lambda_fm"] * feature_matching(d_real, d_fake)
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                opt_g.step()
-                run_l["g"].append(loss_g.item())
-                run_l["d"].append(loss_d.item())
-                run_l["l1"].append(l1.item())
+            x, y = next_batch(run, it)
+            for k, v in step(run, run.model.normalize(x), run.model.normalize(y)).items():
+                losses[k].append(v)
             it += 1
             prog.advance(task)
-            if rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
-                elapsed = elapsed0 + time.perf_counter() - t0
-                v = validate(model, val, device) if val else {}
-                row = {"iter": it, "elapsed_s": round(elapsed, 1),
-                       "loss_g": float(np.mean(run_l["g"])) if run_l["g"] else "",
-                       "loss_d": float(np.mean(run_l["d"])) if run_l["d"] else "",
-                       "loss_l1": float(np.mean(run_l["l1"])) if run_l["l1"] else "", **v, "lr": lr}
-                run_l = {"g": [], "d": [], "l1": []}
-                with open(log_path, "a", newline="") as f:
-                    csv.DictWriter(f, fields).writerow({k: row.get(k, "") for k in fields})
-                score = v.get(higher_better, -math.inf)
-                if score > best:
-                    best = score
-                    save(it, elapsed, out / "best.pt")
-                save(it, elapsed, ckpt_path)
-                log(f"iter {it}: " + ", ".join(f"{k} {val_:.4g}" for k, val_ in row.items()
-                                               if isinstance(val_, float) and k != "lr"))
-                summary = row
-    elapsed = elapsed0 + time.perf_counter() - t0
-    if rank == 0:
-        if not (out / "best.pt").exists() or summary.get("iter") != it:
-            v = validate(model, val, device) if val else {}
-            score = v.get(higher_better, -math.inf)
-            if score > best or not (out / "best.pt").exists():
-                best = score
-                save(it, elapsed, out / "best.pt")
-            save(it, elapsed, ckpt_path)
-            summary = {"iter": it, "elapsed_s": round(elapsed, 1), **v}
-    if distributed:
+            if run.rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
+                elapsed = run.elapsed0 + time.perf_counter() - t0
+                summary = validate_and_checkpoint(run, it, elapsed, losses, log)
+                losses = _empty_losses()
+    elapsed = run.elapsed0 + time.perf_counter() - t0
+    if run.rank == 0:
+        summary = final_checkpoint(run, it, elapsed, summary)
+    if run.distributed:
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    return {"iterations": it, "seconds": round(elapsed, 1), "best_" + higher_better: best, "last": summary}
+    return {"iterations": it, "seconds": round(elapsed, 1), "best_" + run.score_key: run.best, "last": summary}

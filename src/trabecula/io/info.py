@@ -76,3 +76,57 @@ def summarize(vol: Volume, bone_threshold: float | None = None, bins: int = 16) 
         "bone_fraction_basis": basis,
         "provenance": vol.provenance.to_dict(),
     }
+
+
+def summarize_projections(proj) -> dict[str, Any]:
+    """Numbers that describe a projection set (:class:`trabecula.io.ProjectionData`): angles, detector, flats, counts."""
+    return {
+        "source": proj.source,
+        "angles": proj.n_angles,
+        "angle_range_deg": [float(np.degrees(proj.angles.min())), float(np.degrees(proj.angles.max()))],
+        "detector_rows_cols": list(proj.data.shape[1:]),
+        "flats": 0 if proj.flats is None else len(proj.flats),
+        "darks": 0 if proj.darks is None else len(proj.darks),
+        "counts_range": [float(proj.data.min()), float(proj.data.max())],
+    }
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    if isinstance(x, list | tuple):
+        return " × ".join(_fmt(v) for v in x)
+    return str(x)
+
+
+def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rows of ``trabecula info``'s table for a :func:`summarize` result (a text histogram included)."""
+    rows = [
+        ("source", str(summary["source"])),
+        ("shape (z, y, x)", _fmt(summary["shape_zyx"])),
+        ("spacing (mm)", _fmt(summary["spacing_mm_zyx"])),
+        ("extent (mm)", _fmt(summary["extent_mm_zyx"])),
+        ("origin (mm)", _fmt(summary["origin_mm_zyx"])),
+    ]
+    guessed = summary["provenance"]["extra"].get("units_guessed")
+    rows.append(("units", summary["units"] + (f" (guessed: {guessed})" if guessed else "")))
+    rows.append(("dtype", summary["dtype"] + (" (lazy, chunked)" if summary["lazy"] else "")))
+    rows.append(("range", f"{summary['min']:.6g} … {summary['max']:.6g}"))
+    rows.append(("mean ± SD", f"{summary['mean']:.5g} ± {summary['sd']:.5g}"))
+    rows.append(("percentiles", "  ".join(f"{k}={v:.4g}" for k, v in summary["percentiles"].items())))
+    counts, edges = summary["histogram"]["counts"], summary["histogram"]["edges"]
+    peak = max(counts) or 1
+    bars = "▁▂▃▄▅▆▇█"
+    spark = "".join(bars[min(7, int(8 * c / peak))] if c else " " for c in counts)
+    rows.append(("histogram", f"{edges[0]:.4g} [{spark}] {edges[-1]:.4g}"))
+    bf = summary["bone_fraction"]
+    rows.append(("bone fraction", ("n/a" if bf != bf else f"{bf:.4f}") + f"  ({summary['bone_fraction_basis']})"))
+    steps = summary["provenance"]["steps"]
+    if steps:
+        rows.append(("steps", " → ".join(steps)))
+    return rows
+
+
+def projection_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The rows of ``trabecula info``'s table for a :func:`summarize_projections` result."""
+    return [(k, _fmt(v)) for k, v in summary.items()]

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from trabecula.errors import ParameterError
+from trabecula.volume import as_spacing
 
 
 @dataclass
@@ -134,7 +135,7 @@ def degree_of_anisotropy(bone: np.ndarray, spacing=(1.0, 1.0, 1.0), voi: np.ndar
         raise ParameterError("bone", f"expected a 3-D array, got shape {b.shape}")
     if n_directions < 9:
         raise ParameterError("n_directions", "at least 9 directions are needed to fit an ellipsoid")
-    sp = np.asarray(spacing, float) * np.ones(3)
+    sp = np.asarray(as_spacing(spacing))
     m = np.ones(b.shape, bool) if voi is None else np.ascontiguousarray(np.asarray(voi) != 0)
     nan = AnisotropyResult(float("nan"), float("nan"), (0.0, 0.0, 0.0), (float("nan"),) * 3, n_directions)
     if not m.any():

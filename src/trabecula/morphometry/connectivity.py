@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from trabecula.errors import ParameterError
+from trabecula.volume import as_spacing
 
 
 def _build_lut() -> np.ndarray:
@@ -174,7 +175,7 @@ def connectivity(bone: np.ndarray, spacing=(1.0, 1.0, 1.0), voi: np.ndarray | No
         cropped stack). Otherwise a ``voi`` uses the floating (vertex-weighted) correction.
     """
     b = np.ascontiguousarray(np.asarray(bone) != 0)
-    sp = np.asarray(spacing, float) * np.ones(3)
+    sp = np.asarray(as_spacing(spacing))
     vvox = float(np.prod(sp))
     if voi is None or box is not None:
         sub = b if box is None else b[box]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
-from trabecula.volume import Volume
+from trabecula.volume import Volume, as_spacing
 
 METRICS = ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
 NAN = float("nan")
@@ -88,10 +88,34 @@ class MorphometryResult:
         return d
 
 
-def _as_volume(vol: Any) -> Volume:
-    if isinstance(vol, Volume):
-        return vol
-    raise ParameterError("vol", f"expected a Volume, got {type(vol).__name__}")
+def as_volume(vol_or_array: Any, spacing: float | Sequence[float] | None = None,
+              units: str | None = None) -> Volume:
+    """The volume :func:`measure` works on: a :class:`Volume` as it is, or an array ``(z, y, x)`` with its
+    ``spacing`` (mm, required) on a grid whose voxel ``[0, 0, 0]`` is centred at the world origin.
+
+    An array's ``units`` default to ``"binary"`` for a boolean array or an integer array holding only 0 and 1
+    (nonzero = bone), ``"grey"`` for anything else (segmented first). A Volume carries its own spacing and units:
+    passing either with a Volume is a :class:`ParameterError`.
+    """
+    if isinstance(vol_or_array, Volume):
+        for name, value in (("spacing", spacing), ("units", units)):
+            if value is not None:
+                raise ParameterError(name, "a Volume carries its own spacing and units; pass them with an array only")
+        return vol_or_array
+    if not isinstance(vol_or_array, np.ndarray):
+        raise ParameterError("vol", f"expected a Volume or a NumPy array, got {type(vol_or_array).__name__}")
+    if spacing is None:
+        raise ParameterError("spacing", "an array needs its voxel size in mm (spacing=)")
+    return Volume(vol_or_array, as_spacing(spacing), (0.0, 0.0, 0.0), units or _array_units(vol_or_array))
+
+
+def _array_units(a: np.ndarray) -> str:
+    """``"binary"`` for a boolean array or an integer array of 0s and 1s, else ``"grey"``."""
+    if a.dtype == bool:
+        return "binary"
+    if np.issubdtype(a.dtype, np.integer) and a.size and int(a.min()) >= 0 and int(a.max()) <= 1:
+        return "binary"
+    return "grey"
 
 
 def _box_slices(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
@@ -106,9 +130,22 @@ def _box_slices(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
     return sl_t if int(np.count_nonzero(mask)) == n_box else None  # type: ignore[return-value]
 
 
+def wanted_metrics(metrics: Sequence[str]) -> list[str]:
+    """The metrics to compute, lower-cased and checked against :data:`METRICS`; Tb.N brings Tb.Th and Tb.Sp."""
+    wanted = [m.lower() for m in metrics]
+    bad = [m for m in wanted if m not in METRICS]
+    if bad:
+        raise ParameterError("metrics", f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
+    if "tbn" in wanted:
+        wanted += [m for m in ("tbth", "tbsp") if m not in wanted]
+    return wanted
+
+
 def measure(
-    vol: Volume,
+    vol_or_array: Volume | np.ndarray,
     *,
+    spacing: float | Sequence[float] | None = None,
+    units: str | None = None,
     threshold: str | float = "isodata",
     voi: Any = None,
     bonej: bool = False,
@@ -125,8 +162,14 @@ def measure(
 
     Parameters
     ----------
-    vol : Volume
-        ``binary`` (measured as is) or HU/grey/attenuation (segmented with ``threshold`` first).
+    vol_or_array : Volume or ndarray (z, y, x)
+        ``binary`` (measured as is) or HU/grey/attenuation (segmented with ``threshold`` first). An array needs
+        ``spacing``; its grid has voxel ``[0, 0, 0]`` centred at the world origin (:func:`as_volume`).
+    spacing : float or (dz, dy, dx), optional
+        Voxel size in mm of an array input (required for arrays, refused with a Volume).
+    units : str, optional
+        Units of an array input (:data:`trabecula.volume.UNITS`); default ``"binary"`` for a boolean or 0/1
+        integer array, ``"grey"`` otherwise.
     threshold : "isodata" | "otsu" | float
         Segmentation threshold (ignored for binary input); automatic thresholds use the VOI's voxels.
     voi : None | str | ndarray | Volume | path
@@ -156,24 +199,12 @@ def measure(
     progress : callable(description), optional
         Called before each step.
     """
-    from trabecula.morphometry.anisotropy import degree_of_anisotropy
-    from trabecula.morphometry.connectivity import connectivity
-    from trabecula.morphometry.smi import structure_model_index
-    from trabecula.morphometry.thickness import _local_thickness, thickness_stats
-    from trabecula.morphometry.threshold import segment, smoothed_values
-    from trabecula.morphometry.upsample import check_factor
-    from trabecula.morphometry.voi import voi_from_spec
-
-    vol = _as_volume(vol)
-    wanted = [m.lower() for m in metrics]
-    bad = [m for m in wanted if m not in METRICS]
-    if bad:
-        raise ParameterError("metrics", f"unknown metric(s) {', '.join(bad)}; choose from {', '.join(METRICS)}")
-    if "tbn" in wanted:
-        wanted += [m for m in ("tbth", "tbsp") if m not in wanted]
-    step = progress or (lambda desc: None)
     from trabecula.morphometry.thickness import resolve_mode
+    from trabecula.morphometry.upsample import check_factor
 
+    vol = as_volume(vol_or_array, spacing, units)
+    wanted = wanted_metrics(metrics)
+    step = progress or (lambda desc: None)
     mode = resolve_mode(mode, bonej)
     upsample = check_factor(upsample)
     if upsample > 1 and vol.units == "binary":
@@ -181,110 +212,158 @@ def measure(
                                          "volume it was segmented from")
     res = MorphometryResult(mode=mode, border=border, spacing_mm=tuple(vol.spacing), upsample=upsample,
                             source=vol.provenance.source)
-    warn = res.warnings.append
 
     step("VOI")
+    mask = _voi_mask(vol, voi, res)
+    step("segmentation")
+    if vol.units == "binary":
+        bone = np.ascontiguousarray(vol.numpy() != 0)
+        res.threshold, res.threshold_method = NAN, "binary input"
+    else:
+        vol, bone, mask = _segment(vol, voi, mask, threshold, smooth_sigma_mm, upsample, border, res, step)
+    no_bone, all_bone = _bone_volume_fraction(bone, mask, vol, res)
+    if "tbth" in wanted and not no_bone:
+        _thickness(vol, bone, mask, "Tb.Th", maps, res, step)
+    if "tbsp" in wanted and not all_bone:
+        _thickness(vol, ~bone, mask, "Tb.Sp", maps, res, step)
+    if "tbn" in wanted:
+        _trabecular_number(res)
+    if "connd" in wanted:
+        step("connectivity")
+        if not (no_bone or all_bone):
+            _connectivity(vol, bone, mask, res)
+    if "smi" in wanted and not (no_bone or all_bone):
+        step("SMI")
+        _structure_model_index(vol, bone, mask, res)
+    if "da" in wanted and not (no_bone or all_bone):
+        step("anisotropy (MIL)")
+        _anisotropy(vol, bone, mask, seed, res)
+    return res
+
+
+def _voi_mask(vol: Volume, voi: Any, res: MorphometryResult) -> np.ndarray | None:
+    """The VOI mask on ``vol``'s grid (None = whole volume); records its description and volume in ``res``."""
+    from trabecula.morphometry.voi import voi_from_spec
+
     if voi is None:
         mask = None
         res.voi = "whole volume"
     else:
         mask, res.voi = voi_from_spec(voi, vol)
-    vvox = float(np.prod(vol.spacing))
+    _record_voi_volume(vol, mask, res)
+    return mask
+
+
+def _record_voi_volume(vol: Volume, mask: np.ndarray | None, res: MorphometryResult) -> None:
     n_voi = int(np.count_nonzero(mask)) if mask is not None else int(np.prod(vol.shape))
-    res.voi_volume_mm3 = res.tv_mm3 = n_voi * vvox
+    res.voi_volume_mm3 = res.tv_mm3 = n_voi * float(np.prod(vol.spacing))
 
-    step("segmentation")
-    if vol.units == "binary":
-        seg = vol.numpy()
-        bone = np.ascontiguousarray(seg != 0)
-        res.threshold, res.threshold_method = NAN, "binary input"
-    else:
-        method = threshold if isinstance(threshold, str) else "fixed"
-        values = smoothed_values(vol, smooth_sigma_mm)  # once: the sub-voxel segmentation reuses them
-        bvol, t = segment(vol.with_data(values), threshold, voi=mask)
-        bone = np.ascontiguousarray(bvol.numpy() != 0)
-        res.threshold = float(t)
-        res.threshold_method = str(method).lower() if str(method).lower() in ("isodata", "otsu") else "fixed"
-        if res.threshold_method == "isodata":
-            res.threshold_method = "isodata (ImageJ default)"
-        res.threshold_method += f" [{vol.units}]"
-        if upsample > 1:
-            step(f"sub-voxel segmentation ({upsample}x)")
-            grid, bone, mask = _upsampled(vol, values, bone, mask, voi, t, upsample, border)
-            vvox = float(np.prod(grid.spacing))
-            n_voi = int(np.count_nonzero(mask)) if mask is not None else int(np.prod(grid.shape))
-            res.voi_volume_mm3 = res.tv_mm3 = n_voi * vvox
-            res.threshold_method += f", interpolated {upsample}x per axis before thresholding"
-            vol = grid
 
+def _segment(vol: Volume, voi: Any, mask: np.ndarray | None, threshold: str | float, smooth_sigma_mm: float | None,
+             upsample: int, border: str, res: MorphometryResult,
+             step: Callable[[str], None]) -> tuple[Volume, np.ndarray, np.ndarray | None]:
+    """Threshold a grey/HU volume (after optional smoothing, and sub-voxel interpolation when ``upsample > 1``):
+    ``(grid measured on, bone, VOI mask on that grid)``; the threshold and its method go into ``res``."""
+    from trabecula.morphometry.threshold import segment, smoothed_values
+
+    method = threshold if isinstance(threshold, str) else "fixed"
+    values = smoothed_values(vol, smooth_sigma_mm)  # once: the sub-voxel segmentation reuses them
+    bvol, t = segment(vol.with_data(values), threshold, voi=mask)
+    bone = np.ascontiguousarray(bvol.numpy() != 0)
+    res.threshold = float(t)
+    res.threshold_method = str(method).lower() if str(method).lower() in ("isodata", "otsu") else "fixed"
+    if res.threshold_method == "isodata":
+        res.threshold_method = "isodata (ImageJ default)"
+    res.threshold_method += f" [{vol.units}]"
+    if upsample > 1:
+        step(f"sub-voxel segmentation ({upsample}x)")
+        vol, bone, mask = _upsampled(vol, values, bone, mask, voi, t, upsample, border)
+        _record_voi_volume(vol, mask, res)
+        res.threshold_method += f", interpolated {upsample}x per axis before thresholding"
+    return vol, bone, mask
+
+
+def _bone_volume_fraction(bone: np.ndarray, mask: np.ndarray | None, vol: Volume,
+                          res: MorphometryResult) -> tuple[bool, bool]:
+    """BV and BV/TV by voxel counting in the VOI, with a warning when the VOI holds no bone or only bone:
+    returns ``(no bone, all bone)``."""
     in_voi = bone if mask is None else (bone & mask)
     n_bone = int(np.count_nonzero(in_voi))
-    res.bv_mm3 = n_bone * vvox
+    n_voi = int(np.count_nonzero(mask)) if mask is not None else int(np.prod(vol.shape))
+    res.bv_mm3 = n_bone * float(np.prod(vol.spacing))
     res.bv_tv = n_bone / n_voi
-    no_bone = n_bone == 0
-    all_bone = n_bone == n_voi
-    if no_bone:
-        warn("no bone in the VOI: Tb.Th, Tb.N, Conn.D, SMI and DA are undefined (NaN)")
-    if all_bone:
-        warn("the VOI is all bone: Tb.Sp, Tb.N, Conn.D, SMI and DA are undefined (NaN)")
+    if n_bone == 0:
+        res.warnings.append("no bone in the VOI: Tb.Th, Tb.N, Conn.D, SMI and DA are undefined (NaN)")
+    if n_bone == n_voi:
+        res.warnings.append("the VOI is all bone: Tb.Sp, Tb.N, Conn.D, SMI and DA are undefined (NaN)")
+    return n_bone == 0, n_bone == n_voi
 
-    def run_thickness(phase: np.ndarray, label: str):
-        step(f"local thickness ({label})")
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            m, _ = _local_thickness(phase, vol.spacing, res.mode, mask, border, None)
-        for w in caught:
-            warn(f"{label}: {w.message}")
-        st = thickness_stats(m, phase, mask)
-        return m, st
 
-    if "tbth" in wanted and not no_bone:
-        m, st = run_thickness(bone, "Tb.Th")
+def _thickness(vol: Volume, phase: np.ndarray, mask: np.ndarray | None, label: str, maps: bool,
+               res: MorphometryResult, step: Callable[[str], None]) -> None:
+    """Tb.Th (``label="Tb.Th"``, the bone) or Tb.Sp (the marrow): mean, SD, max of the local thickness of
+    ``phase`` in the VOI, its map when ``maps``; the thickness warnings are kept in ``res``."""
+    from trabecula.morphometry.thickness import local_thickness, thickness_stats
+
+    step(f"local thickness ({label})")
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        m = local_thickness(phase, vol.spacing, res.mode, mask, border=res.border)
+    for w in caught:
+        res.warnings.append(f"{label}: {w.message}")
+    st = thickness_stats(m, phase, mask)
+    if label == "Tb.Th":
         res.tb_th_mm, res.tb_th_sd_mm, res.tb_th_max_mm = st.mean, st.sd, st.max
-        if not math.isfinite(st.mean):
-            warn("Tb.Th undefined (NaN)")
-        if maps:
-            res.thickness_map = vol.with_data(m, units="mm", step=f"local thickness Tb.Th [{res.mode}]")
-        del m
-    if "tbsp" in wanted and not all_bone:
-        marrow = ~bone
-        m, st = run_thickness(marrow, "Tb.Sp")
+    else:
         res.tb_sp_mm, res.tb_sp_sd_mm, res.tb_sp_max_mm = st.mean, st.sd, st.max
-        if not math.isfinite(st.mean):
-            warn("Tb.Sp undefined (NaN)")
-        if maps:
-            res.spacing_map = vol.with_data(m, units="mm", step=f"local thickness Tb.Sp [{res.mode}]")
-        del m, marrow
-    if "tbn" in wanted:
-        s = res.tb_th_mm + res.tb_sp_mm
-        res.tb_n_per_mm = 1.0 / s if np.isfinite(s) and s > 0 else NAN
-        res.tb_n_plate_per_mm = res.bv_tv / res.tb_th_mm if np.isfinite(res.tb_th_mm) and res.tb_th_mm > 0 else NAN
-    if "connd" in wanted:
-        step("connectivity")
-        if not (no_bone or all_bone):
-            if mask is None:
-                cr = connectivity(bone, vol.spacing)
-            else:
-                box = _box_slices(mask)
-                cr = connectivity(bone, vol.spacing, mask, box=box)
-            res.euler_char, res.delta_chi = float(cr.euler_char), cr.delta_chi
-            res.conn_d_per_mm3, res.conn_correction = cr.conn_d_per_mm3, cr.correction
-            if cr.connectivity < 0:
-                warn(f"connectivity 1 − Δχ = {cr.connectivity:.3g} is negative (several particles or enclosed "
-                     "cavities in the VOI); Conn.D is reported as computed")
-    if "smi" in wanted and not (no_bone or all_bone):
-        step("SMI")
-        sr = structure_model_index(bone, vol.spacing, mask)
-        res.smi, res.smi_concave_fraction, res.bs_mm2 = sr.smi, sr.concave_fraction, sr.surface_mm2
-        if not math.isfinite(sr.smi):
-            warn("SMI undefined: no bone surface inside the VOI")
-    if "da" in wanted and not (no_bone or all_bone):
-        step("anisotropy (MIL)")
-        ar = degree_of_anisotropy(bone, vol.spacing, mask, seed=seed)
-        res.da, res.da_scanco, res.main_direction = ar.da, ar.da_scanco, ar.main_direction
-        if not math.isfinite(ar.da):
-            warn("DA undefined: no bone/marrow intercepts in the VOI, or the MIL ellipsoid fit failed")
-    return res
+    if not math.isfinite(st.mean):
+        res.warnings.append(f"{label} undefined (NaN)")
+    if maps:
+        thickness_map = vol.with_data(m, units="mm", step=f"local thickness {label} [{res.mode}]")
+        if label == "Tb.Th":
+            res.thickness_map = thickness_map
+        else:
+            res.spacing_map = thickness_map
+
+
+def _trabecular_number(res: MorphometryResult) -> None:
+    """Tb.N = 1 / (Tb.Th + Tb.Sp), and the plate-model BV/TV / Tb.Th (Parfitt 1983)."""
+    s = res.tb_th_mm + res.tb_sp_mm
+    res.tb_n_per_mm = 1.0 / s if np.isfinite(s) and s > 0 else NAN
+    res.tb_n_plate_per_mm = res.bv_tv / res.tb_th_mm if np.isfinite(res.tb_th_mm) and res.tb_th_mm > 0 else NAN
+
+
+def _connectivity(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, res: MorphometryResult) -> None:
+    """Euler characteristic, Δχ and Conn.D (box correction for the whole image or a box VOI, else floating)."""
+    from trabecula.morphometry.connectivity import connectivity
+
+    if mask is None:
+        cr = connectivity(bone, vol.spacing)
+    else:
+        cr = connectivity(bone, vol.spacing, mask, box=_box_slices(mask))
+    res.euler_char, res.delta_chi = float(cr.euler_char), cr.delta_chi
+    res.conn_d_per_mm3, res.conn_correction = cr.conn_d_per_mm3, cr.correction
+    if cr.connectivity < 0:
+        res.warnings.append(f"connectivity 1 − Δχ = {cr.connectivity:.3g} is negative (several particles or "
+                            "enclosed cavities in the VOI); Conn.D is reported as computed")
+
+
+def _structure_model_index(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, res: MorphometryResult) -> None:
+    from trabecula.morphometry.smi import structure_model_index
+
+    sr = structure_model_index(bone, vol.spacing, mask)
+    res.smi, res.smi_concave_fraction, res.bs_mm2 = sr.smi, sr.concave_fraction, sr.surface_mm2
+    if not math.isfinite(sr.smi):
+        res.warnings.append("SMI undefined: no bone surface inside the VOI")
+
+
+def _anisotropy(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, seed: int, res: MorphometryResult) -> None:
+    from trabecula.morphometry.anisotropy import degree_of_anisotropy
+
+    ar = degree_of_anisotropy(bone, vol.spacing, mask, seed=seed)
+    res.da, res.da_scanco, res.main_direction = ar.da, ar.da_scanco, ar.main_direction
+    if not math.isfinite(ar.da):
+        res.warnings.append("DA undefined: no bone/marrow intercepts in the VOI, or the MIL ellipsoid fit failed")
 
 
 def _upsampled(vol: Volume, values: np.ndarray, coarse_bone: np.ndarray, mask: np.ndarray | None, voi, t: float,

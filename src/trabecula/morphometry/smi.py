@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.volume import as_spacing
 
 SMOOTH_SIGMA_VOXELS = 0.7
 CURVATURE_SMOOTHING_ROUNDS = 5
@@ -66,7 +67,7 @@ def structure_model_index(bone: np.ndarray, spacing=(1.0, 1.0, 1.0), voi: np.nda
     b = np.asarray(bone) != 0
     if b.ndim != 3:
         raise ParameterError("bone", f"expected a 3-D array, got shape {b.shape}")
-    sp = np.asarray(spacing, float) * np.ones(3)
+    sp = np.asarray(as_spacing(spacing))
     m = np.ones(b.shape, bool) if voi is None else (np.asarray(voi) != 0)
     if not m.any():
         raise ParameterError("voi", "the VOI is empty")

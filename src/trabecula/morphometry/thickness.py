@@ -73,6 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.volume import as_spacing
 
 MODES = ("plain", "bonej", "subvoxel")
 BORDERS = ("continue", "background")
@@ -99,13 +100,6 @@ def resolve_mode(mode: str | None, bonej: bool = False, name: str = "mode") -> s
     if bonej and mode != "bonej":
         raise ParameterError(name, f"bonej contradicts mode {mode!r}")
     return mode
-
-
-def _check_spacing(spacing: float | Sequence[float]) -> np.ndarray:
-    sp = np.broadcast_to(np.asarray(spacing, dtype=float), (3,)).copy() if np.ndim(spacing) == 0 else np.asarray(spacing, float)
-    if sp.shape != (3,) or not np.all(np.isfinite(sp)) or not np.all(sp > 0):
-        raise ParameterError("spacing", f"expected three positive voxel sizes in mm (z, y, x), got {spacing!r}")
-    return sp
 
 
 def _as_structure(binary: np.ndarray, name: str = "binary") -> np.ndarray:
@@ -171,33 +165,39 @@ def local_thickness(
     >>> float(local_thickness(plate, 1.0)[plate].mean()), float(local_thickness(plate, 1.0, mode="subvoxel")[plate].mean())
     (8.0, 7.0)
     """
-    return _local_thickness(binary, spacing, mode, mask, border, progress)[0]
-
-
-def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=False):
-    import edt
-
-    from trabecula.morphometry import _lt_kernels as K
-
     if mode not in MODES:
         raise ParameterError("mode", f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     if border not in BORDERS:
         raise ParameterError("border", f"unknown border treatment {border!r}; use one of {', '.join(BORDERS)}")
     fg = _as_structure(binary)
-    sp = _check_spacing(spacing)
-    use_mask = mask is not None
-    if use_mask:
-        mask_arr = np.asarray(mask)
-        if mask_arr.shape != fg.shape:
-            raise ParameterError("mask", f"shape {mask_arr.shape} differs from the structure's {fg.shape}")
-        mask_arr = np.ascontiguousarray(mask_arr != 0) if mask_arr.dtype != bool else np.ascontiguousarray(mask_arr)
-    else:
-        mask_arr = np.zeros((1, 1, 1), bool)
+    sp = np.asarray(as_spacing(spacing))
+    mask_arr = _voi_mask(mask, fg.shape)
     report = progress or (lambda stage, frac: None)
+    return _thickness_map(fg, sp, mode, mask_arr, border, report)
+
+
+def _voi_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The VOI as a contiguous bool array of the structure's shape (None = no VOI)."""
+    if mask is None:
+        return None
+    mask_arr = np.asarray(mask)
+    if mask_arr.shape != shape:
+        raise ParameterError("mask", f"shape {mask_arr.shape} differs from the structure's {shape}")
+    return np.ascontiguousarray(mask_arr != 0) if mask_arr.dtype != bool else np.ascontiguousarray(mask_arr)
+
+
+def _thickness_map(fg: np.ndarray, sp: np.ndarray, mode: str, mask: np.ndarray | None, border: str,
+                   report: Callable[[str, float], None]) -> np.ndarray:
+    """:func:`local_thickness` on checked inputs: distance transform, ridge, sphere painting, clean-up."""
+    import edt
+
+    from trabecula.morphometry import _lt_kernels as K
+
+    use_mask = mask is not None
+    mask_arr = mask if use_mask else np.zeros((1, 1, 1), bool)
     unit = float(sp.min())
     rel = sp / unit
     closed = mode in ("bonej", "plain")
-    cleanup = mode == "bonej"
     subvoxel = mode == "subvoxel"
 
     report("distance transform", 0.0)
@@ -207,8 +207,7 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     if not np.isfinite(d2.max(initial=0.0)):
         warnings.warn("local thickness: the structure fills the whole image (no background and border='continue'); "
                       "thickness undefined", stacklevel=3)
-        out = np.where(fg, np.float32(np.nan), np.float32(0.0)).astype(np.float32)
-        return out, None
+        return np.where(fg, np.float32(np.nan), np.float32(0.0)).astype(np.float32)
     # with a VOI, work only on the box of voxels whose ball can reach the VOI (exact: every ball touching the
     # VOI is centred in it; balls cut by the box edge are still valid inscribed balls)
     full_shape = fg.shape
@@ -218,14 +217,9 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     if use_mask:
         box = _reach_box(d2, mask_arr, rel, closed, K.widen_bound(rel) if subvoxel else 0)
         if box is None:  # no structure ball reaches the VOI
-            return np.zeros(full_shape, np.float32), None
+            return np.zeros(full_shape, np.float32)
     if subvoxel:
-        dirs, dlen2, dgap, dvecs, dnvec = K.flat_tables(rel)
-        shape = fg.shape if box is None else tuple(s.stop - s.start for s in box)
-        vals = np.empty(shape, np.float32)
-        o = (0, 0, 0) if box is None else tuple(s.start for s in box)
-        K.refined_box(d2, fg, o[0], o[1], o[2], rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec,
-                      border == "background", vals)
+        vals = _refined_radii(d2, fg, rel, box, border)
         report("refined radii", 0.18)
     else:
         vals = np.zeros((1, 1, 1), np.float32)
@@ -237,6 +231,44 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
         box = None
     if subvoxel:  # from here on d2 holds the membership radius² of each ball (see _lt_kernels)
         K.widen_membership(d2, vals, K.WIDEN_MARGIN, integer)
+    ridge = _ridge(d2, vals, rel, closed, subvoxel, integer, fg.shape, report)
+    del vals
+    report("ridge gathered", 0.25)
+    buf = d2  # reuse the distance buffer: first for parent selection, then as the map
+    del d2
+    _paint_balls(buf, *ridge, rel, reli, integer, closed, report)
+    del ridge
+    if mode == "bonej":
+        report("surface clean-up", 0.92)
+        K.bonej_cleanup(buf)
+    K.finish_map(buf, fg, mask_arr, use_mask, 2.0 * unit)
+    report("done", 1.0)
+    if box is not None:
+        full = np.zeros(full_shape, np.float32)
+        full[box] = buf
+        return full
+    return buf
+
+
+def _refined_radii(d2: np.ndarray, fg: np.ndarray, rel: np.ndarray, box, border: str) -> np.ndarray:
+    """Subvoxel mode: the refined radius ``R`` of every voxel of ``box`` (the whole image when None)."""
+    from trabecula.morphometry import _lt_kernels as K
+
+    dirs, dlen2, dgap, dvecs, dnvec = K.flat_tables(rel)
+    shape = fg.shape if box is None else tuple(s.stop - s.start for s in box)
+    vals = np.empty(shape, np.float32)
+    o = (0, 0, 0) if box is None else tuple(s.start for s in box)
+    K.refined_box(d2, fg, o[0], o[1], o[2], rel, K.HALF13, dirs, dlen2, dgap, dvecs, dnvec,
+                  border == "background", vals)
+    return vals
+
+
+def _ridge(d2: np.ndarray, vals: np.ndarray, rel: np.ndarray, closed: bool, subvoxel: bool, integer: bool,
+           shape: tuple[int, ...], report: Callable[[str, float], None]) -> tuple[np.ndarray, ...]:
+    """The distance ridge (balls not contained in a neighbour's ball), gathered slice by slice:
+    ``(z, y, x, membership radius², value)`` per ridge ball."""
+    from trabecula.morphometry import _lt_kernels as K
+
     dmax = float(np.sqrt(d2.max(initial=0.0)))
     tab_r = min(_TABLE_RADIUS, dmax + 2.0)
     norms, tmax = K.containment_table(rel, tab_r)
@@ -251,17 +283,24 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     n = int(offsets[-1])
-    zc = np.empty(n, np.int16 if max(fg.shape) < 32768 else np.int32)
+    zc = np.empty(n, np.int16 if max(shape) < 32768 else np.int32)
     yc = np.empty(n, zc.dtype)
     xc = np.empty(n, zc.dtype)
     m2 = np.empty(n, np.float32)
     val = np.empty(n, np.float32)
     K.gather_ridge(d2, vals, subvoxel, offsets, zc, yc, xc, m2, val)
-    del vals
-    report("ridge gathered", 0.25)
+    return zc, yc, xc, m2, val
+
+
+def _paint_balls(buf: np.ndarray, zc: np.ndarray, yc: np.ndarray, xc: np.ndarray, m2: np.ndarray, val: np.ndarray,
+                 rel: np.ndarray, reli: np.ndarray, integer: bool, closed: bool,
+                 report: Callable[[str, float], None]) -> None:
+    """Paint the ridge balls into ``buf`` (the distance buffer, overwritten), largest value first, each voxel
+    keeping the largest value of the balls that contain it; threads own whole z-slabs."""
+    from trabecula.morphometry import _lt_kernels as K
+
+    n = len(zc)
     keys, order = K.painting_order(val, 65536)
-    buf = d2  # reuse the distance buffer: first for parent selection, then as the map
-    del d2
     ibuf = buf.view(np.int32)
     K.write_indices(ibuf, zc, yc, xc)
     parent = np.empty(n, np.int32)
@@ -270,7 +309,7 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     del keys
     report("parents", 0.28)
     K.zero_fill(buf)
-    nz = fg.shape[0]
+    nz = buf.shape[0]
     nthr = max(1, _threads())
     slab = int(max(4, min(32, nz // (8 * nthr) or 4)))
     ptr, idx = K.slab_lists(order, zc, m2, float(rel[0]), nz, slab)
@@ -281,11 +320,7 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
     nbatch = min(10, nslab)
     bounds = np.linspace(0, nslab, nbatch + 1).astype(int)
     if integer:
-        isq = np.floor(np.sqrt(np.arange(int(float(m2.max()) + 1.5) if n else 1, dtype=np.float64))).astype(np.int64)
-        # guard against floating-point sqrt for large n: fix so that isq[k]^2 <= k < (isq[k]+1)^2
-        kk = np.arange(len(isq), dtype=np.int64)
-        isq -= (isq * isq > kk)
-        isq += ((isq + 1) * (isq + 1) <= kk)
+        isq = _integer_sqrt_table(int(float(m2.max()) + 1.5) if n else 1)
     for b in range(nbatch):
         sl = np.arange(bounds[b], bounds[b + 1], dtype=np.int64)
         sl = np.concatenate([sl[i::nthr] for i in range(nthr)])
@@ -295,17 +330,16 @@ def _local_thickness(binary, spacing, mode, mask, border, progress, stats_only=F
         else:
             K.paint_float(buf, zc, yc, xc, m2, val, parent, ptr, idx, sl, slab, rel, closed)
         report("sphere painting", 0.3 + 0.6 * (b + 1) / nbatch)
-    del ptr, idx, zc, yc, xc, m2, val, parent
-    if cleanup:
-        report("surface clean-up", 0.92)
-        K.bonej_cleanup(buf)
-    K.finish_map(buf, fg, mask_arr, use_mask, 2.0 * unit)
-    report("done", 1.0)
-    if box is not None:
-        full = np.zeros(full_shape, np.float32)
-        full[box] = buf
-        return full, None
-    return buf, None
+
+
+def _integer_sqrt_table(n: int) -> np.ndarray:
+    """``isq[k] = floor(sqrt(k))`` for ``k < n``, exact (``isq[k]² <= k < (isq[k] + 1)²``)."""
+    isq = np.floor(np.sqrt(np.arange(n, dtype=np.float64))).astype(np.int64)
+    # guard against floating-point sqrt for large n
+    kk = np.arange(len(isq), dtype=np.int64)
+    isq -= (isq * isq > kk)
+    isq += ((isq + 1) * (isq + 1) <= kk)
+    return isq
 
 
 def _reach_box(d2: np.ndarray, mask: np.ndarray, rel: np.ndarray, closed: bool, widen: int = 0):

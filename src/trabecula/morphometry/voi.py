@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import InputError, ParameterError
+from trabecula.volume import as_spacing
 
 _AXES = {"z": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "x": (0.0, 0.0, 1.0)}
 
@@ -37,10 +38,8 @@ def _vec3(v: Any, name: str) -> np.ndarray:
     return a
 
 
-def _grid(shape: Sequence[int], spacing: Sequence[float], origin: Sequence[float]):
-    sp = _vec3(spacing, "spacing")
-    if np.any(sp <= 0):
-        raise ParameterError("spacing", f"must be positive, got {tuple(sp)}")
+def _grid(shape: Sequence[int], spacing: float | Sequence[float], origin: Sequence[float]):
+    sp = np.asarray(as_spacing(spacing))
     org = _vec3(origin, "origin")
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 1:
@@ -86,8 +85,7 @@ def cylinder_voi(
 
     Raises ParameterError when the cylinder reaches outside the image or holds no voxel centre.
     """
-    sp = np.broadcast_to(np.asarray(spacing, float), (3,)) if np.ndim(spacing) == 0 else spacing
-    shape, sp, org, coords = _grid(shape, sp, origin)
+    shape, sp, org, coords = _grid(shape, spacing, origin)
     for name, val in (("diameter_mm", diameter_mm), ("height_mm", height_mm)):
         if not (np.isfinite(val) and val > 0):
             raise ParameterError(name, f"must be a positive length in mm, got {val!r}")
@@ -125,8 +123,7 @@ def box_voi(
     origin: Sequence[float] = (0.0, 0.0, 0.0),
 ) -> np.ndarray:
     """Boolean mask of the voxels whose centres lie in the world box ``[lower_mm, upper_mm]`` (z, y, x)."""
-    sp = np.broadcast_to(np.asarray(spacing, float), (3,)) if np.ndim(spacing) == 0 else spacing
-    shape, sp, org, coords = _grid(shape, sp, origin)
+    shape, sp, org, coords = _grid(shape, spacing, origin)
     lo, hi = _vec3(lower_mm, "lower_mm"), _vec3(upper_mm, "upper_mm")
     if np.any(hi <= lo):
         raise ParameterError("voi", f"box upper corner {_fmt(hi)} must exceed the lower {_fmt(lo)} on every axis")

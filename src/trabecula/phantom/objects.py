@@ -3,7 +3,8 @@
 All are label phantoms centred on the world origin (z is the scanner axis). Edges are rasterised by
 majority vote over ``supersample³`` sub-voxel samples, so an object's boundary lies within half a voxel
 of the true one and its area is preserved; the exact geometry (what an MTF or modulation analysis
-should compare against) is stored in ``params``.
+should compare against) is stored in ``params``. :func:`cylinder_labels` is the exception: a bare label
+Volume sampled at voxel centres, the scanner's own test and benchmark object.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from trabecula.phantom._base import (
     positive,
     supersampled_mask,
 )
+from trabecula.volume import Provenance, Volume
 
 
 def _two_d(value: float | Sequence[float], name: str) -> tuple[float, float]:
@@ -204,3 +206,26 @@ def water_cylinder(
     params = {"diameter_mm": d, "voxel_mm": voxel, "length_mm": length, "wall_mm": float(wall_mm), "wall": wall}
     desc = f"water cylinder ⌀{d:g} mm" + (f" in a {wall_mm:g} mm {wall} wall" if wall_mm > 0 else "")
     return make_phantom(labels, voxel, "water_cylinder", desc, params)
+
+
+def cylinder_labels(diameter_mm: float = 8.0, height_mm: float = 3.0, voxel_mm: float = 0.1,
+                    box_mm: float | None = None, rod_mm: float = 0.0, rod_at_mm: float = 2.5,
+                    rod_material: str = "bone") -> Volume:
+    """A water cylinder (axis z, centred) in air on a ``box_mm`` square grid (default: the diameter + 3 mm),
+    with an optional rod of ``rod_material`` along z at ``rod_at_mm`` on +x: a label Volume (0 air, 1 water,
+    2 rod; materials in ``provenance.extra["materials"]``) sampled at voxel centres, no supersampling."""
+    box = box_mm or diameter_mm + 3.0
+    n = int(round(box / voxel_mm))
+    nz = int(round(height_mm / voxel_mm))
+    c = (n - 1) / 2
+    y, x = np.mgrid[:n, :n]
+    yy, xx = (y - c) * voxel_mm, (x - c) * voxel_mm
+    lab2 = np.zeros((n, n), np.uint8)
+    lab2[np.hypot(yy, xx) < diameter_mm / 2] = 1
+    mats = {"0": "air", "1": "water"}
+    if rod_mm > 0:
+        lab2[np.hypot(yy, xx - rod_at_mm) < rod_mm / 2] = 2
+        mats["2"] = rod_material
+    lab = np.broadcast_to(lab2, (nz, n, n)).copy()
+    origin = tuple(-(s - 1) / 2 * voxel_mm for s in lab.shape)
+    return Volume(lab, voxel_mm, origin, "label", Provenance(source="test-cylinder", extra={"materials": mats}))

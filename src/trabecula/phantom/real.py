@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage
@@ -168,7 +169,9 @@ def lookalike(
                       stacklevel=2)
     ph.params.update({"real": {k: float(v) for k, v in m_real.items()}, "real_source": str(real.provenance.source),
                       "rel_diff": rel, "tol": tol, "within_tol": within})
-    ph.labels.provenance.extra["phantom"] = {"kind": "lookalike", **ph.params}
+    prov = ph.labels.provenance
+    prov = replace(prov, steps=[*prov.steps[:-1], "lookalike[" + prov.steps[-1] + "]"],
+                   extra={**prov.extra, "phantom": {"kind": "lookalike", **ph.params}})
+    ph.labels = ph.labels.replace(provenance=prov)
     ph.description = (f"look-alike of {real.provenance.source}: " + ph.description)
-    ph.labels.provenance.steps[-1] = "lookalike[" + ph.labels.provenance.steps[-1] + "]"
     return ph

@@ -29,7 +29,8 @@ DLR_MAS = 3.9  # the DLR input dose: the twin's bare specimen then has the noise
 
 
 def _own_scans(seed: int) -> tuple[Volume, Volume]:
-    from trabecula.enhance.degrade import image_scan, synthetic_structure
+    from trabecula.phantom.standin import synthetic_structure
+    from trabecula.scanner.image_domain import image_scan
 
     s = synthetic_structure((160, 192, 192), 0.05, 0.22, 0.9, "mixed", seed=seed + 4242)
     return image_scan(s, "clinical-mdct", seed=seed + 1), image_scan(s, "micro-ct", seed=seed + 2)
@@ -78,8 +79,8 @@ def paired_morphometry(ctx, roi: Volume, micro: Volume, methods: dict[str, Volum
     volume (same world cylinders, each on its own grid; the evaluation's 8-bit IsoData + BoneJ measurement).
     Puts Table-4/5 statistics (``ctx.data["study_tables"]``) and scatter / Bland–Altman data
     (``ctx.data["paired"]``) for the report. Returns the number of cylinders (0 when fewer than 4 fit)."""
-    from trabecula.enhance.evaluate import voi_morphometry
-    from trabecula.morphometry import cylinder_voi
+    from trabecula.morphometry.voi import cylinder_voi
+    from trabecula.pipeline.vertebra_study import voi_morphometry
     from trabecula.report import PairedData
     from trabecula.stats import study_table
 
@@ -144,9 +145,10 @@ def noise_proxy(arr: np.ndarray) -> float:
 
 
 def run(ctx) -> dict[str, Any]:
-    from trabecula.enhance.evaluate import cylinder_vois, voi_morphometry
     from trabecula.enhance.hallucination import consistency_check
     from trabecula.enhance.infer import enhance, load_model, shipped_models
+    from trabecula.morphometry.voi import study_cylinder_vois
+    from trabecula.pipeline.vertebra_study import voi_morphometry
     from trabecula.quality.similarity import ssim_study
 
     scans = ctx.data.get("scans", {})
@@ -176,7 +178,7 @@ def run(ctx) -> dict[str, Any]:
             ok = np.isfinite(ref).all(axis=(1, 2))
             row["ssim_vs_micro_ct"] = ssim_study(arr[ok], ref[ok]) if ok.any() else None
         try:  # one central cylinder: the study's 15 mm × 5 mm, or the largest that fits the ROI
-            desc, voi = cylinder_vois(vol.shape, vol.spacing, height_mm=min(5.0, vol.shape[0] * vol.spacing[0]))[0]
+            desc, voi = study_cylinder_vois(vol.shape, vol.spacing, height_mm=min(5.0, vol.shape[0] * vol.spacing[0]))[0]
             row.update(voi_morphometry(arr, vol.spacing, voi), voi=desc)
         except Exception as exc:  # morphometry is informative here, not a check
             row["morphometry_error"] = f"{type(exc).__name__}: {exc}"

@@ -9,7 +9,7 @@ import numpy as np
 from rich.table import Table
 
 from trabecula.io import read_volume, write_volume
-from trabecula.io.info import summarize
+from trabecula.io.info import summarize, summary_rows
 from trabecula.phantom import random_field_bone
 
 TITLE = "Scan I/O: every format written and read back"
@@ -55,12 +55,15 @@ def run(ctx) -> dict[str, Any]:
 
 
 def show(ctx, res: dict[str, Any]) -> None:
-    from trabecula.cli import print_info
-
     t = Table("file", "format", "array", "spacing", "origin", "units", "s")
     for r in res["round_trips"]:
         ok = lambda b: "[green]same[/green]" if b else "[red]DIFFERS[/red]"  # noqa: E731
         t.add_row(r["file"], r["format"], ok(r["array_equal"]), ok(r["spacing_equal"]), ok(r["origin_equal"]),
                   r["units"], f"{r['seconds']:.2f}")
     ctx.console.print(t)
-    print_info(res["info"], title=f"trabecula info {ctx.out_dir}/formats/demo.nrrd")
+    info = Table(title=f"trabecula info {ctx.out_dir}/formats/demo.nrrd", show_header=False, box=None, pad_edge=False)
+    info.add_column(style="bold")
+    info.add_column()
+    for key, value in summary_rows(res["info"]):
+        info.add_row(key, value)
+    ctx.console.print(info)

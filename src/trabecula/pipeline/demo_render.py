@@ -53,7 +53,7 @@ def _fit(vol: Volume, max_side: int = MAX_SIDE) -> Volume:
 
 
 def _fallback_specimen(seed: int, shape=(192, 160, 160), spacing: float = 0.06) -> Volume:
-    from trabecula.render.specimen import bone_specimen, didsr_region
+    from trabecula.phantom.specimen import bone_specimen, didsr_region
 
     repo = Path(__file__).resolve().parents[3]
     candidates = [os.environ.get("TRABECULA_DATA"), repo.parent / "shared" / "data", "/work/shared/data"]

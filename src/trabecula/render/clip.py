@@ -61,6 +61,16 @@ class ClipPlane:
         n = n / norm
         return cls(tuple(n), float(n @ np.asarray(_vec3(point_mm, "clip plane point"))))
 
+    @classmethod
+    def through_center(cls, center_mm: Sequence[float], normal: Sequence[float], offset_mm: float = 0.0) -> ClipPlane:
+        """The plane with ``normal`` through ``center_mm`` moved ``offset_mm`` along the (unit) normal."""
+        n = np.asarray(_vec3(normal, "clip plane normal"))
+        norm = float(np.linalg.norm(n))
+        if not norm > 0:
+            raise ParameterError("clip plane normal", "must not be zero")
+        n = n / norm
+        return cls.through(np.asarray(center_mm, float) + float(offset_mm) * n, n)
+
     def keeps(self, points_mm: np.ndarray) -> np.ndarray:
         """Boolean mask: which points (..., 3) are kept."""
         return np.asarray(points_mm, float) @ np.asarray(self.normal) <= self.offset_mm

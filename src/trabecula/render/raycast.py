@@ -54,7 +54,7 @@ from trabecula.errors import ParameterError
 from trabecula.render import _kernels as K
 from trabecula.render.camera import Camera, ViewGeometry, camera_preset, view_geometry
 from trabecula.render.clip import ClipBox, as_clip_list, clip_arrays, keep_mask
-from trabecula.render.transfer import TransferFunction, bone_transfer_function
+from trabecula.render.transfer import TransferFunction, transfer_function_for
 from trabecula.volume import Volume
 
 BRICK = 8
@@ -163,13 +163,6 @@ def classify_copy(data: Any, smooth: float = 0.0) -> tuple[np.ndarray, float, fl
     return q, lo, step
 
 
-def _value_sample(data: Any, n: int = 2_000_000) -> np.ndarray:
-    """A strided sample of about ``n`` values (for transfer functions of uncalibrated volumes)."""
-    k = max(1, round((int(np.prod(data.shape)) / n) ** (1 / 3)))
-    s = data[::k, ::k, ::k]
-    return np.asarray(s.compute() if hasattr(s, "compute") else s)
-
-
 def _threads() -> int:
     try:
         import numba
@@ -258,7 +251,7 @@ class Renderer:
     Parameters
     ----------
     vol : Volume
-        Any units; the default transfer function follows them (:func:`bone_transfer_function`).
+        Any units; the default transfer function follows them (:func:`~trabecula.render.transfer.transfer_function_for`).
     tf : TransferFunction, optional
         Its ``units`` must match the volume's.
     clip : ClipPlane, ClipBox or a sequence of them, optional
@@ -305,8 +298,7 @@ class Renderer:
         if cut_face not in ("grey", "tf", "none"):
             raise ParameterError("cut_face", f"expected grey, tf or none, got {cut_face!r}")
         if tf is None:
-            calibrated = vol.units in ("HU", "attenuation_per_mm", "binary", "label")
-            tf = bone_transfer_function(vol.units, values=None if calibrated else _value_sample(vol.data))
+            tf = transfer_function_for(vol)
         if not isinstance(tf, TransferFunction):
             raise ParameterError("tf", f"expected a TransferFunction, got {type(tf).__name__}")
         if tf.units != vol.units:

@@ -20,6 +20,7 @@ looks like an extracted specimen), air transparent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -189,3 +190,18 @@ def bone_transfer_function(
     return TransferFunction(_scaled(hu_pts, f), units, (f(CUT_WINDOW_HU[0]), CUT_WINDOW_HU[1] * scale), f(cut_min_hu),
                             100.0 * scale, "bone")
 
+
+
+def value_sample(data: Any, n: int = 2_000_000) -> np.ndarray:
+    """A strided sample of about ``n`` values (for transfer functions of uncalibrated volumes)."""
+    k = max(1, round((int(np.prod(data.shape)) / n) ** (1 / 3)))
+    s = data[::k, ::k, ::k]
+    return np.asarray(s.compute() if hasattr(s, "compute") else s)
+
+
+def transfer_function_for(vol, soft_tissue: float = 0.0) -> TransferFunction:
+    """:func:`bone_transfer_function` for a volume: calibrated units (HU, attenuation, binary, label) use
+    fixed control points; grey values are placed from a sample of the volume's own values."""
+    calibrated = vol.units in ("HU", "attenuation_per_mm", "binary", "label")
+    return bone_transfer_function(vol.units, soft_tissue=soft_tissue,
+                                  values=None if calibrated else value_sample(vol.data))

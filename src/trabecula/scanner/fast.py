@@ -44,12 +44,13 @@ from trabecula.scanner.config import Scanner, load_scanner
 from trabecula.scanner.filters import kernel_window
 from trabecula.scanner.materials import mu_table
 from trabecula.scanner.project import block_fractions
-from trabecula.scanner.recon import Grid, recon_grid, to_hu
-from trabecula.scanner.simulate import _GAUSS_FWHM, check_phantom_grid, phantom_labels, projection_factor
+from trabecula.scanner.recon import Grid, recon_grid
+from trabecula.scanner.sampling import GAUSS_FWHM, check_phantom_grid, phantom_labels, projection_factor
 from trabecula.scanner.spectrum import (
     BinnedSpectrum,
     detector_spectrum,
     effective_mu,
+    to_hu,
     water_linearization,
     water_reference_mu,
 )
@@ -71,7 +72,7 @@ def _dirichlet(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def _gauss_tf(f: np.ndarray, fwhm: float) -> np.ndarray:
-    s = fwhm / _GAUSS_FWHM
+    s = fwhm / GAUSS_FWHM
     return np.exp(-2.0 * (np.pi * s * np.asarray(f, float)) ** 2)
 
 
@@ -121,7 +122,7 @@ def _detector_noise_spectrum(blur_fwhm_mm: float, pitch_mm: float, k: int, nu: n
     noise blurred by a Gaussian and summed over k sub-pixels, and the factor Σ K² (pixel variance per
     unit sub-pixel variance)."""
     sub = pitch_mm / k
-    s = blur_fwhm_mm / _GAUSS_FWHM / sub
+    s = blur_fwhm_mm / GAUSS_FWHM / sub
     half = int(math.ceil(4 * s)) + k
     x = np.arange(-half, half + k)
     # K[j] = Σ_{i in pixel 0 (sub-pixels 0..k-1)} G[i − j]
@@ -307,7 +308,7 @@ def noise_field(scanner: Scanner, grid: Grid, s2q: float, s2e: float, kernel: st
     t = scanner.reconstruction.slice_thickness_mm
     a = g.pixel_v_iso_mm
     if t > a * 1.05:  # the full chain's slice-thickness filter acts on the noise too
-        sigma = math.sqrt(t * t - a * a) / _GAUSS_FWHM / grid.spacing[0]
+        sigma = math.sqrt(t * t - a * a) / GAUSS_FWHM / grid.spacing[0]
         field = ndimage.gaussian_filter1d(field, sigma, axis=0, mode="nearest")
     return field.astype(np.float32)
 
@@ -376,4 +377,4 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
     return Volume(hu, grid.spacing, origin, "HU", prov)
 
 
-__all__ = ["fast_scan", "mtf_model", "nps_model", "central_ray_variance", "Grid"]
+__all__ = ["fast_scan", "mtf_model", "nps_model", "central_ray_variance"]

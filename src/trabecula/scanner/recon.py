@@ -28,8 +28,16 @@ import numpy as np
 
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import ProjectionData
+from trabecula.scanner.config import KERNELS, Scanner, load_scanner
 from trabecula.scanner.filters import ramp_filter
 from trabecula.scanner.geometry import ScanGeometry
+from trabecula.scanner.spectrum import (
+    detector_spectrum,
+    effective_mu,
+    to_hu,
+    water_linearization,
+    water_reference_mu,
+)
 from trabecula.volume import Provenance, Volume
 
 BACKENDS = ("numba", "rtk")
@@ -81,8 +89,6 @@ def line_integrals(proj: ProjectionData, clip_transmission: float = 1e-6) -> np.
 
 def water_correct(p: np.ndarray, spec) -> np.ndarray:
     """Water beam-hardening linearisation of line integrals (see :func:`spectrum.water_linearization`)."""
-    from trabecula.scanner.spectrum import water_linearization
-
     table_p, table_lin = water_linearization(spec)
     return np.interp(p, table_p, table_lin).astype(np.float32)
 
@@ -176,11 +182,6 @@ def slice_thickness_filter(mu: np.ndarray, scanner) -> tuple[np.ndarray, str | N
     return ndimage.gaussian_filter1d(mu, sigma, axis=0, mode="nearest"), f"slice thickness {t:g} mm (z Gaussian FWHM {fwhm:.3f} mm)"
 
 
-def to_hu(mu: np.ndarray, mu_water: float, mu_air: float = 0.0) -> np.ndarray:
-    """Hounsfield units: 1000 (μ − μ_w)/(μ_w − μ_air)."""
-    return (1000.0 * (mu - mu_water) / (mu_water - mu_air)).astype(np.float32)
-
-
 def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None, backend: str = "numba",
                 kernel: str | None = None, units: str = "HU") -> Volume:
     """Reconstruct simulated (or scanner-described) cone-beam projections into a Volume (HU by default).
@@ -198,10 +199,14 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
     backend : ``"numba"`` (default, trabecula's) or ``"rtk"`` (reference).
     kernel : override the scanner's kernel (``ramp``, ``shepp-logan``, ``hann``, ``standard``, ``bone``).
     units : ``"HU"`` or ``"attenuation_per_mm"``.
-    """
-    from trabecula.scanner.config import KERNELS, Scanner, load_scanner
-    from trabecula.scanner.spectrum import detector_spectrum, effective_mu, water_reference_mu
 
+    Returns
+    -------
+    Volume
+        On ``grid`` shifted from the isocentre frame to the phantom's world frame (by the ``center_mm``
+        stored with the projections, 0 if none), so a simulated scan overlays its phantom; the provenance
+        keeps the noise ``seed`` and ``mas_per_view`` of the projections.
+    """
     if backend not in BACKENDS:
         raise ParameterError("backend", f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if units not in ("HU", "attenuation_per_mm"):
@@ -244,5 +249,13 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
         steps.append(f"HU (μ_water {mu_w:.5f}/mm)")
     else:
         data = mu.astype(np.float32)
+    extra["seed"] = geo_d.get("seed")
+    extra["mas_per_view"] = geo_d.get("mas_per_view")
     prov = Provenance(source=proj.source or "simulated projections", scanner=scanner.name, steps=steps, extra=extra)
-    return Volume(data, grid.spacing, grid.origin, units, prov)
+    return Volume(data, grid.spacing, world_origin(grid, geo_d), units, prov)
+
+
+def world_origin(grid: Grid, geometry: dict) -> tuple[float, float, float]:
+    """Origin of ``grid`` (isocentre frame) in the world frame: shifted by the scan's ``center_mm``."""
+    c = np.asarray(geometry.get("center_mm", (0.0, 0.0, 0.0)), float)
+    return tuple(float(v) for v in np.asarray(grid.origin) + c)  # type: ignore[return-value]

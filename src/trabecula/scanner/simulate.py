@@ -20,7 +20,7 @@ Noise SD therefore follows 1/√mAs (quantum-limited) with the electronic floor 
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage
@@ -29,61 +29,14 @@ from trabecula.errors import ParameterError
 from trabecula.io import ProjectionData
 from trabecula.progress import progress_steps
 from trabecula.scanner.config import Scanner, load_scanner
+from trabecula.scanner.fast import fast_scan
 from trabecula.scanner.geometry import ScanGeometry, detector_window, object_radius_and_height
-from trabecula.scanner.materials import PHANTOM_MATERIALS, canonical, mu_table
-from trabecula.scanner.project import block_fractions, forward_project, subset
-from trabecula.scanner.recon import Grid, recon_grid
+from trabecula.scanner.materials import mu_table
+from trabecula.scanner.project import block_fractions, forward_project, sub_coords, subset
+from trabecula.scanner.recon import recon_grid, reconstruct
+from trabecula.scanner.sampling import GAUSS_FWHM, check_phantom_grid, phantom_labels, projection_factor
 from trabecula.scanner.spectrum import detector_spectrum
 from trabecula.volume import Volume
-
-_GAUSS_FWHM = 2.0 * math.sqrt(2.0 * math.log(2.0))
-
-
-def phantom_labels(phantom: Any) -> tuple[Volume, dict[int, str]]:
-    """The label Volume of a phantom (a ``Phantom`` with ``.labels`` or a label Volume) and its
-    {label id: canonical material} map from ``provenance.extra["materials"]``."""
-    vol = getattr(phantom, "labels", phantom)
-    if not isinstance(vol, Volume):
-        raise ParameterError("phantom", f"expected a label Volume or a Phantom, got {type(phantom).__name__}")
-    if vol.units != "label":
-        raise ParameterError("phantom", f"a phantom is a label volume (units 'label'), got units {vol.units!r}")
-    mats = vol.provenance.extra.get("materials")
-    if not isinstance(mats, dict) or not mats:
-        raise ParameterError("phantom", "the label volume has no provenance.extra['materials'] map (label → material)")
-    out = {}
-    for k, name in mats.items():
-        try:
-            lab = int(k)
-        except (TypeError, ValueError) as exc:
-            raise ParameterError("phantom", f"material map key {k!r} is not a label id") from exc
-        cname = canonical(name)
-        if cname not in PHANTOM_MATERIALS:
-            raise ParameterError("phantom", f"material {name!r} is not a phantom material ({', '.join(PHANTOM_MATERIALS)})")
-        out[lab] = cname
-    present = np.unique(np.asarray(vol.numpy()))
-    missing = [int(v) for v in present if int(v) not in out]
-    if missing:
-        raise ParameterError("phantom", f"labels {missing} have no material in provenance.extra['materials']")
-    return vol, out
-
-
-def check_phantom_grid(vol: Volume, scanner: Scanner) -> None:
-    """A phantom must be sampled at least as finely as the scanner's voxel (else: ParameterError)."""
-    r = scanner.reconstruction
-    need = (r.slice_mm, r.voxel_mm, r.voxel_mm)
-    for ax, s, n in zip("zyx", vol.spacing, need, strict=True):
-        if s > n * (1 + 1e-6):
-            raise ParameterError("phantom.spacing", f"phantom grid {s:g} mm on {ax} is coarser than {scanner.name}'s "
-                                                    f"voxel {n:g} mm; make the phantom on a finer grid")
-
-
-def projection_factor(spacing, scanner: Scanner) -> tuple[int, int, int]:
-    """Integer block-averaging factors (z, y, x) that coarsen the phantom grid towards the ray spacing
-    (detector pitch at isocentre / oversample) without exceeding it."""
-    g = scanner.geometry
-    k = scanner.simulation.oversample
-    target = (g.pixel_v_iso_mm / k, g.pixel_u_iso_mm / k, g.pixel_u_iso_mm / k)
-    return tuple(max(1, int(math.floor(t / s + 1e-6))) for t, s in zip(target, spacing, strict=True))  # type: ignore[return-value]
 
 
 def _gauss(a: np.ndarray, sigma_rows: float, sigma_cols: float) -> np.ndarray:
@@ -120,8 +73,8 @@ def detect(sig: np.ndarray, var: np.ndarray, geom: ScanGeometry, scanner: Scanne
     iu, iv = g.interleave_u, g.interleave_v
     n_read = iu * iv
     sub_u, sub_v = geom.du / k, geom.dv / k
-    focal = scanner.source.focal_spot_mm * (g.sdd_mm - g.sid_mm) / g.sid_mm / _GAUSS_FWHM
-    blur = d.blur_fwhm_mm / _GAUSS_FWHM
+    focal = scanner.source.focal_spot_mm * (g.sdd_mm - g.sid_mm) / g.sid_mm / GAUSS_FWHM
+    blur = d.blur_fwhm_mm / GAUSS_FWHM
     sig = _gauss(sig, focal / sub_v, focal / sub_u)
     if rng is not None:
         var = _gauss(var, focal / sub_v, focal / sub_u)
@@ -151,8 +104,6 @@ def detect(sig: np.ndarray, var: np.ndarray, geom: ScanGeometry, scanner: Scanne
 def sub_rays(geom: ScanGeometry, scanner: Scanner) -> tuple[np.ndarray, np.ndarray]:
     """Sub-ray detector positions (mm): ``oversample`` per element and axis, plus k/2 more at the end of an
     interleaved axis (for the second reading, half an element later)."""
-    from trabecula.scanner.project import sub_coords
-
     k = scanner.simulation.oversample
     us, vs = sub_coords(geom, k)
     if scanner.geometry.interleave_u == 2:
@@ -164,8 +115,6 @@ def sub_rays(geom: ScanGeometry, scanner: Scanner) -> tuple[np.ndarray, np.ndarr
 
 def sampled_geometry(geom: ScanGeometry, scanner: Scanner) -> ScanGeometry:
     """The geometry of the interleaved projections (pitch / interleave, first sample at reading A's first)."""
-    from dataclasses import replace
-
     iu, iv = scanner.geometry.interleave_u, scanner.geometry.interleave_v
     return replace(geom, du=geom.du / iu, dv=geom.dv / iv, n_cols=geom.n_cols * iu, n_rows=geom.n_rows * iv)
 
@@ -291,35 +240,26 @@ class _null:
 
 
 def scan(phantom, scanner, mas: float | None = None, seed: int = 0, mode: str = "full", *, backend: str = "numba",
-         kernel: str | None = None, projector: str = "numba", noise: bool = True, progress: bool = True) -> Volume:
+         kernel: str | None = None, projector: str = "numba", noise: bool = True, progress: bool = True,
+         keep_projections: bool = False) -> Volume | tuple[Volume, ProjectionData]:
     """Scan a phantom with a scanner: a reconstruction in HU on the scanner's voxel grid over the phantom.
 
     ``mode="full"`` simulates the cone-beam projections (:func:`simulate_projections`) and reconstructs
-    them by FDK (:func:`trabecula.scanner.reconstruct`); ``mode="fast"`` uses the image-domain model
+    them by FDK (:func:`trabecula.scanner.recon.reconstruct`); ``mode="fast"`` uses the image-domain model
     calibrated to the same physics (:func:`trabecula.scanner.fast.fast_scan`), seconds per specimen.
     The output's origin is in the phantom's world frame (it overlays the phantom).
+    ``keep_projections=True`` (full mode only) returns ``(volume, projections)``.
     """
     scanner = load_scanner(scanner)
-    if mode == "fast":
-        from trabecula.scanner.fast import fast_scan
-
-        return fast_scan(phantom, scanner, mas=mas, seed=seed, kernel=kernel, noise=noise)
-    if mode != "full":
+    if mode not in ("full", "fast"):
         raise ParameterError("mode", f"use 'full' or 'fast', got {mode!r}")
-    from trabecula.scanner.recon import reconstruct
-
+    if keep_projections and mode != "full":
+        raise ParameterError("keep_projections", "projections exist only in mode 'full'")
+    if mode == "fast":
+        return fast_scan(phantom, scanner, mas=mas, seed=seed, kernel=kernel, noise=noise)
     proj = simulate_projections(phantom, scanner, mas=mas, seed=seed, projector=projector, noise=noise, progress=progress)
-    out = reconstruct(proj, backend=backend, kernel=kernel)
-    return place(out, proj)
+    vol = reconstruct(proj, backend=backend, kernel=kernel)
+    return (vol, proj) if keep_projections else vol
 
 
-def place(recon: Volume, proj: ProjectionData) -> Volume:
-    """Shift a reconstruction made in the isocentre frame to the phantom's world frame."""
-    c = np.asarray(proj.geometry.get("center_mm", (0.0, 0.0, 0.0)), float)
-    vol = recon.replace(origin=tuple(float(v) for v in np.asarray(recon.origin) + c))
-    vol.provenance.extra["seed"] = proj.geometry.get("seed")
-    vol.provenance.extra["mas_per_view"] = proj.geometry.get("mas_per_view")
-    return vol
-
-
-__all__ = ["simulate_projections", "scan", "phantom_labels", "check_phantom_grid", "Grid"]
+__all__ = ["simulate_projections", "scan"]

@@ -23,7 +23,8 @@ from functools import lru_cache
 import numpy as np
 
 from trabecula.errors import ParameterError
-from trabecula.scanner.materials import mu
+from trabecula.scanner.config import load_scanner
+from trabecula.scanner.materials import effective_energy, mu
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,6 @@ def detector_spectrum(scanner, mas_per_view: float | None = None) -> BinnedSpect
 
 def effective_energy_kev(spec: BinnedSpectrum) -> float:
     """The energy at which water's μ equals the spectrum-weighted (thin-layer) μ of water."""
-    from trabecula.scanner.materials import effective_energy
-
     return effective_energy("water", water_reference_mu(spec))
 
 
@@ -139,15 +138,17 @@ def effective_mu(material: str, spec: BinnedSpectrum) -> float:
     return float(np.sum(w * mu(material, spec.energies_kev)))
 
 
+def to_hu(mu: np.ndarray, mu_water: float, mu_air: float = 0.0) -> np.ndarray:
+    """Hounsfield units: 1000 (μ − μ_w)/(μ_w − μ_air)."""
+    return (1000.0 * (mu - mu_water) / (mu_water - mu_air)).astype(np.float32)
+
+
 def material_hu(scanner, material: str) -> float:
     """The HU value a large, uniform region of ``material`` reconstructs to with this scanner:
     ``1000 (μ_m − μ_w) / (μ_w − μ_air)`` with the spectrum-weighted (thin-layer) attenuations of the detected
     beam — what scanning a calibration insert of that material gives, and the scale the fast path and the
     reconstruction's HU conversion use. ``scanner`` is a :class:`~trabecula.scanner.config.Scanner` or a preset
     name."""
-    from trabecula.scanner.config import load_scanner
-    from trabecula.scanner.recon import to_hu
-
     sc = load_scanner(scanner) if isinstance(scanner, str) else scanner
     spec = detector_spectrum(sc)
     return float(to_hu(np.float64(effective_mu(material, spec)), water_reference_mu(spec), effective_mu("air", spec)))

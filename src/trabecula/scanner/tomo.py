@@ -30,7 +30,7 @@ from scipy import ndimage
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import ProjectionData
 from trabecula.scanner.filters import ramp_filter
-from trabecula.scanner.recon import line_integrals
+from trabecula.scanner.recon import line_integrals, reconstruct
 from trabecula.volume import Provenance, Volume
 
 
@@ -196,16 +196,55 @@ def reconstruct_parallel(proj: ProjectionData, center: float | str | None = "aut
                   Provenance(source=proj.source, scanner="parallel-beam", steps=steps, extra=extra))
 
 
+def reconstruct_projections(proj: ProjectionData, *, kernel: str | None = None, backend: str = "numba",
+                            center: float | str | None = None, rings: bool = False,
+                            pixel_mm: float | None = None) -> Volume:
+    """Reconstruct detector data the way their geometry asks: cone-beam FDK
+    (:func:`trabecula.scanner.recon.reconstruct`, HU in the phantom's frame) when ``proj.geometry`` holds a
+    ``scan_geometry`` (a simulated scan), parallel-beam FBP (:func:`reconstruct_parallel`, default kernel
+    ``shepp-logan``) otherwise.
+
+    ``center`` (None, ``"auto"``, a column number or its text) and ``rings`` apply to parallel-beam data
+    only; ``backend`` other than ``"numba"`` to cone-beam data only; ``pixel_mm`` is the parallel-beam
+    detector pixel. Misplaced settings are ParameterErrors named after the command-line options
+    (``--center``, ``--backend``).
+    """
+    if "scan_geometry" in (proj.geometry or {}):
+        if center is not None or rings:
+            raise ParameterError("--center", "--center and --rings apply to parallel-beam data; this file is a "
+                                             "simulated cone-beam scan")
+        return reconstruct(proj, backend=backend, kernel=kernel)
+    if backend != "numba":
+        raise ParameterError("--backend", "parallel-beam data are reconstructed with trabecula's FBP (numba) only")
+    return reconstruct_parallel(proj, center=parse_center(center), rings=rings, kernel=kernel or "shepp-logan",
+                                pixel_mm=pixel_mm)
+
+
+def parse_center(center: float | str | None) -> float | str | None:
+    """A rotation centre setting: None, ``"auto"`` or a column number (text is parsed; else ParameterError)."""
+    if center is None or center == "auto" or not isinstance(center, str):
+        return center
+    try:
+        return float(center)
+    except ValueError as exc:
+        raise ParameterError("--center", f"use auto or a column number, got {center!r}") from exc
+
+
 def save_png(vol: Volume, path, slice_index: int | None = None, force: bool = False) -> None:
-    """Write one slice as an 8-bit PNG windowed to its 0.5–99.5 percentiles (atomic)."""
+    """Write one slice (default the middle one) as an 8-bit PNG (atomic): an HU volume in the bone window
+    (:meth:`Volume.window`), anything else windowed to the slice's 0.5–99.5 percentiles."""
     import imageio.v3 as iio
 
     from trabecula.io import atomic_output
 
-    a = vol.numpy()
-    k = a.shape[0] // 2 if slice_index is None else int(slice_index)
-    s = a[k].astype(np.float64)
-    lo, hi = np.percentile(s, [0.5, 99.5])
-    img = np.clip((s - lo) / max(hi - lo, 1e-12) * 255.0, 0, 255).astype(np.uint8)
+    if vol.units == "HU":
+        a = vol.window("bone").numpy()
+        img = a[a.shape[0] // 2 if slice_index is None else int(slice_index)]
+    else:
+        a = vol.numpy()
+        k = a.shape[0] // 2 if slice_index is None else int(slice_index)
+        s = a[k].astype(np.float64)
+        lo, hi = np.percentile(s, [0.5, 99.5])
+        img = np.clip((s - lo) / max(hi - lo, 1e-12) * 255.0, 0, 255).astype(np.uint8)
     with atomic_output(path, force=force) as tmp:
         iio.imwrite(tmp, img, extension=".png")

@@ -1,18 +1,21 @@
 """A bone-specimen test volume for rendering: trabecular bone inside a cortical shell, in soft tissue, in HU.
 
-Not a morphometry phantom (see :mod:`trabecula.phantom`): it exists so the renderer, its benchmark and
-the demo's fallback have a realistic-looking subject — a short tubular bone (a phalanx-like shaft
-that widens towards both ends, closed by thin end plates) whose inside is a real trabecular network
-when a binary micro-CT region is given (e.g. a DIDSR L1 region, mirrored to fill the volume), or a
-smoothed random field otherwise.
+Not a label phantom for the scanner (those are the other :mod:`trabecula.phantom` modules) but a finished HU
+volume, so the renderer, its benchmark and the demo's fallback have a realistic-looking subject — a short
+tubular bone (a phalanx-like shaft that widens towards both ends, closed by thin end plates) whose inside is
+a real trabecular network when a binary micro-CT region is given (e.g. a DIDSR L1 region, mirrored to fill
+the volume), or a smoothed random field otherwise.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy import ndimage
 
 from trabecula.errors import ParameterError
+from trabecula.io import read_volume
 from trabecula.volume import Provenance, Volume
 
 #: HU of the materials (micro-CT-like contrast: trabecular bone tissue as resolved, not partial-volumed)
@@ -100,10 +103,6 @@ def bone_specimen(
 def didsr_region(path, spacing_mm: float = 0.05, target_spacing: float | None = None) -> np.ndarray:
     """A DIDSR L1 binary region as a bool array (header spacing overridden by ``spacing_mm``), resampled
     (nearest) to ``target_spacing`` when given."""
-    import warnings
-
-    from trabecula.io import read_volume
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         v = read_volume(path, spacing=spacing_mm, units="binary")

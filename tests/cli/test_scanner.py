@@ -3,7 +3,7 @@
 import pytest
 
 from tests.conftest import data_path
-from tests.scanner.conftest import cylinder_phantom
+from trabecula.phantom.objects import cylinder_labels as cylinder_phantom
 from trabecula.cli import main
 from trabecula.io import read_projections, read_volume, write_volume
 

@@ -1,4 +1,5 @@
-"""``trabecula iq mtf|nps|noise|cnr``: image-quality measurements on a volume."""
+"""``trabecula iq mtf|nps|noise|cnr``: image-quality measurements on a volume (thin verbs over
+:mod:`trabecula.quality`)."""
 
 from __future__ import annotations
 
@@ -8,35 +9,17 @@ from typing import Annotated
 
 import typer
 
+from trabecula.cli._app import app, out
+from trabecula.cli._common import Force, InputSpacing, Units, print_rows, read_input
+
 iq_app = typer.Typer(help="Image quality: MTF (edge, wire), NPS, noise SD, CNR.", no_args_is_help=True,
                      rich_markup_mode="rich")
+app.add_typer(iq_app, name="iq")
 
 Image = Annotated[Path, typer.Argument(help="Image volume (DICOM folder, NIfTI, NRRD, MetaImage, TIFF, Zarr).")]
 RoiOpt = Annotated[str | None, typer.Option("--roi", help="Region z0:z1,y0:y1,x0:x1 (voxel index ranges; empty parts = whole axis).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG plot of the curve here.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing plot.")]
-InputSpacing = Annotated[str | None, typer.Option("--input-spacing", help="Declare the image's voxel spacing in mm (one number or z,y,x).")]
-Units = Annotated[str | None, typer.Option("--units", help="Declare the value units (HU, attenuation_per_mm, grey).")]
-
-
-def _plot(path: Path, force: bool, draw) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from trabecula.io import atomic_output
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    try:
-        draw(ax)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        with atomic_output(path, force=force) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
 
 
 def _check_plot(plot: Path | None, force: bool) -> None:
@@ -48,19 +31,6 @@ def _check_plot(plot: Path | None, force: bool) -> None:
     if plot.suffix.lower() != ".png":
         raise ParameterError("--plot", f"the plot is written as PNG; name it .png, got {plot}")
     check_writable(plot, force)
-
-
-def _table(rows: list[tuple[str, str]]) -> None:
-    from rich.table import Table
-
-    from trabecula.cli import out
-
-    t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
-    for k, v in rows:
-        t.add_row(k, v)
-    out.print(t)
 
 
 def _f(x: float | None, unit: str = "") -> str:
@@ -79,12 +49,12 @@ def mtf_cmd(
     json_out: JsonOpt = False,
     input_spacing: InputSpacing = None,
     units: Units = None,
-    force: ForceOpt = False,
+    force: Force = False,
 ) -> None:
     """MTF, MTF50 and MTF10 (lp/mm) from a slanted edge or a wire parallel to z."""
-    from trabecula.cli import out, read_input
     from trabecula.errors import ParameterError
     from trabecula.quality import mtf_edge, mtf_wire
+    from trabecula.quality.plots import plot_mtf
 
     if method not in ("edge", "wire"):
         raise ParameterError("--method", f"use edge or wire, got {method!r}")
@@ -93,23 +63,14 @@ def mtf_cmd(
     res = mtf_edge(vol, roi=roi, oversample=oversample, window=window) if method == "edge" else \
         mtf_wire(vol, roi=roi, wire_diameter_mm=wire_diameter)
     if plot is not None:
-        def draw(ax):
-            ax.plot(res.frequency, res.mtf, lw=1.5, label=f"{method}: MTF50 {_f(res.mtf50)}, MTF10 {_f(res.mtf10)} lp/mm")
-            ax.axvline(res.nyquist, color="grey", ls=":", label=f"Nyquist {res.nyquist:.3g} lp/mm")
-            ax.axhline(0.5, color="k", lw=0.5)
-            ax.axhline(0.1, color="k", lw=0.5)
-            ax.set(xlabel="spatial frequency (lp/mm)", ylabel="MTF", title=f"MTF — {image.name}", ylim=(0, 1.1))
-            ax.legend(fontsize=8)
-        _plot(plot, force, draw)
+        plot_mtf(res, plot, label=method, title=f"MTF — {image.name}", force=force)
     if json_out:
         out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
         return
     rows = [("image", str(image)), ("method", method + (f" (edge angle {res.details['angle_deg']:.2f}°, ×{oversample})" if method == "edge" else "")),
             ("MTF50", _f(res.mtf50, " lp/mm")), ("MTF10", _f(res.mtf10, " lp/mm")),
             ("Nyquist", f"{res.nyquist:.4g} lp/mm (pixel {res.pixel_mm:g} mm)")]
-    if plot is not None:
-        rows.append(("plot", str(plot)))
-    _table(rows)
+    print_rows(rows + ([("plot", str(plot))] if plot is not None else []))
 
 
 @iq_app.command("nps")
@@ -123,32 +84,25 @@ def nps_cmd(
     json_out: JsonOpt = False,
     input_spacing: InputSpacing = None,
     units: Units = None,
-    force: ForceOpt = False,
+    force: Force = False,
 ) -> None:
     """2-D and radial noise power spectrum of a uniform region (slices as realisations)."""
-    from trabecula.cli import out, read_input
     from trabecula.quality import nps_2d
+    from trabecula.quality.plots import plot_nps
 
     _check_plot(plot, force)
     vol = read_input(image, input_spacing, units)
     res = nps_2d(vol, roi=roi, roi_size=roi_size, overlap=overlap, detrend_mode=detrend)
     u = f"{res.units}²·mm²" if res.units else "units²·mm²"
     if plot is not None:
-        def draw(ax):
-            ax.plot(res.frequency, res.radial, lw=1.5)
-            ax.axvline(res.peak_frequency, color="grey", ls=":", label=f"peak {res.peak_frequency:.3g} lp/mm")
-            ax.set(xlabel="spatial frequency (lp/mm)", ylabel=f"NPS ({u})", title=f"radial NPS — {image.name}")
-            ax.legend(fontsize=8)
-        _plot(plot, force, draw)
+        plot_nps(res, plot, title=f"radial NPS — {image.name}", force=force)
     if json_out:
         out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
         return
     rows = [("image", str(image)), ("ROIs", f"{res.n_rois} of {res.roi_size}² px ({detrend} detrended)"),
             ("noise SD (∫NPS)", f"{res.noise_sd:.4g} {res.units}"), ("peak frequency", f"{res.peak_frequency:.4g} lp/mm"),
             ("mean frequency", f"{res.mean_frequency:.4g} lp/mm"), ("NPS max", f"{res.radial.max():.4g} {u}")]
-    if plot is not None:
-        rows.append(("plot", str(plot)))
-    _table(rows)
+    print_rows(rows + ([("plot", str(plot))] if plot is not None else []))
 
 
 @iq_app.command("noise")
@@ -161,7 +115,6 @@ def noise_cmd(
     units: Units = None,
 ) -> None:
     """Noise SD (ddof=1) in one or more ROIs, pooled in quadrature."""
-    from trabecula.cli import out, read_input
     from trabecula.quality import noise_sd
 
     vol = read_input(image, input_spacing, units)
@@ -172,7 +125,7 @@ def noise_cmd(
     rows = [("image", str(image)), ("noise SD", f"{res.sd:.4g} {res.units}"), ("mean", f"{res.mean:.4g} {res.units}")]
     for i, r in enumerate(res.rois):
         rows.append((f"ROI {i + 1}" + (f" {roi[i]}" if roi else ""), f"mean {r.mean:.4g}, SD {r.sd:.4g}, {r.n} voxels"))
-    _table(rows)
+    print_rows(rows)
 
 
 @iq_app.command("cnr")
@@ -186,7 +139,6 @@ def cnr_cmd(
     units: Units = None,
 ) -> None:
     """Contrast-to-noise ratio |μ_signal − μ_background| / σ."""
-    from trabecula.cli import out, read_input
     from trabecula.quality import cnr
 
     vol = read_input(image, input_spacing, units)
@@ -194,11 +146,7 @@ def cnr_cmd(
     if json_out:
         out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
         return
-    _table([("image", str(image)), ("CNR", f"{res.cnr:.4g}"), ("contrast", f"{res.contrast:.4g} {vol.units}"),
-            ("noise σ", f"{res.noise:.4g} {vol.units} ({noise})"),
-            ("signal", f"mean {res.signal.mean:.4g}, SD {res.signal.sd:.4g}"),
-            ("background", f"mean {res.background.mean:.4g}, SD {res.background.sd:.4g}")])
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(iq_app, name="iq")
+    print_rows([("image", str(image)), ("CNR", f"{res.cnr:.4g}"), ("contrast", f"{res.contrast:.4g} {vol.units}"),
+                ("noise σ", f"{res.noise:.4g} {vol.units} ({noise})"),
+                ("signal", f"mean {res.signal.mean:.4g}, SD {res.signal.sd:.4g}"),
+                ("background", f"mean {res.background.mean:.4g}, SD {res.background.sd:.4g}")])

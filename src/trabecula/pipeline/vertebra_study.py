@@ -1,4 +1,4 @@
-"""Evaluation — the vertebra study's protocol on held-out specimens, plus what it lacked.
+"""The vertebra study: its evaluation protocol on held-out specimens of a pairs folder, plus what it lacked.
 
 For every held-out specimen (the ``test`` split of a pairs folder; edge objects excluded) and every method
 — the clinical input itself (full and quarter dose, "doubled" to the micro-CT grid by bilinear ×2
@@ -14,19 +14,24 @@ output — against the micro-CT target:
 * **through-plane continuity** (the study's stated limit): the study SSIM on coronal (x–z) planes and the
   RMS error of the slice-to-slice difference, ``RMS(∂z output − ∂z target)`` in HU;
 * **morphometry** with the project's engine (:func:`trabecula.morphometry.measure`) in the study's
-  cylindrical VOIs (:func:`cylinder_vois`: axis z, 15 mm × 5 mm where it fits, otherwise the largest cylinder
-  that fits the field; two stacked and centred when the height holds two, else one): the HU values windowed
-  to 8 bit with the bone window (the study binarised 8-bit stacks in Fiji), ImageJ's default IsoData
-  threshold from the VOI's voxels (``threshold="isodata"``), BV/TV by voxel counting, Tb.Th and Tb.Sp as the
-  mean local thickness of bone and marrow in BoneJ's conventions (``bonej=True``);
+  cylindrical VOIs (:func:`trabecula.morphometry.voi.study_cylinder_vois`: axis z, 15 mm × 5 mm where it
+  fits, otherwise the largest cylinder that fits the field; two stacked and centred when the height holds
+  two, else one): the HU values windowed to 8 bit with the bone window (the study binarised 8-bit stacks in
+  Fiji), ImageJ's default IsoData threshold from the VOI's voxels (``threshold="isodata"``), BV/TV by voxel
+  counting, Tb.Th and Tb.Sp as the mean local thickness of bone and marrow in BoneJ's conventions
+  (``bonej=True``);
 * **statistics**: per method, a Table-4/5 layout against micro-CT (paired t-test, Pearson R, Bland–Altman,
   ICC(2,1)); Kruskal–Wallis of the per-slice SSIM across methods (:mod:`trabecula.stats`);
 * **hallucination check** of every output against its clinical input
   (:func:`trabecula.enhance.hallucination.consistency_check`).
 
-:func:`resolution_noise_test` measures the DLR/SR-DLR targets on a slanted bone edge in water scanned by
-the image-domain clinical model: noise SD in the water and MTF50/MTF10 by the slanted-edge method
-(:func:`trabecula.quality.mtf.mtf_edge`), model output against the FBP input.
+:func:`resolution_noise_test` measures the DLR/SR-DLR targets on a slanted bone edge in water
+(:func:`trabecula.phantom.standin.slanted_edge_hu`) scanned by the image-domain clinical model
+(:func:`trabecula.scanner.image_domain.image_scan`): noise SD in the water and MTF50/MTF10 by the
+slanted-edge method (:func:`trabecula.quality.mtf.mtf_edge`), model output against the FBP input.
+
+:func:`run_evaluation` is what ``trabecula evaluate`` does: :func:`evaluate`, then the edge test, written to
+``edge_test.json``.
 """
 
 from __future__ import annotations
@@ -39,8 +44,19 @@ from typing import Any
 
 import numpy as np
 
+from trabecula.enhance.data import FULL_MAS, LOW_MAS, PairSet
+from trabecula.enhance.hallucination import consistency_check
+from trabecula.enhance.infer import LoadedModel, enhance_array, load_model, shipped_models
 from trabecula.errors import ParameterError
-from trabecula.volume import Volume
+from trabecula.io import atomic_output, check_writable
+from trabecula.morphometry.measure import measure
+from trabecula.morphometry.voi import study_cylinder_vois
+from trabecula.phantom.standin import slanted_edge_hu
+from trabecula.quality.fid import fid_from_features, inception_features, kid_from_features
+from trabecula.quality.mtf import mtf_edge
+from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study, ssim_study_slices
+from trabecula.scanner.image_domain import image_scan
+from trabecula.volume import Volume, window_to_uint8
 
 STUDY_PARAMS = ("BV/TV", "Tb.Th (mm)", "Tb.Sp (mm)")
 
@@ -54,34 +70,6 @@ def double_inplane(arr: np.ndarray) -> np.ndarray:
     return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
-STUDY_VOI_MM = (15.0, 5.0)  # the study's cylinder: diameter, height (mm)
-
-
-def cylinder_vois(shape: tuple[int, int, int], spacing: tuple[float, float, float],
-                  diameter_mm: float = STUDY_VOI_MM[0], height_mm: float = STUDY_VOI_MM[1]) -> list[tuple[str, np.ndarray]]:
-    """The study's cylindrical VOIs (axis z) on a grid, as ``(description, boolean mask)``.
-
-    Diameter ``min(diameter_mm, in-plane field)`` and height ``min(height_mm, field height)`` — the study's
-    15 mm × 5 mm wherever it fits, otherwise the largest cylinder that does (the field is the image's extent,
-    voxel edges included, as :func:`trabecula.morphometry.cylinder_voi` checks it). Two such cylinders, stacked
-    and touching, centred on the volume's centre when the height holds two (the study measured two per
-    vertebra); one central cylinder otherwise. Masks from :func:`trabecula.morphometry.cylinder_voi`
-    (voxel centres inside the cylinder).
-    """
-    from trabecula.morphometry import cylinder_voi
-
-    ext = np.asarray(shape, float) * np.asarray(spacing, float)
-    d = min(float(diameter_mm), float(ext[1]), float(ext[2]))
-    h = min(float(height_mm), float(ext[0]))
-    centre = np.asarray(spacing, float) * (np.asarray(shape, float) - 1) / 2
-    offsets = (-h / 2, h / 2) if ext[0] >= 2 * h - 1e-9 else (0.0,)
-    out = []
-    for dz in offsets:
-        c = (centre[0] + dz, centre[1], centre[2])
-        out.append((f"cylinder d={d:g} mm h={h:g} mm at z={c[0]:.2f} mm", cylinder_voi(shape, spacing, d, h, center_mm=c)))
-    return out
-
-
 def voi_morphometry(hu: np.ndarray, spacing: tuple[float, float, float], voi: np.ndarray,
                     window: tuple[float, float] = (500.0, 2000.0)) -> dict[str, float]:
     """BV/TV, Tb.Th and Tb.Sp (mm) in one VOI with the project's morphometry engine, as the study measured.
@@ -92,23 +80,18 @@ def voi_morphometry(hu: np.ndarray, spacing: tuple[float, float, float], voi: np
     local-thickness conventions (``bonej=True``): BV/TV by voxel counting, Tb.Th / Tb.Sp as the mean local
     thickness of bone / marrow inside the VOI. NaN where undefined (constant VOI, no bone, all bone).
     """
-    from trabecula.morphometry import measure
-    from trabecula.volume import window_to_uint8
-
     nan = float("nan")
     g8 = window_to_uint8(hu, *window)
     vals = g8[voi]
     if vals.size == 0 or np.ptp(vals) == 0:
         return {"BV/TV": nan, "Tb.Th (mm)": nan, "Tb.Sp (mm)": nan, "threshold_8bit": nan}
-    r = measure(Volume(g8, spacing, (0.0, 0.0, 0.0), "grey"), threshold="isodata", voi=voi, bonej=True,
+    r = measure(g8, spacing=spacing, units="grey", threshold="isodata", voi=voi, bonej=True,
                 metrics=("bvtv", "tbth", "tbsp"))
     return {"BV/TV": r.bv_tv, "Tb.Th (mm)": r.tb_th_mm, "Tb.Sp (mm)": r.tb_sp_mm, "threshold_8bit": r.threshold}
 
 
 def continuity(out: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Through-plane continuity: study SSIM on coronal (x–z) planes, and ``RMS(∂z out − ∂z target)`` (HU)."""
-    from trabecula.quality.similarity import ssim_study
-
     cor_o = np.ascontiguousarray(out.transpose(1, 0, 2))
     cor_t = np.ascontiguousarray(target.transpose(1, 0, 2))
     dz = np.diff(out, axis=0) - np.diff(target, axis=0)
@@ -123,6 +106,37 @@ def _rows(d: dict) -> dict:
     return {k: v for k, v in d.items() if not isinstance(v, str)}
 
 
+def _load_models(models: Mapping[str, Any], device: str | None = None) -> dict[str, LoadedModel]:
+    return {k: (v if isinstance(v, LoadedModel) else load_model(v, device)) for k, v in models.items()}
+
+
+def _central_slices(d: dict[str, np.ndarray], zs: list[int], max_slices: int | None) -> tuple[dict, list[int]]:
+    """The central ``max_slices`` slices of a specimen's arrays, and its evaluated slices among them."""
+    if max_slices is None or d["input"].shape[0] <= max_slices:
+        return d, zs
+    z0 = (d["input"].shape[0] - max_slices) // 2
+    return {k: v[z0:z0 + max_slices] for k, v in d.items()}, [z - z0 for z in zs if z0 <= z < z0 + max_slices]
+
+
+def _consistency_rows(sid: str, d: dict[str, np.ndarray], native: dict, loaded: dict[str, LoadedModel],
+                      in_sp, t_sp, match_hu: bool) -> list[dict]:
+    """The hallucination check of every model's output, and of micro-CT itself, against the clinical input."""
+    rows = []
+    inp = Volume(d["input"], in_sp, (0, 0, 0), "HU")
+    for label, (y, x) in native.items():
+        if loaded[label].model.scale == 1:
+            out_v = Volume(y, in_sp, (0, 0, 0), "HU")
+            ref_v = Volume(x, in_sp, (0, 0, 0), "HU")
+        else:
+            out_v = Volume(y, t_sp, _fine_origin(in_sp, t_sp), "HU")
+            ref_v = inp
+        r = consistency_check(out_v, ref_v, match_hu=match_hu and loaded[label].model.scale != 1)
+        rows.append({"specimen": sid, "method": label, **_rows(r.to_dict())})
+    r = consistency_check(Volume(d["target"], t_sp, _fine_origin(in_sp, t_sp), "HU"), inp, match_hu=match_hu)
+    rows.append({"specimen": sid, "method": "micro-CT (reference)", **_rows(r.to_dict())})
+    return rows
+
+
 def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any], split: str = "test",
                       fid_frac: float = 1.0, seed: int = 0, tile: int = 256, batch: int = 8, consistency: bool = True,
                       threads: int | None = None, max_slices: int | None = None, include_low: bool = True) -> dict[str, Any]:
@@ -132,26 +146,15 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
     ``max_slices`` evaluates only the central ``max_slices`` slices (the VOIs then shrink with the height)."""
     import torch
 
-    from trabecula.enhance.data import PairSet
-    from trabecula.enhance.hallucination import consistency_check
-    from trabecula.enhance.infer import LoadedModel, enhance_array, load_model
-    from trabecula.quality.fid import inception_features
-    from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study_slices
-
     if threads:
         torch.set_num_threads(int(threads))
     pairs = PairSet.open(pairs_dir)
     in_sp = tuple(pairs.manifest["input_spacing"])
     t_sp = tuple(pairs.manifest["target_spacing"])
     match_hu = pairs.manifest.get("backend") == "twin"  # the twin's micro-CT (80 kVp) has its own HU scale
-    loaded = {k: (v if isinstance(v, LoadedModel) else load_model(v, "cpu" if threads else None)) for k, v in models.items()}
+    loaded = _load_models(models, "cpu" if threads else None)
     res: dict[str, Any] = {"slices": [], "morph": [], "cont": [], "cons": [], "feats": {}}
-    d = pairs.load(sid)
-    zs = pairs.slices(sid, split)
-    if max_slices is not None and d["input"].shape[0] > max_slices:
-        z0 = (d["input"].shape[0] - max_slices) // 2
-        d = {k: v[z0:z0 + max_slices] for k, v in d.items()}
-        zs = [z - z0 for z in zs if z0 <= z < z0 + max_slices]
+    d, zs = _central_slices(pairs.load(sid), pairs.slices(sid, split), max_slices)
     target = d["target"]
     outputs: dict[str, np.ndarray] = {"input": double_inplane(d["input"])}
     if "input_low" in d and include_low:
@@ -177,56 +180,22 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
             res["feats"][label] = inception_features(arr[z_fid])
         res["cont"].append({"specimen": sid, "method": label, **continuity(arr, target)})
     grids = {"micro-CT": target, **outputs}
-    vois = cylinder_vois(target.shape, t_sp)
+    vois = study_cylinder_vois(target.shape, t_sp)
     for label, arr in grids.items():
         for k, (desc, voi) in enumerate(vois):
             res["morph"].append({"specimen": sid, "voi": k, "voi_desc": desc, "method": label,
                                  **voi_morphometry(arr, t_sp, voi)})
     if consistency:
-        inp = Volume(d["input"], in_sp, (0, 0, 0), "HU")
-        for label, (y, x) in native.items():
-            if loaded[label].model.scale == 1:
-                out_v = Volume(y, in_sp, (0, 0, 0), "HU")
-                ref_v = Volume(x, in_sp, (0, 0, 0), "HU")
-            else:
-                out_v = Volume(y, t_sp, _fine_origin(in_sp, t_sp), "HU")
-                ref_v = inp
-            r = consistency_check(out_v, ref_v, match_hu=match_hu and loaded[label].model.scale != 1)
-            res["cons"].append({"specimen": sid, "method": label, **_rows(r.to_dict())})
-        r = consistency_check(Volume(target, t_sp, _fine_origin(in_sp, t_sp), "HU"), inp, match_hu=match_hu)
-        res["cons"].append({"specimen": sid, "method": "micro-CT (reference)", **_rows(r.to_dict())})
+        res["cons"] = _consistency_rows(sid, d, native, loaded, in_sp, t_sp, match_hu)
     return res
 
 
-def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Path, split: str = "test",
-             fid_slices: int = 96, seed: int = 0, force: bool = False, tile: int = 256, batch: int = 8,
-             consistency: bool = True, max_specimens: int | None = None, workers: int = 1,
-             max_slices: int | None = None, include_low: bool = True,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the evaluation protocol (module docstring) for ``models`` (label → model name or path) on ``split`` of
-    ``pairs_dir``; write CSV/Markdown tables and ``summary.json`` under ``out_dir``. Returns the summary.
-
-    ``workers > 1`` evaluates specimens in parallel processes (one torch thread each).
-    """
-    import pandas as pd
-
-    from trabecula.enhance.data import PairSet
-    from trabecula.enhance.infer import LoadedModel, load_model
-    from trabecula.io import atomic_output, check_writable
-    from trabecula.quality.fid import fid_from_features, kid_from_features
-    from trabecula.stats import methods_table, study_table, to_markdown, write_table
-
-    out_dir = Path(out_dir)
-    check_writable(out_dir / "summary.json", force)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pairs = PairSet.open(pairs_dir)
-    ids = [i for i in pairs.ids(split) if pairs.record(i)["source"] != "edge"][:max_specimens]
-    if not ids:
-        raise ParameterError("split", f"no specimens in the {split!r} split of {pairs_dir}")
-    loaded: dict[str, LoadedModel] = {k: (v if isinstance(v, LoadedModel) else load_model(v)) for k, v in models.items()}
-    specs = {k: (v.source if isinstance(v, LoadedModel) else v) for k, v in models.items()}
-    n_total = sum(min(len(pairs.slices(i, split)), max_slices or 10**9) for i in ids)
-    fid_frac = min(1.0, fid_slices / max(1, n_total))
+def _evaluate_specimens(pairs_dir, ids: list[str], loaded: dict[str, LoadedModel], specs: dict[str, Any], split: str,
+                        fid_frac: float, seed: int, tile: int, batch: int, consistency: bool, workers: int,
+                        max_slices: int | None, include_low: bool,
+                        progress: Callable[[str], None] | None) -> list[dict[str, Any]]:
+    """:func:`evaluate_specimen` for every specimen, in order: in this process, or in ``workers`` spawned
+    processes (one torch thread each, models loaded from ``specs`` there)."""
     results = []
     if workers > 1:
         import multiprocessing as mp
@@ -245,25 +214,21 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
                                              None, max_slices, include_low))
             if progress:
                 progress(sid)
-    slice_rows = [r for res in results for r in res["slices"]]
-    morph_rows = [r for res in results for r in res["morph"]]
-    cont_rows = [r for res in results for r in res["cont"]]
-    cons_rows = [r for res in results for r in res["cons"]]
+    return results
+
+
+def _pooled_features(results: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Inception features pooled over specimens, per method (methods with at least two slices)."""
     feats: dict[str, np.ndarray] = {}
     for res in results:
         for k, f in res["feats"].items():
             feats[k] = np.concatenate([feats[k], f]) if k in feats else f
-    sl = pd.DataFrame(slice_rows)
-    mo = pd.DataFrame(morph_rows)
-    co = pd.DataFrame(cont_rows)
-    cs = pd.DataFrame(cons_rows)
-    for name, df in (("slices", sl), ("morphometry", mo), ("continuity", co), ("consistency", cs)):
-        with atomic_output(out_dir / f"{name}.csv", force=True) as tmp:
-            df.to_csv(tmp, index=False)
-    # FID / KID over the pooled feature samples
-    feats = {k: f for k, f in feats.items() if len(f) >= 2}
-    image_rows = []
-    methods = [m for m in sl["method"].unique()]
+    return {k: f for k, f in feats.items() if len(f) >= 2}
+
+
+def _image_quality_rows(sl, co, cs, feats: dict[str, np.ndarray], methods: list[str], seed: int) -> list[dict]:
+    """One row per method: mean slice metrics, FID / KID against micro-CT, continuity and consistency."""
+    rows = []
     for m in methods:
         s = sl[sl.method == m]
         row = {"method": m, "ssim_study": s.ssim_study.mean(), "ssim_study_sd": s.ssim_study.std(),
@@ -279,19 +244,17 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
             x = cs[cs.method == m]
             row["consistency_score"] = x.score.mean()
             row["flagged_specimens"] = int(x.flagged.sum())
-        image_rows.append(row)
-    iq = pd.DataFrame(image_rows)
-    kw = methods_table({m: sl[sl.method == m].ssim_study.values for m in methods}, "SSIM (study)")
-    with atomic_output(out_dir / "image_quality.csv", force=True) as tmp:
-        iq.to_csv(tmp, index=False)
-    md = ["### Image quality against micro-CT (held-out specimens)\n",
-          to_markdown(iq.round(4)),
-          f"\nKruskal–Wallis across methods (per-slice study SSIM): H = {kw.attrs['kruskal_h']:.1f}, p = {kw.attrs['kruskal_p']:.3g}\n"]
-    with atomic_output(out_dir / "image_quality.md", force=True) as tmp:
-        Path(tmp).write_text("\n".join(md))
-    # morphometry tables (study Tables 4 and 5 layout)
+        rows.append(row)
+    return rows
+
+
+def _morphometry_tables(mo, methods: list[str], out_dir: Path) -> tuple[dict[str, list], dict[str, Path]]:
+    """Study Tables 4/5 (each method against micro-CT over the VOIs where both are defined, at least three),
+    written as ``table_<method>.csv/.md``. Returns the tables' key columns and the Markdown paths, per method."""
+    from trabecula.stats import study_table, write_table
+
     ref = mo[mo.method == "micro-CT"].sort_values(["specimen", "voi"])
-    tables = {}
+    tables, paths = {}, {}
     for m in methods:
         mm = mo[mo.method == m].sort_values(["specimen", "voi"])
         ok = ~(mm[list(STUDY_PARAMS)].isna().any(axis=1).values | ref[list(STUDY_PARAMS)].isna().any(axis=1).values)
@@ -299,8 +262,63 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
             continue
         tab = study_table({p: ref[p].values[ok] for p in STUDY_PARAMS}, {p: mm[p].values[ok] for p in STUDY_PARAMS},
                           "micro-CT", m)
-        write_table(tab, out_dir / f"table_{m.replace('/', '_')}", force=True, title=f"{m} vs micro-CT (n = {int(ok.sum())} VOIs)")
+        _, paths[m] = write_table(tab, out_dir / f"table_{m.replace('/', '_')}", force=True,
+                                  title=f"{m} vs micro-CT (n = {int(ok.sum())} VOIs)")
         tables[m] = tab[["parameter", "ref_mean", "method_mean", "t_p", "r", "bias_percent", "icc_2_1"]].to_dict("records")
+    return tables, paths
+
+
+def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Path, split: str = "test",
+             fid_slices: int = 96, seed: int = 0, force: bool = False, tile: int = 256, batch: int = 8,
+             consistency: bool = True, max_specimens: int | None = None, workers: int = 1,
+             max_slices: int | None = None, include_low: bool = True,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the evaluation protocol (module docstring) for ``models`` (label → model name or path) on ``split`` of
+    ``pairs_dir``; write CSV/Markdown tables and ``summary.json`` under ``out_dir``. Returns the summary.
+
+    ``workers > 1`` evaluates specimens in parallel processes (one torch thread each).
+
+    The returned summary is ``summary.json``'s content plus ``"tables"``, the paths of the Markdown tables
+    written: ``{"image_quality": Path, "morphometry": {method: Path}}`` (methods with fewer than three VOIs
+    measurable on both sides get no table).
+    """
+    import pandas as pd
+
+    from trabecula.stats import methods_table, to_markdown
+
+    out_dir = Path(out_dir)
+    check_writable(out_dir / "summary.json", force)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pairs = PairSet.open(pairs_dir)
+    ids = [i for i in pairs.ids(split) if pairs.record(i)["source"] != "edge"][:max_specimens]
+    if not ids:
+        raise ParameterError("split", f"no specimens in the {split!r} split of {pairs_dir}")
+    loaded = _load_models(models)
+    specs = {k: (v.source if isinstance(v, LoadedModel) else v) for k, v in models.items()}
+    n_total = sum(min(len(pairs.slices(i, split)), max_slices or 10**9) for i in ids)
+    fid_frac = min(1.0, fid_slices / max(1, n_total))
+    results = _evaluate_specimens(pairs_dir, ids, loaded, specs, split, fid_frac, seed, tile, batch, consistency,
+                                  workers, max_slices, include_low, progress)
+    frames = {name: pd.DataFrame([r for res in results for r in res[key]])
+              for name, key in (("slices", "slices"), ("morphometry", "morph"), ("continuity", "cont"),
+                                ("consistency", "cons"))}
+    for name, df in frames.items():
+        with atomic_output(out_dir / f"{name}.csv", force=True) as tmp:
+            df.to_csv(tmp, index=False)
+    sl, mo = frames["slices"], frames["morphometry"]
+    methods = [m for m in sl["method"].unique()]
+    iq = pd.DataFrame(_image_quality_rows(sl, frames["continuity"], frames["consistency"], _pooled_features(results),
+                                          methods, seed))
+    kw = methods_table({m: sl[sl.method == m].ssim_study.values for m in methods}, "SSIM (study)")
+    with atomic_output(out_dir / "image_quality.csv", force=True) as tmp:
+        iq.to_csv(tmp, index=False)
+    md = ["### Image quality against micro-CT (held-out specimens)\n",
+          to_markdown(iq.round(4)),
+          f"\nKruskal–Wallis across methods (per-slice study SSIM): H = {kw.attrs['kruskal_h']:.1f}, p = {kw.attrs['kruskal_p']:.3g}\n"]
+    iq_md = out_dir / "image_quality.md"
+    with atomic_output(iq_md, force=True) as tmp:
+        Path(tmp).write_text("\n".join(md))
+    tables, table_paths = _morphometry_tables(mo, methods, out_dir)
     summary = {"pairs": str(Path(pairs_dir).resolve()), "split": split, "split_mode": pairs.split_mode,
                "specimens": ids, "models": {k: {"source": v.source, "sha256": v.sha256} for k, v in loaded.items()},
                "image_quality": iq.replace({np.nan: None}).to_dict("records"),
@@ -308,7 +326,7 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
                "morphometry": tables}
     with atomic_output(out_dir / "summary.json", force=True) as tmp:
         Path(tmp).write_text(json.dumps(summary, indent=1, default=_json_default))
-    return summary
+    return {**summary, "tables": {"image_quality": iq_md, "morphometry": table_paths}}
 
 
 def _fine_origin(coarse_sp, fine_sp) -> tuple[float, float, float]:
@@ -327,29 +345,8 @@ def _json_default(o):
 # ------------------------------------------------------------------------------ resolution and noise
 
 
-def slanted_edge_hu(shape: tuple[int, int, int] = (80, 240, 240), spacing: float = 0.05, angle_deg: float = 5.0,
-                    tissue_hu: float = 1400.0, background_hu: float = 0.0, supersample: int = 4) -> Volume:
-    """A bone-equivalent half-plane in water with its edge through the centre, slanted ``angle_deg`` from y
-    (HU on a fine grid; area-supersampled edge)."""
-    z, y, x = shape
-    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    frac = np.zeros((y, x), np.float32)
-    offs = (np.arange(supersample) + 0.5) / supersample - 0.5
-    yy, xx = np.mgrid[:y, :x].astype(np.float32)
-    for dy in offs:
-        for dx in offs:
-            py = (yy + dy - (y - 1) / 2) * spacing
-            px = (xx + dx - (x - 1) / 2) * spacing
-            frac += (px * c + py * s) >= 0
-    frac /= supersample**2
-    sl = background_hu + (tissue_hu - background_hu) * frac
-    return Volume(np.broadcast_to(sl, shape).astype(np.float32).copy(), spacing, (0, 0, 0), "HU")
-
-
 def _edge_metrics(img: np.ndarray, spacing: tuple[float, float, float]) -> dict[str, float]:
     """MTF50/MTF10 (lp/mm) of the central edge and the noise SD in the water (HU, pooled over slices)."""
-    from trabecula.quality.mtf import mtf_edge
-
     Z, H, W = img.shape
     half = int(round(2.0 / spacing[2]))
     xc = W // 2
@@ -367,10 +364,6 @@ def resolution_noise_test(models: Mapping[str, Any], seed: int = 123, tile: int 
     ``dlr`` is applied to the quarter-dose input (its training domain), ``srdlr`` and the others to the
     full-dose input. Returns the metrics and the ratios output/input.
     """
-    from trabecula.enhance.data import FULL_MAS, LOW_MAS
-    from trabecula.enhance.degrade import image_scan
-    from trabecula.enhance.infer import LoadedModel, enhance_array, load_model
-
     edge = slanted_edge_hu()
     full = image_scan(edge, "clinical-mdct", mas=FULL_MAS, seed=seed)
     low = image_scan(edge, "clinical-mdct", mas=LOW_MAS, seed=seed + 1)
@@ -389,3 +382,36 @@ def resolution_noise_test(models: Mapping[str, Any], seed: int = 123, tile: int 
                     "mtf10_change_percent": 100 * (met["mtf10_lpmm"] / ref["mtf10_lpmm"] - 1)})
         res[label] = met
     return res
+
+
+# ------------------------------------------------------------------------------ the whole study
+
+
+def run_evaluation(data: str | Path, models: dict[str, str] | None, out_dir: str | Path, *, split: str = "test",
+                   fid_slices: int = 96, seed: int = 0, force: bool = False, workers: int = 1,
+                   max_slices: int | None = None, edge_test: bool = True, threads: int | None = None) -> dict[str, Any]:
+    """The study as ``trabecula evaluate`` runs it: :func:`evaluate` of ``models`` (label → shipped name or
+    ``.pt``; empty or None: every shipped model, else :class:`ParameterError` ``--model``) on ``split`` of the
+    pairs folder ``data``, then with ``edge_test`` :func:`resolution_noise_test` (seed ``seed + 123``)
+    written to ``out_dir/edge_test.json``. ``threads`` sets torch's CPU threads first.
+
+    Returns :func:`evaluate`'s summary with ``"edge_test"`` (the edge results, when run) and, under
+    ``"tables"``, also ``"edge_test"`` (the JSON's path).
+    """
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    models = dict(models or {}) or {m: m for m in shipped_models()}
+    if not models:
+        raise ParameterError("--model", "no shipped models; give LABEL=FILE.pt")
+    summary = evaluate(data, models, out_dir, split=split, fid_slices=fid_slices, seed=seed, force=force,
+                       workers=workers, max_slices=max_slices)
+    if edge_test:
+        res = resolution_noise_test(dict(models), seed=seed + 123)
+        path = Path(out_dir) / "edge_test.json"
+        with atomic_output(path, force=True) as tmp:
+            Path(tmp).write_text(json.dumps(res, indent=1))
+        summary["edge_test"] = res
+        summary["tables"]["edge_test"] = path
+    return summary

@@ -1,0 +1,106 @@
+"""The typer application, the console and the entry points of the ``trabecula`` command line.
+
+Every verb module of :mod:`trabecula.cli` registers its commands on :data:`app`; :func:`main` runs them
+and turns user errors (:class:`trabecula.TrabeculaError`) into one line on stderr and exit code 2, with
+the traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _State:
+    debug = False
+
+
+state = _State()
+
+app = typer.Typer(
+    name="trabecula",
+    help="See and measure trabecular bone microstructure with CT: scanner twin, enhancement, morphometry, rendering.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from trabecula import __version__
+
+        out.print(f"trabecula {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True)] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
+) -> None:
+    state.debug = debug
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False, soft_wrap=True)
+
+
+def _error(text: str) -> None:
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 internal error, 2 user error)."""
+    from trabecula.errors import TrabeculaError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    state.debug = "--debug" in args
+    old_show = warnings.showwarning
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
+            app(args=args, prog_name="trabecula", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except TrabeculaError as exc:
+        if state.debug:
+            raise
+        _error("error: " + " ".join(str(exc).split()))
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        if state.debug:
+            raise
+        _error(f"error: {exc.filename}: {exc.strerror}")
+        return 2
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except MemoryError:
+        if state.debug:
+            raise
+        _error("error: out of memory (try a smaller crop, or a .zarr input for lazy processing)")
+        return 1
+    except Exception as exc:  # a bug, not a user error
+        if state.debug:
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return 1
+    finally:
+        warnings.showwarning = old_show
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

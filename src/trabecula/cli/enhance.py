@@ -1,0 +1,155 @@
+"""``trabecula pairs``, ``train``, ``enhance`` and ``evaluate``: thin verbs over :mod:`trabecula.enhance` and
+the vertebra study (:mod:`trabecula.pipeline.vertebra_study`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trabecula.cli._app import app, out
+from trabecula.cli._common import Force, InputSpacing, Series, Threads, Units, check_outputs, read_input
+
+
+@app.command()
+def pairs(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the shards (.npz) and manifest.json.")],
+    synthetic: Annotated[int, typer.Option(help="Number of synthetic trabecular specimens.")] = 30,
+    edges: Annotated[int, typer.Option(help="Number of bone-cylinder edge objects (teach edges; training split only).")] = 2,
+    didsr: Annotated[Path | None, typer.Option(help="Folder of the DIDSR L1 binary structures (.nrrd, 0.05 mm); 'none' to skip.")] = None,
+    backend: Annotated[str, typer.Option(help="Scanner simulation: auto (the twin when installed), twin, or image (image-domain model).")] = "auto",
+    split: Annotated[str, typer.Option(help="by-specimen (80/20, default) or by-slice (the study's; leaks neighbouring slices).")] = "by-specimen",
+    input_dir: Annotated[Path | None, typer.Option("--input", help="Your own registered pairs: folder of clinical volumes (HU).")] = None,
+    target_dir: Annotated[Path | None, typer.Option("--target", help="Your own pairs: folder of reference volumes, same file names.")] = None,
+    low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
+    size: Annotated[int, typer.Option(help="Synthetic specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
+    seed: Annotated[int, typer.Option(help="Random seed (specimen parameters, noise, split).")] = 0,
+    mas: Annotated[float, typer.Option(help="Clinical full dose (mAs) of the input scans.")] = 250.0,
+    low_mas: Annotated[float, typer.Option(help="Clinical low dose (mAs) of the DLR input (default a quarter; the twin's bare specimens need far less for in-patient noise).")] = 62.5,
+    force: Force = False,
+) -> None:
+    """Make paired training data: specimens scanned by clinical-mdct (two doses) and micro-CT, or your own pairs."""
+    from trabecula.enhance.data import make_pairs, pair_counts
+
+    path = make_pairs(out_dir, synthetic=synthetic, edges=edges, didsr=didsr, backend=backend, split=split,
+                      input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, mas=mas,
+                      low_mas=low_mas, force=force)
+    c = pair_counts(path)
+    out.print(f"wrote {path}: {c['specimens']} specimens ({c['backend']} backend, {c['split_mode']}; "
+              + ", ".join(f"{k} {v}" for k, v in c["splits"].items() if v) + ")")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="dlr, srdlr, pix2pixhd, pix2pix or crn.")],
+    data: Annotated[Path, typer.Option(help="Pairs folder made by `trabecula pairs`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder (config.json, log.csv, last.pt, best.pt).")],
+    iters: Annotated[int, typer.Option(help="Training iterations (batches).")] = 2000,
+    minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes of training (checkpoint kept).")] = None,
+    batch: Annotated[int, typer.Option(help="Patches per batch (per process).")] = 8,
+    patch: Annotated[int, typer.Option(help="Input patch size in pixels (targets are scale × larger).")] = 40,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default 1e-3 regression, 2e-4 GAN).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (weights and patch stream).")] = 0,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda when available).")] = None,
+    threads: Threads = None,
+    slices: Annotated[int, typer.Option("--2.5d", help="Adjacent input slices as channels (odd; 1 = 2-D).")] = 1,
+    context_stride: Annotated[int, typer.Option(help="Slice step between the 2.5D input slices.")] = 1,
+    val_every: Annotated[int, typer.Option(help="Validate, log and checkpoint every N iterations.")] = 250,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out from last.pt.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Network config override KEY=VALUE (e.g. width=48).")] = None,
+    init: Annotated[str | None, typer.Option(help="Fine-tune: start from these weights (a shipped model name, a weights folder or a .pt).")] = None,
+) -> None:
+    """Train an enhancement model on paired data (multi-GPU: torchrun --nproc_per_node N -m trabecula.cli train ...)."""
+    from trabecula.enhance.train import TrainConfig, parse_overrides
+    from trabecula.enhance.train import train as run_train
+
+    cfg = TrainConfig(model=model, data=str(data), out=str(out_dir), iters=iters, minutes=minutes, batch=batch,
+                      patch=patch, lr=lr, seed=seed, device=device, threads=threads, in_channels=slices,
+                      context_stride=context_stride, val_every=val_every, config=parse_overrides(set_), init=init)
+    res = run_train(cfg, resume=resume, log=lambda s: out.print(s))
+    out.print(f"trained {model}: {res['iterations']} iterations in {res['seconds']} s; best checkpoint {out_dir}/best.pt")
+
+
+@app.command()
+def enhance(
+    src: Annotated[Path, typer.Argument(help="Clinical CT volume in HU (file or folder).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output volume path (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
+    model: Annotated[str, typer.Option(help="Shipped model (dlr, srdlr, pix2pixhd) or a .pt file (weights or checkpoint).")] = "dlr",
+    tile: Annotated[int, typer.Option(help="Tile size in input pixels.")] = 256,
+    overlap: Annotated[int | None, typer.Option(help="Tile overlap in input pixels (default: exact, from the receptive field).")] = None,
+    batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 8,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when available).")] = None,
+    threads: Threads = None,
+    resample: Annotated[bool, typer.Option(help="Resample an input whose spacing differs from the model's training grid (with a warning) instead of refusing.")] = False,
+    check: Annotated[bool, typer.Option(help="Run the hallucination (data-consistency) check and print its score.")] = False,
+    consistency_map: Annotated[Path | None, typer.Option(help="Write the consistency z-map here (implies --check).")] = None,
+    input_spacing: InputSpacing = None,
+    units: Units = None,
+    series: Series = None,
+    force: Force = False,
+) -> None:
+    """Enhance a clinical CT volume with a trained model (tiled, batched; SHA-256-checked weights)."""
+    from trabecula.enhance.infer import enhance as run_enhance
+    from trabecula.enhance.infer import load_model
+    from trabecula.io import write_volume
+    from trabecula.progress import progress_steps
+
+    check_outputs(force, output, consistency_map)
+    vol = read_input(src, input_spacing, units, series)
+    lm = load_model(model, device)
+    with progress_steps(f"enhance ({lm.name})", vol.shape[0]) as advance:
+        res = run_enhance(vol, lm, tile=tile, overlap=overlap, batch=batch, device=device, resample=resample,
+                          threads=threads, progress=advance)
+    write_volume(res, output, force=force)
+    out.print(f"wrote {output}  {res}  (model {lm.name}, weights sha256 {lm.sha256[:12]}…)")
+    if check or consistency_map is not None:
+        from trabecula.enhance.hallucination import check_enhanced
+
+        r = check_enhanced(res, vol, lm, resample=resample)
+        flag = "[red]FLAGGED[/red]: structure the input cannot support" if r.flagged else "[green]consistent[/green]"
+        out.print(f"consistency score {r.score:.3f}, unsupported voxels {100 * r.unsupported_fraction:.2f} %, "
+                  f"largest unsupported region {r.details['largest_unsupported_mm3']:.2f} mm³ — {flag}")
+        if consistency_map is not None:
+            write_volume(r.z_map, consistency_map, force=force)
+            out.print(f"wrote {consistency_map} (z-scores of the re-degraded output's residual)")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Pairs folder (its test split is evaluated).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tables (CSV, Markdown) and summary.json.")],
+    model: Annotated[list[str] | None, typer.Option(help="LABEL=MODEL (shipped name or .pt); repeat. Default: every shipped model.")] = None,
+    fid_slices: Annotated[int, typer.Option(help="Test slices per method for FID/KID (seeded sample).")] = 96,
+    split: Annotated[str, typer.Option(help="Split to evaluate: test or val.")] = "test",
+    edge_test: Annotated[bool, typer.Option(help="Also measure noise SD and MTF50/MTF10 on a slanted edge (DLR/SR-DLR targets).")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed (FID sample, KID subsets, edge noise).")] = 0,
+    threads: Threads = None,
+    workers: Annotated[int, typer.Option(help="Evaluate specimens in this many parallel processes.")] = 1,
+    max_slices: Annotated[int | None, typer.Option(help="Evaluate only the central N slices of each specimen (faster; VOIs shrink).")] = None,
+    force: Force = False,
+) -> None:
+    """The study's evaluation on held-out specimens: SSIM, PSNR, FID, KID, morphometry tables, statistics, hallucination check."""
+    from trabecula.pipeline.vertebra_study import run_evaluation
+
+    models = {label: ref or label for label, _, ref in (m.partition("=") for m in model or [])}
+    summary = run_evaluation(data, models or None, out_dir, split=split, fid_slices=fid_slices, seed=seed,
+                             force=force, workers=workers, max_slices=max_slices, edge_test=edge_test, threads=threads)
+    _print_evaluation(summary, out_dir)
+
+
+def _print_evaluation(summary: dict, out_dir: Path) -> None:
+    tables = summary["tables"]
+    out.print(Path(tables["image_quality"]).read_text())
+    for r in summary["image_quality"]:
+        if r.get("consistency_score") is not None:
+            out.print(f"hallucination check {r['method']}: mean consistency score {r['consistency_score']:.3f}, "
+                      f"flagged {int(r['flagged_specimens'])} of {len(summary['specimens'])} specimens "
+                      "(per specimen: consistency.csv)")
+    for p in tables["morphometry"].values():
+        out.print(Path(p).read_text())
+    for k, v in (summary.get("edge_test") or {}).items():
+        extra = (f"; noise {v['noise_change_percent']:+.0f} %, MTF50 {v['mtf50_change_percent']:+.1f} %, "
+                 f"MTF10 {v['mtf10_change_percent']:+.1f} % vs {v['against']}") if "against" in v else ""
+        out.print(f"{k}: noise SD {v['noise_sd_hu']:.1f} HU, MTF50 {v['mtf50_lpmm']:.3f}, MTF10 {v['mtf10_lpmm']:.3f} lp/mm{extra}")
+    out.print(f"wrote {out_dir}/ (summary.json, image_quality.*, table_*.csv/md, slices.csv, morphometry.csv, consistency.csv)")

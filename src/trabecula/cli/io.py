@@ -1,0 +1,76 @@
+"""``trabecula info`` and ``trabecula convert``: thin verbs over :mod:`trabecula.io`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trabecula.cli._app import app, out
+from trabecula.cli._common import (
+    Force,
+    InputSpacing,
+    Series,
+    Units,
+    parse_crop,
+    parse_window,
+    print_rows,
+    read_input,
+)
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="A volume file or folder (DICOM, TIFF, NIfTI, NRRD, MetaImage, Zarr) or projections (.h5).")],
+    input_spacing: InputSpacing = None,
+    units: Units = None,
+    series: Series = None,
+    bone_threshold: Annotated[float | None, typer.Option(help="Threshold for the bone fraction, in the volume's units (default 200 HU).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Shape, spacing, units, value range, histogram and bone fraction of a volume."""
+    from trabecula.io import detect_format, read_projections
+    from trabecula.io.info import projection_rows, summarize, summarize_projections, summary_rows
+
+    if path.is_file() and detect_format(path) == "projections":
+        proj = read_projections(path)
+        s = summarize_projections(proj)
+        s["source"] = str(path)
+        if json_out:
+            out.print_json(json.dumps(s))
+            return
+        out.print(proj)
+        print_rows(projection_rows(s))
+        return
+    s = summarize(read_input(path, input_spacing, units, series), bone_threshold)
+    if json_out:
+        out.print_json(json.dumps(s))
+    else:
+        print_rows(summary_rows(s))
+
+
+@app.command()
+def convert(
+    src: Annotated[Path, typer.Argument(help="Input volume (file or folder).")],
+    dst: Annotated[Path, typer.Argument(help="Output path; the suffix picks the format (.nii.gz .nrrd .mha .tif .zarr).")],
+    spacing: Annotated[str | None, typer.Option("--spacing", help="Resample to this spacing in mm (one number or z,y,x).")] = None,
+    crop: Annotated[str | None, typer.Option("--crop", help="Crop z0:z1,y0:y1,x0:x1 (voxel indices, applied before resampling).")] = None,
+    window: Annotated[str | None, typer.Option("--window", help="Window to 8-bit: bone, trabecular, soft, lung, or LEVEL,WIDTH.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Output format when the name does not say: dicom, tiff-folder, …")] = None,
+    input_spacing: InputSpacing = None,
+    units: Units = None,
+    series: Series = None,
+    force: Force = False,
+) -> None:
+    """Convert between formats, optionally cropping, resampling and windowing."""
+    from trabecula.io import check_writable, detect_format
+    from trabecula.io.convert import convert_volume
+
+    if fmt is None:
+        detect_format(dst, for_writing=True)
+    check_writable(dst, force)
+    vol = convert_volume(read_input(src, input_spacing, units, series), dst, crop=parse_crop(crop) if crop else None,
+                         spacing=spacing, window=parse_window(window) if window else None, format=fmt, force=force)
+    out.print(f"wrote {dst}  {vol}")

@@ -1,0 +1,114 @@
+"""``trabecula scanners``, ``trabecula scan`` and ``trabecula recon``: thin verbs over :mod:`trabecula.scanner`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trabecula.cli._app import app, out
+from trabecula.cli._common import Force, check_outputs, read_input
+
+
+@app.command()
+def scanners(
+    show: Annotated[str | None, typer.Option("--show", help="Print one preset's TOML (with its comments); copy it to make your own scanner.")] = None,
+) -> None:
+    """List the scanner presets, or print one as TOML (--show NAME)."""
+    from rich.table import Table
+
+    from trabecula.errors import ParameterError
+    from trabecula.scanner.config import PRESETS, load_scanner, preset_text
+
+    if show is not None:
+        if show not in PRESETS:
+            raise ParameterError("--show", f"unknown preset {show!r}; use one of {', '.join(PRESETS)}")
+        out.print(preset_text(show), markup=False, highlight=False, end="")
+        return
+    t = Table(title="scanner presets (trabecula scanners --show NAME prints one)")
+    t.add_column("preset", no_wrap=True)
+    for col in ("kVp", "mAs", "element at iso (mm)", "voxel (mm)", "FOV (mm)", "kernel"):
+        t.add_column(col)
+    presets = [load_scanner(name) for name in PRESETS]
+    for s in presets:
+        g, r = s.geometry, s.reconstruction
+        t.add_row(s.name, f"{s.source.kvp:g}", f"{s.exposure.mas:g}", f"{g.pixel_u_iso_mm:.3f}",
+                  f"{r.voxel_mm:.3g} × {r.slice_mm:.3g}", f"{r.fov_mm:g} × {r.axial_fov_mm:g}", r.kernel)
+    out.print(t)
+    for s in presets:
+        out.print(f"[bold]{s.name}[/bold]: {s.description}", highlight=False)
+
+
+@app.command()
+def scan(
+    phantom: Annotated[Path, typer.Argument(help="Phantom label volume (from trabecula phantom; materials in its metadata).")],
+    scanner: Annotated[str, typer.Option("--scanner", help="Preset (uhr-extremity, clinical-uhr, clinical-mdct, micro-ct) or a scanner .toml file.")],
+    out_path: Annotated[Path, typer.Option("-o", "--out", help="Output reconstruction in HU (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
+    mas: Annotated[float | None, typer.Option("--mas", help="Tube current–time product for the scan (default: the preset's).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="full (cone-beam projection + FDK) or fast (image-domain model, seconds).")] = "full",
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed (results are reproducible from it).")] = 0,
+    kernel: Annotated[str | None, typer.Option("--kernel", help="Reconstruction kernel: ramp, shepp-logan, hann, standard, bone (default: the preset's).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="FDK backend: numba (trabecula's, default) or rtk (reference).")] = "numba",
+    save_projections: Annotated[Path | None, typer.Option("--save-projections", help="Also write the simulated projections (HDF5, data-exchange layout); full mode only.")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Also write the middle axial slice as PNG (bone window).")] = None,
+    no_noise: Annotated[bool, typer.Option("--no-noise", help="Expected values only (no quantum or electronic noise).")] = False,
+    force: Force = False,
+) -> None:
+    """Scan a phantom with a virtual scanner and write the reconstruction (HU)."""
+    from trabecula.errors import ParameterError
+    from trabecula.io import detect_format, write_projections, write_volume
+    from trabecula.phantom.build import with_materials
+    from trabecula.scanner.config import load_scanner
+    from trabecula.scanner.simulate import scan as run_scan
+    from trabecula.scanner.tomo import save_png
+
+    if mode not in ("full", "fast"):
+        raise ParameterError("--mode", f"use full or fast, got {mode!r}")
+    detect_format(out_path, for_writing=True)
+    check_outputs(force, out_path, save_projections, png)
+    if save_projections is not None and mode != "full":
+        raise ParameterError("--save-projections", "projections exist only in --mode full")
+    sc = load_scanner(scanner)
+    vol = with_materials(read_input(phantom))
+    kw = dict(mas=mas, seed=seed, mode=mode, kernel=kernel, backend=backend, noise=not no_noise)
+    if save_projections is not None:
+        recon, proj = run_scan(vol, sc, keep_projections=True, **kw)
+        write_projections(proj, save_projections, force=force)
+        out.print(f"wrote {save_projections}  {proj}")
+    else:
+        recon = run_scan(vol, sc, **kw)
+    write_volume(recon, out_path, force=force)
+    if png is not None:
+        save_png(recon, png, force=force)
+    out.print(f"wrote {out_path}  {recon}  ({sc.name}, {mode})")
+
+
+@app.command()
+def recon(
+    projections: Annotated[Path, typer.Argument(help="Projections (.h5, APS data-exchange: data, data_white, data_dark, theta).")],
+    out_path: Annotated[Path, typer.Option("-o", "--out", help="Output volume (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
+    center: Annotated[str | None, typer.Option("--center", help="Rotation-axis column for parallel-beam data: auto (entropy search) or a number; default the detector middle.")] = None,
+    rings: Annotated[bool, typer.Option("--rings", help="Remove ring artefacts (sinogram column-mean detrending) before FBP.")] = False,
+    kernel: Annotated[str | None, typer.Option("--kernel", help="Kernel: ramp, shepp-logan, hann, standard, bone (default: shepp-logan, or the scanner's for simulated data).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="FDK backend for cone-beam (simulated) data: numba or rtk.")] = "numba",
+    pixel_size: Annotated[float | None, typer.Option("--pixel-size", help="Detector pixel size in mm for parallel-beam data (gives μ in 1/mm; else μ per pixel).")] = None,
+    png: Annotated[Path | None, typer.Option("--png", help="Also write the middle slice as PNG.")] = None,
+    force: Force = False,
+) -> None:
+    """Reconstruct projections: cone-beam FDK for simulated scans, parallel-beam FBP for real data."""
+    from trabecula.io import detect_format, read_projections, write_volume
+    from trabecula.scanner.tomo import reconstruct_projections, save_png
+
+    detect_format(out_path, for_writing=True)
+    check_outputs(force, out_path, png)
+    vol = reconstruct_projections(read_projections(projections), kernel=kernel, backend=backend, center=center,
+                                  rings=rings, pixel_mm=pixel_size)
+    ex = vol.provenance.extra
+    if "center_px" in ex:
+        out.print(f"rotation centre {ex['center_px']:.2f} px" + (" (auto)" if center == "auto" else "")
+                  + f"; ring metric {ex['ring_metric']:.3g}")
+    write_volume(vol, out_path, force=force)
+    if png is not None:
+        save_png(vol, png, force=force)
+    out.print(f"wrote {out_path}  {vol}")
