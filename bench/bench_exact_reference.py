@@ -70,7 +70,7 @@ def main() -> None:
     if args.reuse_record and args.record:
         ap.error("--reuse-record and --record exclude each other")
     recorded = json.loads(RECORD.read_text())["regions"] if args.reuse_record else {}
-    from trabecula.morphometry import local_thickness
+    from trabecula.morphometry.thickness import local_thickness
 
     rows = []
     for p in regions():

@@ -59,7 +59,7 @@ def main() -> None:
     modes = [m for m in args.modes.split(",") if m and m != "none"]
     import localthickness as lt
 
-    from trabecula.morphometry import local_thickness
+    from trabecula.morphometry.thickness import local_thickness
 
     rows = json.loads(args.from_results.read_text())["rows"] if args.from_results else []
     for p in ([] if args.from_results else regions()):

@@ -62,7 +62,7 @@ def mirrored(b: np.ndarray, n: int) -> np.ndarray:
 
 def accuracy_phantom(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Non-overlapping oversampled spheres (diameter 8–40 voxels) and z-rods (6–30) with their true thickness."""
-    from tests.morphometry.shapes import oversampled_disc, oversampled_sphere
+    from trabecula.phantom.shapes import oversampled_disc, oversampled_sphere
 
     rng = np.random.default_rng(seed)
     b = np.zeros((n, n, n), bool)
@@ -108,7 +108,7 @@ def load(path: str, which: str, target: str, *rest):
 
 
 def run_trabecula(phase: np.ndarray, mode: str, out: str | None = None):
-    from trabecula.morphometry import local_thickness
+    from trabecula.morphometry.thickness import local_thickness
 
     m = local_thickness(phase, 1.0, mode=mode)
     if out:

@@ -38,7 +38,8 @@ MODES = ("plain", "bonej", "subvoxel")
 
 
 def shape_errors(draws: int, seed: int) -> dict[str, dict[str, float]]:
-    from tests.morphometry.shapes import (
+    from trabecula.morphometry.thickness import local_thickness
+    from trabecula.phantom.shapes import (
         central_ball,
         oriented_plate,
         oriented_rod,
@@ -46,8 +47,6 @@ def shape_errors(draws: int, seed: int) -> dict[str, dict[str, float]]:
         oversampled_sphere,
         random_unit_vector,
     )
-
-    from trabecula.morphometry import local_thickness
 
     rng = np.random.default_rng(seed)
     cases = []  # (name, true thickness, list of binaries)
@@ -83,16 +82,15 @@ def grey_shape_errors(draws: int, seed: int, factors=(1, 2, 4)) -> dict[str, dic
     """Anti-aliased shapes (coverage fractions, 8× oversampled) segmented after ``k``× trilinear interpolation
     (the ``measure(..., upsample=k)`` path) at a 0.5 threshold; mean of the map over the shape's voxels (rods
     and plates: inside :func:`central_ball`) ÷ the true diameter − 1, for ``plain`` and ``subvoxel``."""
-    from tests.morphometry.shapes import (
+    from trabecula.morphometry.thickness import local_thickness
+    from trabecula.morphometry.upsample import upsample_linear
+    from trabecula.phantom.shapes import (
         anti_aliased_sphere,
         central_ball,
         oriented_plate,
         oriented_rod,
         random_unit_vector,
     )
-
-    from trabecula.morphometry import local_thickness
-    from trabecula.morphometry.upsample import upsample_linear
 
     rng = np.random.default_rng(seed)
     z_axis = np.array([1.0, 0.0, 0.0])
@@ -126,9 +124,10 @@ def grey_shape_errors(draws: int, seed: int, factors=(1, 2, 4)) -> dict[str, dic
 
 
 def foam_convergence(size_mm: float, fine_mm: float, grids: list[float], seed: int) -> dict:
-    from trabecula.morphometry import local_thickness
+    from trabecula.morphometry.thickness import local_thickness
+    from trabecula.morphometry.voi import cylinder_voi
     from trabecula.phantom import FoamParams, trabecular_cube
-    from trabecula.pipeline.twin_study import cylinder_voi, partial_volume
+    from trabecula.pipeline.twin_study import partial_volume
 
     # the twin study's targets (the vertebra study's micro-CT means); the foam is calibrated once on a
     # 0.025 mm grid and then rebuilt, uncalibrated, with the same parameters on the fine grid
@@ -147,7 +146,7 @@ def foam_convergence(size_mm: float, fine_mm: float, grids: list[float], seed: i
         return {m: float(local_thickness(binary, spacing, mode=m, mask=voi)[binary & voi].mean()) for m in MODES}
 
     b = truth.numpy().astype(bool)
-    ref = tb_th(b, truth.spacing, cylinder_voi(truth, center, voi_d, voi_h))
+    ref = tb_th(b, truth.spacing, cylinder_voi(truth, diameter_mm=voi_d, height_mm=voi_h, center_mm=center))
     reference = 0.5 * (ref["subvoxel"] + ref["plain"])
     rows = {f"{fine_mm:g}": {"voxels_per_strut": params["strut_mm"] / fine_mm, **ref}}
     print(f"reference {reference:.4f} mm (subvoxel {ref['subvoxel']:.4f}, plain {ref['plain']:.4f}, "
@@ -155,7 +154,7 @@ def foam_convergence(size_mm: float, fine_mm: float, grids: list[float], seed: i
     for g in grids:
         pv = partial_volume(truth, (g, g, g))
         pb = pv.numpy().astype(bool)
-        vals = tb_th(pb, pv.spacing, cylinder_voi(pv, center, voi_d, voi_h))
+        vals = tb_th(pb, pv.spacing, cylinder_voi(pv, diameter_mm=voi_d, height_mm=voi_h, center_mm=center))
         rows[f"{g:g}"] = {"voxels_per_strut": params["strut_mm"] / g, **vals,
                           **{f"{m}_error": vals[m] / reference - 1 for m in MODES}}
         print(f"grid {g:g} mm ({params['strut_mm'] / g:4.1f} voxels per strut): "

@@ -47,6 +47,16 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     assert not failed, "\n".join(failed)
 
 
+def test_every_name_on_every_package_face_resolves():
+    import importlib
+
+    for name in all_modules():
+        mod = importlib.import_module(name)
+        if hasattr(mod, "__path__"):  # a package: its face lists names that load on first use
+            missing = [n for n in getattr(mod, "__all__", []) if not hasattr(mod, n)]
+            assert not missing, f"{name}: {missing}"
+
+
 def test_the_command_line_does_not_load_the_stages():
     code = ("import sys, trabecula.cli; heavy = sorted(m for m in ('numpy', 'scipy', 'numba', 'torch', "
             "'trabecula.volume', 'trabecula.scanner', 'trabecula.morphometry') if m in sys.modules); print(heavy)")

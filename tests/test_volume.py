@@ -81,3 +81,25 @@ def test_lazy_volume_crop_stays_lazy():
     c = v.crop((0, 5))
     assert c.is_lazy and c.shape == (5, 20, 20)
     assert c.numpy().shape == (5, 20, 20)
+
+
+def test_as_spacing_accepts_a_number_or_one_per_axis():
+    from trabecula.volume import as_spacing
+
+    assert as_spacing(0.5) == (0.5, 0.5, 0.5)
+    assert as_spacing([2, 0.5, 0.25]) == (2.0, 0.5, 0.25)
+    assert as_spacing(np.array([1.0, 2.0]), ndim=2) == (1.0, 2.0)
+    assert as_spacing(np.float32(0.5), ndim=2) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (0.0, "positive"), (-0.1, "positive"), ((1.0, 0.0, 1.0), "positive"), (float("nan"), "finite"),
+    ((1.0, float("inf"), 1.0), "finite"), ((1.0, 1.0), "three numbers"), ("wide", "three numbers"), (None, "three numbers"),
+])
+def test_as_spacing_refuses_and_names_the_parameter(bad, message):
+    from trabecula.volume import as_spacing
+
+    with pytest.raises(ParameterError, match=f"input_spacing: .*{message}"):
+        as_spacing(bad, name="input_spacing")
+    with pytest.raises(ParameterError, match="spacing"):
+        Volume(np.zeros((2, 2, 2)), bad)

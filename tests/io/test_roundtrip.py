@@ -57,13 +57,13 @@ def test_writers_refuse_to_overwrite_without_force(tmp_path):
 
 
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
-    import trabecula.io as tio
+    from trabecula.io import volumes
 
     def boom(vol, path):
         path.write_bytes(b"partial")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(tio, "write_sitk", boom)
+    monkeypatch.setattr(volumes, "write_sitk", boom)
     with pytest.raises(RuntimeError):
         write_volume(sample(), tmp_path / "v.nrrd")
     assert list(tmp_path.iterdir()) == []

@@ -82,3 +82,11 @@ def test_box_voi_uses_bonej_correction_on_the_crop():
     crop = b[box]
     assert r.delta_chi == pytest.approx(euler_number(crop, connectivity=3) - box_edge_correction(crop))
     assert "box" in r.correction
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, (1.0, 1.0), float("nan")])
+def test_connectivity_refuses_a_bad_spacing(bad):
+    from trabecula.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="spacing"):
+        connectivity(np.ones((4, 4, 4), bool), bad)

@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from tests.morphometry.shapes import plate
 from trabecula import Volume
 from trabecula.errors import ParameterError
 from trabecula.morphometry import MorphometryResult, measure
 from trabecula.phantom import random_field_bone
+from trabecula.phantom.shapes import plate
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,31 @@ def test_voi_outside_image_and_non_binary_mask_are_errors():
         measure(vol, voi=mask)
     with pytest.raises(ParameterError, match="metrics"):
         measure(vol, metrics=("bvtv", "fractal"))
+
+
+def test_measure_an_array_with_its_spacing_is_the_volume_measurement():
+    b = plate(6, size=24)
+    voi = np.zeros(b.shape, bool)
+    voi[2:10, 4:20, 4:20] = True
+    ref = measure(Volume(b.astype(np.uint8), (0.1, 0.05, 0.05), units="binary"), voi=voi, metrics=("bvtv", "tbth"))
+    for arr in (b, b.astype(np.uint8)):  # boolean and 0/1 integer arrays are binary
+        got = measure(arr, spacing=(0.1, 0.05, 0.05), voi=voi, metrics=("bvtv", "tbth"))
+        assert got.threshold_method == "binary input"
+        assert (got.bv_tv, got.tb_th_mm, got.voi_volume_mm3) == (ref.bv_tv, ref.tb_th_mm, ref.voi_volume_mm3)
+    grey = np.where(b, 1000.0, 0.0).astype(np.float32)  # anything else is grey and segmented
+    g = measure(grey, spacing=0.05, metrics=("bvtv",))
+    assert g.threshold_method.endswith("[grey]") and g.bv_tv == b.mean()
+    hu = measure(grey, spacing=0.05, units="HU", threshold=500.0, metrics=("bvtv",))
+    assert hu.threshold_method == "fixed [HU]" and hu.bv_tv == b.mean()
+
+
+def test_measure_array_needs_spacing_and_a_volume_refuses_one():
+    b = plate(4)
+    with pytest.raises(ParameterError, match="spacing"):
+        measure(b)
+    with pytest.raises(ParameterError, match="spacing"):
+        measure(b, spacing=0.0)
+    with pytest.raises(ParameterError, match="spacing"):
+        measure(Volume(b.astype(np.uint8), 0.1, units="binary"), spacing=0.1)
+    with pytest.raises(ParameterError, match="vol"):
+        measure([[[1]]], spacing=0.1)

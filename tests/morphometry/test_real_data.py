@@ -84,7 +84,7 @@ def test_didsr_crop_thickness_matches_exact_porespy(name):
         bonej = float(local_thickness(phase, 0.05, mode="bonej")[phase].mean())
         # the bare definition: the same number as the independent exact evaluation, to float precision
         assert plain == pytest.approx(ref[key], rel=1e-5)
-        # BoneJ mode (its surface clean-up on top): within the 3 %
+        # BoneJ mode (its surface clean-up on top): within 3 %
         assert bonej == pytest.approx(ref[key], rel=0.03)
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tests.morphometry.shapes import oversampled_rod, oversampled_sphere, plate
 from trabecula.morphometry import degree_of_anisotropy, structure_model_index
+from trabecula.phantom.shapes import oversampled_rod, oversampled_sphere, plate
 
 
 def test_smi_plate_is_zero():
@@ -66,3 +66,22 @@ def test_da_parallel_rods_main_direction_along_rods():
     r = degree_of_anisotropy(rods, (0.05, 0.05, 0.05))
     assert r.da > 0.9 and abs(r.main_direction[1]) > 0.99
     assert r.da == pytest.approx(1 - 1 / r.da_scanco ** 2, rel=1e-9)
+
+
+BAD_SPACINGS = [0.0, -1.0, (1.0, 1.0), float("inf")]
+
+
+@pytest.mark.parametrize("bad", BAD_SPACINGS)
+def test_smi_refuses_a_bad_spacing(bad):
+    from trabecula.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="spacing"):
+        structure_model_index(plate(4), bad)
+
+
+@pytest.mark.parametrize("bad", BAD_SPACINGS)
+def test_da_refuses_a_bad_spacing(bad):
+    from trabecula.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="spacing"):
+        degree_of_anisotropy(plate(4), bad)

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tests.morphometry.shapes import (
+from trabecula.errors import ParameterError
+from trabecula.morphometry import _lt_kernels as K
+from trabecula.morphometry import local_thickness, thickness_stats
+from trabecula.phantom.shapes import (
     bonej_brick,
     bonej_rod,
     bonej_sphere,
@@ -23,9 +26,6 @@ from tests.morphometry.shapes import (
     random_unit_vector,
     subvoxel_offsets,
 )
-from trabecula.errors import ParameterError
-from trabecula.morphometry import _lt_kernels as K
-from trabecula.morphometry import local_thickness, thickness_stats
 
 
 def _mean(m: np.ndarray, b: np.ndarray) -> float:
@@ -293,13 +293,14 @@ def test_plain_mode_is_closest_to_true_thickness_on_a_trabecular_phantom(fine_fo
     modes have converged to within 4 % of each other, and partial-volumed onto a 0.025 mm grid (8.4 voxels
     per strut, a typical micro-CT of human trabecular bone): plain reads within 3 % of the fine-grid value,
     subvoxel 8 % or more above it (bench/bench_thickness_accuracy.py: +1.5 % and +12.5 % on a 3 mm cube)."""
-    from trabecula.pipeline.twin_study import cylinder_voi, partial_volume
+    from trabecula.morphometry.voi import cylinder_voi
+    from trabecula.pipeline.twin_study import partial_volume
 
     truth, center = fine_foam
 
     def tb_th(vol, mode):
         b = vol.numpy().astype(bool)
-        voi = cylinder_voi(vol, center, 1.4, 1.4)
+        voi = cylinder_voi(vol, diameter_mm=1.4, height_mm=1.4, center_mm=center)
         return float(local_thickness(b, vol.spacing, mode=mode, mask=voi)[b & voi].mean())
 
     fine = {m: tb_th(truth, m) for m in ("plain", "subvoxel")}

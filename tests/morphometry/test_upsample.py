@@ -96,8 +96,8 @@ def test_interpolated_anti_aliased_plates_read_their_thickness():
     this from the distance alone); from the anti-aliased image, interpolated 2x, it reads 7. A randomly
     oriented 8-voxel plate, +5 % from the binary image, is within 3 % after 4x (away from the image border,
     which cuts it obliquely)."""
-    from tests.morphometry.shapes import central_ball, oriented_plate, random_unit_vector
     from trabecula.morphometry import local_thickness
+    from trabecula.phantom.shapes import central_ball, oriented_plate, random_unit_vector
 
     rng = np.random.default_rng(3)
     grey = oriented_plate(7, (1.0, 0.0, 0.0), rng, ss=8, grey=True)

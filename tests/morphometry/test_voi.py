@@ -8,7 +8,13 @@ import pytest
 from trabecula import Volume
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import write_volume
-from trabecula.morphometry import box_voi, cylinder_voi, voi_from_spec
+from trabecula.morphometry.voi import (
+    box_voi,
+    cylinder_voi,
+    study_cylinder_spec,
+    study_cylinder_vois,
+    voi_from_spec,
+)
 
 
 def test_cylinder_volume_matches_pi_r2_h():
@@ -75,3 +81,54 @@ def test_mask_file_binary_ok_and_non_binary_rejected(tmp_path):
         voi_from_spec(str(tmp_path / "missing.nrrd"), vol)
     with pytest.raises(ParameterError, match="empty"):
         voi_from_spec(np.zeros((6, 8, 8), bool), vol)
+
+
+def test_cylinder_and_box_vois_validate_the_spacing():
+    for bad in (0.0, -0.1, (0.1, 0.1), float("nan")):
+        with pytest.raises(ParameterError, match="spacing"):
+            cylinder_voi((20, 20, 20), bad, 1.0, 1.0)
+        with pytest.raises(ParameterError, match="spacing"):
+            box_voi((20, 20, 20), bad, (0, 0, 0), (1, 1, 1))
+
+
+def test_study_cylinder_vois_are_the_studys_15x5_mm_where_they_fit():
+    vois = study_cylinder_vois((150, 150, 150), (0.1, 0.1, 0.1))  # 15 mm cube: two 15 × 5 mm cylinders
+    assert len(vois) == 2
+    expected = np.pi * 75**2 * 50
+    for desc, m in vois:
+        assert "d=15 mm h=5 mm" in desc
+        assert m.sum() == pytest.approx(expected, rel=0.01)
+        zs = np.nonzero(m.any(axis=(1, 2)))[0]
+        assert len(zs) == 50
+    (_, a), (_, b) = vois
+    assert not (a & b).any()
+    za, zb = np.nonzero(a.any(axis=(1, 2)))[0], np.nonzero(b.any(axis=(1, 2)))[0]
+    assert za[0] == 25 and zb[-1] == 124  # stacked, touching, centred on the volume
+
+
+def test_study_cylinder_vois_shrink_to_the_largest_that_fits():
+    (desc, m), = study_cylinder_vois((60, 120, 120), (0.1, 0.1, 0.1))  # 12 mm field, 6 mm high: one 12 × 5 mm
+    assert "d=12 mm h=5 mm" in desc
+    assert m.sum() == pytest.approx(np.pi * 60**2 * 50, rel=0.01)
+    (desc, m), = study_cylinder_vois((30, 120, 120), (0.1, 0.1, 0.1))
+    assert "h=3 mm" in desc and m.any(axis=(1, 2)).all()
+
+
+def test_study_cylinder_vois_follow_the_origin():
+    shape, sp = (150, 150, 150), (0.1, 0.1, 0.1)
+    at_zero = study_cylinder_vois(shape, sp)
+    moved = study_cylinder_vois(shape, sp, origin=(10.0, -3.0, 2.5))
+    for (_, m0), (_, m1) in zip(at_zero, moved, strict=True):
+        assert np.array_equal(m0, m1)  # the same voxels: the cylinders move with the grid
+    assert "at z=14.95 mm" in moved[0][0] and "at z=4.95 mm" in at_zero[0][0]
+
+
+def test_study_cylinder_spec_fits_the_volume_or_a_region():
+    vol = Volume(np.zeros((60, 120, 120), np.uint8), 0.1, units="binary")  # 6 × 12 × 12 mm
+    assert study_cylinder_spec(vol) == "cylinder:d=9.6,h=4.8"  # 80 % of the field, below 15 × 5 mm
+    core = (np.array([1.0, 2.0, 2.0]), np.array([5.0, 8.0, 10.0]))
+    assert study_cylinder_spec(vol, core) == "cylinder:d=3,h=2,center=3,5,6"  # half the region, in its centre
+    tiny = (np.array([3.0, 5.0, 5.0]), np.array([3.05, 5.1, 5.1]))
+    assert study_cylinder_spec(vol, tiny).startswith("cylinder:d=0.4,h=0.2,")  # at least 4 voxels × 2 slices
+    m, _ = voi_from_spec(study_cylinder_spec(vol, core), vol)
+    assert m.sum() == pytest.approx(np.pi * 15**2 * 21, rel=0.02)  # 21 slices: both end planes are on centres

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from trabecula.errors import ParameterError
-from trabecula.phantom.build import KINDS, applicable, build, defaults, phantom_summary, with_materials
+from trabecula.phantom.build import (
+    KINDS,
+    applicable,
+    build,
+    defaults,
+    phantom_summary,
+    with_materials,
+    write_phantom,
+)
 from trabecula.phantom.objects import slanted_edge, water_cylinder, wire
 from trabecula.phantom.trabecular import trabecular_cube
 from trabecula.volume import Provenance, Volume
@@ -101,3 +109,20 @@ def test_vertebra_targets_come_with_the_cube_foam_settings():
     assert _same(build("vertebra", bvtv=0.2, calibrate=False, size_mm=(2.0, 3.0, 3.0)),
                  vertebral_body((2.0, 3.0, 3.0), 0.05, trabecular=trab))
     assert _same(build("vertebra", size_mm=(2.0, 3.0, 3.0)), vertebral_body((2.0, 3.0, 3.0), 0.05))
+
+
+def test_write_phantom_writes_what_exists_and_refuses_the_rest_first(tmp_path):
+    from trabecula.io import read_volume
+
+    w = build("wire")
+    with pytest.raises(ParameterError) as exc:
+        write_phantom(w, tmp_path / "w.nrrd", truth=tmp_path / "t.nrrd")
+    assert exc.value.name == "truth" and not (tmp_path / "w.nrrd").exists()
+    with pytest.raises(ParameterError) as exc:
+        write_phantom(w, tmp_path / "w.nrrd", voi=tmp_path / "v.nrrd")
+    assert exc.value.name == "voi"
+    cube = build("trabecular-cube", size_mm=0.5, voxel_mm=0.05, calibrate=False)
+    written = write_phantom(cube, tmp_path / "c.nrrd", truth=tmp_path / "ct.nii.gz")
+    assert [p.name for p in written] == ["c.nrrd", "ct.nii.gz"]
+    assert np.array_equal(read_volume(written[1]).numpy(), cube.truth.numpy())
+    assert read_volume(written[0]).provenance.extra["materials"] == cube.materials

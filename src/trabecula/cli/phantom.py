@@ -31,7 +31,7 @@ def phantom(
     lp: Annotated[str | None, typer.Option("--lp", help="Bar-pattern frequencies in lp/mm, comma-separated (bars).")] = None,
     material: Annotated[str | None, typer.Option("--material", help="Object material (wire, edge, bars), e.g. tungsten, pmma, aluminium.")] = None,
     no_calibrate: Annotated[bool, typer.Option("--no-calibrate", help="Skip the morphometry calibration (fast, approximate).")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (the phantom is reproducible from it).")] = 0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (the phantom is reproducible from it; default 0).")] = None,
     truth: Annotated[Path | None, typer.Option("--truth", help="Also write the binary truth of the trabecular struts here.")] = None,
     voi: Annotated[Path | None, typer.Option("--voi", help="Also write the trabecular-region mask (VOI) here.")] = None,
     force: Force = False,

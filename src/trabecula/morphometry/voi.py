@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import InputError, ParameterError
-from trabecula.volume import as_spacing
+from trabecula.volume import Volume, as_spacing
 
 _AXES = {"z": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "x": (0.0, 0.0, 1.0)}
+#: The vertebra study's cylindrical VOI: diameter and height in mm.
+STUDY_CYLINDER_MM = (15.0, 5.0)
 
 
 def _vec3(v: Any, name: str) -> np.ndarray:
@@ -48,6 +50,19 @@ def _grid(shape: Sequence[int], spacing: float | Sequence[float], origin: Sequen
     return shape, sp, org, coords
 
 
+def _grid_of(shape: Sequence[int] | Volume, spacing: float | Sequence[float] | None,
+             origin: Sequence[float] | None) -> tuple[Sequence[int], float | Sequence[float], Sequence[float]]:
+    """``(shape, spacing, origin)`` of a Volume, or of a shape with its spacing (required) and origin (default 0)."""
+    if isinstance(shape, Volume):
+        for name, value in (("spacing", spacing), ("origin", origin)):
+            if value is not None:
+                raise ParameterError(name, "a Volume carries its own grid; pass spacing and origin with a shape only")
+        return shape.shape, shape.spacing, shape.origin
+    if spacing is None:
+        raise ParameterError("spacing", "a shape needs its voxel size in mm (spacing)")
+    return shape, spacing, (0.0, 0.0, 0.0) if origin is None else origin
+
+
 def _check_inside(lo_mm: np.ndarray, hi_mm: np.ndarray, org: np.ndarray, sp: np.ndarray, shape, what: str) -> None:
     img_lo = org - sp / 2
     img_hi = org + sp * (np.asarray(shape) - 0.5)
@@ -66,25 +81,28 @@ def _fmt(v: np.ndarray) -> str:
 
 
 def cylinder_voi(
-    shape: Sequence[int],
-    spacing: float | Sequence[float],
-    diameter_mm: float,
-    height_mm: float,
+    shape: Sequence[int] | Volume,
+    spacing: float | Sequence[float] | None = None,
+    diameter_mm: float = STUDY_CYLINDER_MM[0],
+    height_mm: float = STUDY_CYLINDER_MM[1],
     center_mm: Sequence[float] | None = None,
     axis: str | Sequence[float] = "z",
-    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    origin: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Boolean mask of the voxels whose centres lie in a cylinder.
 
     Parameters
     ----------
-    shape, spacing, origin : the volume's grid (spacing and origin in mm, z/y/x)
-    diameter_mm, height_mm : cylinder size in mm
+    shape, spacing, origin : the grid: a :class:`~trabecula.volume.Volume` (its shape, spacing and origin;
+        ``spacing`` and ``origin`` then stay unset), or a shape (z, y, x) with its spacing and origin (mm, z/y/x;
+        origin default 0)
+    diameter_mm, height_mm : cylinder size in mm; default the study's 15 mm × 5 mm
     center_mm : world position of the cylinder's centre (z, y, x); default the volume's centre
     axis : "z", "y", "x" or a direction vector (z, y, x)
 
     Raises ParameterError when the cylinder reaches outside the image or holds no voxel centre.
     """
+    shape, spacing, origin = _grid_of(shape, spacing, origin)
     shape, sp, org, coords = _grid(shape, spacing, origin)
     for name, val in (("diameter_mm", diameter_mm), ("height_mm", height_mm)):
         if not (np.isfinite(val) and val > 0):
@@ -113,6 +131,66 @@ def cylinder_voi(
     if not mask.any():
         raise ParameterError("voi", "the cylinder holds no voxel centre (too small for the voxel size?)")
     return mask
+
+
+def study_cylinder_vois(
+    shape: Sequence[int],
+    spacing: float | Sequence[float],
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    diameter_mm: float = STUDY_CYLINDER_MM[0],
+    height_mm: float = STUDY_CYLINDER_MM[1],
+) -> list[tuple[str, np.ndarray]]:
+    """The study's cylindrical VOIs (axis z) on a grid, as ``(description, boolean mask)``.
+
+    Diameter ``min(diameter_mm, in-plane field)`` and height ``min(height_mm, field height)`` — the study's
+    15 mm × 5 mm wherever it fits, otherwise the largest cylinder that does (the field is the image's extent,
+    voxel edges included, as :func:`cylinder_voi` checks it). Two such cylinders, stacked and touching, centred
+    on the volume's centre when the height holds two (the study measured two per vertebra); one central
+    cylinder otherwise. Masks from :func:`cylinder_voi` (voxel centres inside the cylinder); the description's
+    ``z`` is the cylinder centre's world position.
+    """
+    sp = np.asarray(as_spacing(spacing))
+    org = _vec3(origin, "origin")
+    ext = np.asarray(shape, float) * sp
+    d = min(float(diameter_mm), float(ext[1]), float(ext[2]))
+    h = min(float(height_mm), float(ext[0]))
+    centre = org + sp * (np.asarray(shape, float) - 1) / 2
+    offsets = (-h / 2, h / 2) if ext[0] >= 2 * h - 1e-9 else (0.0,)
+    out = []
+    for dz in offsets:
+        c = (centre[0] + dz, centre[1], centre[2])
+        mask = cylinder_voi(shape, spacing, d, h, center_mm=c, origin=origin)
+        out.append((f"cylinder d={d:g} mm h={h:g} mm at z={c[0]:.2f} mm", mask))
+    return out
+
+
+def study_cylinder_spec(vol, region: tuple[np.ndarray, np.ndarray] | None = None,
+                        diameter_mm: float = STUDY_CYLINDER_MM[0], height_mm: float = STUDY_CYLINDER_MM[1]) -> str:
+    """A ``cylinder:`` VOI spec (axis z) for :func:`voi_from_spec`: the study's cylinder scaled to fit.
+
+    With ``region`` (world-mm lower and upper corners, z/y/x — e.g. a phantom's trabecular core) the cylinder
+    is centred in the region, its diameter at most half the region's smaller in-plane size and its height at
+    most half the region's height; otherwise it is centred in the volume, at most 80 % of its cross-section
+    and height. Never narrower than 4 in-plane voxels or lower than 2 slices. Sizes are written to 4
+    significant digits, the centre to 5.
+    """
+    if region is not None:
+        lo, hi = region
+        ext = hi - lo
+        centre = (lo + hi) / 2
+        d = min(diameter_mm, 0.5 * float(min(ext[1], ext[2])))
+        h = min(height_mm, 0.5 * float(ext[0]))
+    else:
+        ez, ey, ex = vol.extent_mm
+        centre = None
+        d = min(diameter_mm, 0.8 * min(ey, ex))
+        h = min(height_mm, 0.8 * ez)
+    d = max(d, 4 * max(vol.spacing[1:]))  # at least a few voxels across
+    h = max(h, 2 * vol.spacing[0])
+    spec = f"cylinder:d={d:.4g},h={h:.4g}"
+    if centre is not None:
+        spec += ",center=" + ",".join(f"{c:.5g}" for c in centre)
+    return spec
 
 
 def box_voi(
@@ -186,8 +264,6 @@ def voi_from_spec(spec: Any, vol) -> tuple[np.ndarray, str]:
 
     Returns ``(mask, description)``.
     """
-    from trabecula.volume import Volume
-
     if isinstance(spec, Volume):
         return _mask_from_array(spec.numpy(), vol.shape, "mask volume"), "mask volume"
     if isinstance(spec, np.ndarray):

@@ -16,21 +16,28 @@ attenuation.
 ``bar_pattern``             line-pair groups
 ``water_cylinder``          uniform water (noise, NPS, HU)
 ``random_field_bone``       a quick CT-like random volume in HU (not a trabecular model)
+``bone_specimen``           a realistic HU bone specimen (real micro-CT structure, cortex, marrow) to render
+``synthetic_structure``     a level-set stand-in trabecular structure (binary) for paired data
+``edge_phantom``            stand-in HU objects for edge MTF and noise (``slanted_edge_hu`` too)
+:mod:`.shapes`              analytic test shapes (BoneJ's brick, rod, sphere; oriented, oversampled)
+``build``                   any of the above by kind name, holding the only copy of each kind's defaults
 ==========================  ====================================================================
 """
 
-from trabecula.phantom._base import LABEL, MATERIALS, Phantom
-from trabecula.phantom.anatomy import PHALANX_FOAM, VERTEBRA_FOAM, phalanx, vertebral_body
-from trabecula.phantom.objects import bar_pattern, slanted_edge, water_cylinder, wire
-from trabecula.phantom.real import from_binary, lookalike, upsample_binary
-from trabecula.phantom.simple import random_field_bone
-from trabecula.phantom.trabecular import FoamParams, calibrate_foam, foam_bone, trabecular_cube
+import lazy_loader as lazy
 
-__all__ = [
-    "MATERIALS", "LABEL", "Phantom", "FoamParams",
-    "trabecular_cube", "calibrate_foam", "foam_bone",
-    "lookalike", "from_binary", "upsample_binary",
-    "vertebral_body", "phalanx", "VERTEBRA_FOAM", "PHALANX_FOAM",
-    "wire", "slanted_edge", "bar_pattern", "water_cylinder",
-    "random_field_bone",
-]
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submodules=["shapes"],
+    submod_attrs={
+        "_base": ["MATERIALS", "LABEL", "Phantom"],
+        "trabecular": ["FoamParams", "trabecular_cube", "calibrate_foam", "foam_bone"],
+        "real": ["lookalike", "from_binary", "upsample_binary"],
+        "anatomy": ["vertebral_body", "phalanx", "VERTEBRA_FOAM", "PHALANX_FOAM"],
+        "objects": ["wire", "slanted_edge", "bar_pattern", "water_cylinder", "cylinder_labels"],
+        "simple": ["random_field_bone"],
+        "specimen": ["bone_specimen", "didsr_region"],
+        "standin": ["synthetic_structure", "edge_phantom", "slanted_edge_hu"],
+        "build": ["build", "KINDS", "with_materials", "write_phantom"],
+    },
+)

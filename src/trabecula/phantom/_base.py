@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
-from trabecula.volume import Provenance, Volume
+from trabecula.volume import Provenance, Volume, as_spacing
 
 #: Material vocabulary shared with the scanner stage; a label id is the index in this tuple.
 #: ``marrow`` is 50/50 red/yellow marrow by mass (ICRU-46); ``bone`` is cortical bone tissue (ICRU-46),
@@ -123,7 +123,7 @@ def make_phantom(labels: np.ndarray, voxel_mm: float | Sequence[float], name: st
                  params: dict[str, Any], truth: np.ndarray | None = None, voi: np.ndarray | None = None,
                  origin: Sequence[float] | None = None) -> Phantom:
     """Wrap label/truth/VOI arrays into a :class:`Phantom` with materials and provenance filled in."""
-    spacing = tuple(float(v) for v in np.broadcast_to(np.asarray(voxel_mm, float), (3,)))
+    spacing = as_spacing(voxel_mm, name="voxel_mm")
     if origin is None:
         origin = tuple(-(n - 1) / 2.0 * s for n, s in zip(labels.shape, spacing, strict=True))
     present = np.unique(labels)

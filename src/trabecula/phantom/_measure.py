@@ -12,12 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trabecula.volume import Volume
+from trabecula.volume import Volume, as_spacing
 
 
 def measure_binary(binary: np.ndarray, spacing: float | Sequence[float], bonej: bool = False) -> dict[str, float]:
     """``{"bv_tv", "tb_th_mm", "tb_sp_mm"}`` of a boolean (z, y, x) array at ``spacing`` mm."""
-    sp = tuple(float(s) for s in np.broadcast_to(np.asarray(spacing, float), (3,)))
+    sp = as_spacing(spacing)
     b = np.ascontiguousarray(binary, dtype=bool)
     from trabecula.morphometry import measure
 

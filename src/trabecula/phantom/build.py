@@ -3,21 +3,25 @@
 :func:`build` maps a kind (:data:`KINDS`) and library-named parameters onto its generator; a parameter left
 out (or None) takes the generator's own default, so the defaults live in one place — the generators'
 signatures (:func:`defaults` lists them per kind). A parameter that does not apply to the kind is a
-ParameterError naming it. :func:`with_materials` gives a label volume from elsewhere the phantom stage's
-material map, and :func:`phantom_summary` the rows that describe a phantom.
+ParameterError naming it. :func:`write_phantom` writes a phantom's volumes, :func:`with_materials` gives a
+label volume from elsewhere the phantom stage's material map, and :func:`phantom_summary` the rows that
+describe a phantom.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.io import write_volume
 from trabecula.phantom._base import MATERIALS, Phantom
 from trabecula.phantom.anatomy import phalanx, vertebral_body
 from trabecula.phantom.objects import bar_pattern, slanted_edge, water_cylinder, wire
@@ -184,8 +188,22 @@ def phantom_summary(ph: Phantom) -> list[tuple[str, str]]:
     return rows
 
 
+def write_phantom(ph: Phantom, out: str | os.PathLike, *, truth: str | os.PathLike | None = None,
+                  voi: str | os.PathLike | None = None, force: bool = False) -> list[Path]:
+    """Write a phantom's label volume to ``out`` and, where asked, its trabecular truth and VOI (atomic writes,
+    no overwrite without ``force``); returns the paths written. Asking for a truth or VOI the phantom lacks is a
+    ParameterError (``truth``, ``voi``), raised before anything is written."""
+    if truth is not None and ph.truth is None:
+        raise ParameterError("truth", f"{ph.description} has no trabecular truth")
+    if voi is not None and ph.voi is None:
+        raise ParameterError("voi", f"{ph.description} has no trabecular VOI (the whole grid is trabecular)")
+    parts = [(ph.labels, out), (ph.truth, truth), (ph.voi, voi)]
+    return [write_volume(vol, path, force=force) for vol, path in parts if path is not None]
+
+
 def _morphometry(m: dict[str, float]) -> str:
     return f"BV/TV {m['bv_tv']:.3f}  Tb.Th {m['tb_th_mm']:.3f} mm  Tb.Sp {m['tb_sp_mm']:.3f} mm"
 
 
-__all__ = ["KINDS", "PARAMETERS", "applicable", "defaults", "build", "with_materials", "phantom_summary"]
+__all__ = ["KINDS", "PARAMETERS", "applicable", "defaults", "build", "write_phantom", "with_materials",
+           "phantom_summary"]

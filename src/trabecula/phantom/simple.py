@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from trabecula.volume import Provenance, Volume
+from trabecula.volume import Provenance, Volume, as_spacing
 
 
 def random_field_bone(
@@ -25,9 +25,10 @@ def random_field_bone(
     Reproducible from ``seed``.
     """
     rng = np.random.default_rng(seed)
-    sp = np.broadcast_to(np.asarray(spacing, float), (3,))
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), correlation_mm / sp, mode="wrap")
+    sp = as_spacing(spacing)
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), correlation_mm / np.asarray(sp),
+                                    mode="wrap")
     bone = field >= np.quantile(field, 1.0 - bone_fraction)
     hu = np.where(bone, bone_hu, marrow_hu) + rng.normal(0.0, noise_hu, shape)
     prov = Provenance(source="random_field_bone", steps=[f"random_field_bone[seed={seed}, fraction={bone_fraction}]"])
-    return Volume(np.rint(hu).astype(np.int16), tuple(sp), (0.0, 0.0, 0.0), "HU", prov)
+    return Volume(np.rint(hu).astype(np.int16), sp, (0.0, 0.0, 0.0), "HU", prov)

@@ -2,8 +2,10 @@
 
 The vertebra study measured BV/TV, Tb.Th and Tb.Sp in cylindrical VOIs of 15 mm diameter × 5 mm height; the
 demo uses the same cylinder scaled down to fit the phantom's trabecular core (half its smaller cross-section
-and half its height, centred in it — the marrow-labelled region of ``ctx.data["phantoms"]["vertebra"]``). When the scanner twin has produced no scans (``ctx.data["scans"]`` missing), a random-field bone
-volume of the demo's seed is measured instead, so the stage always runs.
+and half its height, centred in it — the marrow-labelled region of ``ctx.data["phantoms"]["vertebra"]``;
+:func:`trabecula.morphometry.voi.study_cylinder_spec`). When the scanner twin has produced no scans
+(``ctx.data["scans"]`` missing), a random-field bone volume of the demo's seed is measured instead, so the
+stage always runs.
 """
 
 from __future__ import annotations
@@ -16,35 +18,6 @@ import numpy as np
 from rich.table import Table
 
 TITLE = "Morphometry: BV/TV, Tb.Th, Tb.Sp, Tb.N, Conn.D, SMI, DA in a cylindrical VOI"
-
-STUDY_VOI_MM = (15.0, 5.0)  # diameter, height
-
-
-def voi_for(vol, core: tuple[np.ndarray, np.ndarray] | None = None) -> str:
-    """The study's 15 mm × 5 mm cylinder (axis z), scaled to fit.
-
-    With ``core`` (world-mm lower and upper corners of the trabecular core) the cylinder is centred in the
-    core with half its smallest in-plane size and half its height (as the twin stage does); otherwise it is
-    centred in the volume, at 80 % of its cross-section and height.
-    """
-    if core is not None:
-        lo, hi = core
-        ext = hi - lo
-        centre = (lo + hi) / 2
-        d = min(STUDY_VOI_MM[0], 0.5 * float(min(ext[1], ext[2])))
-        h = min(STUDY_VOI_MM[1], 0.5 * float(ext[0]))
-    else:
-        ez, ey, ex = vol.extent_mm
-        centre = None
-        d = min(STUDY_VOI_MM[0], 0.8 * min(ey, ex))
-        h = min(STUDY_VOI_MM[1], 0.8 * ez)
-    d = max(d, 4 * max(vol.spacing[1:]))  # at least a few voxels across
-    h = max(h, 2 * vol.spacing[0])
-    spec = f"cylinder:d={d:.4g},h={h:.4g}"
-    if centre is not None:
-        spec += ",center=" + ",".join(f"{c:.5g}" for c in centre)
-    return spec
-
 
 def trabecular_core(labels) -> tuple[np.ndarray, np.ndarray] | None:
     """World-mm box of the marrow-filled trabecular core of a phantom label volume (None if there is none)."""
@@ -69,7 +42,8 @@ def _summary(res) -> dict[str, Any]:
 
 
 def run(ctx) -> dict[str, Any]:
-    from trabecula.morphometry import measure
+    from trabecula.morphometry.measure import measure
+    from trabecula.morphometry.voi import study_cylinder_spec
 
     targets: list[tuple[str, Any, dict[str, Any]]] = []  # (label, volume, extra measure() arguments)
     scans = ctx.data.get("scans") or {}
@@ -105,7 +79,7 @@ def run(ctx) -> dict[str, Any]:
     ok = True
     for label, vol, extra in targets:
         t0 = time.perf_counter()
-        spec = voi_for(vol, core)
+        spec = study_cylinder_spec(vol, core)
         try:
             res = measure(vol, voi=spec, seed=ctx.seed, **extra)
         except Exception as exc:  # a failed measurement fails the stage's checks, the demo goes on

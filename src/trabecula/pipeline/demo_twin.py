@@ -8,7 +8,7 @@
 
 Hands to later stages (``ctx.data``): ``phantoms`` {vertebra, phalanx} label volumes, ``truth`` {vertebra},
 ``scans`` {(phantom, preset): Volume in HU}, ``figures`` {"mtf", "twin_slices"}. Checks: the MTF10 targets
-of the issue (uhr-extremity ≥ 5 lp/mm, clinical-uhr 2–4, clinical-mdct 0.7–1.0, in that order), every scan
+of the scanner presets (uhr-extremity ≥ 5 lp/mm, clinical-uhr 2–4, clinical-mdct 0.7–1.0, in that order), every scan
 in HU on its preset's voxel grid, and micro-CT bone fraction in the trabecular VOI within 25 % of the truth.
 """
 
@@ -53,8 +53,10 @@ def _num(x: float) -> float | None:
 
 
 def run(ctx) -> dict[str, Any]:
+    from trabecula.morphometry.threshold import threshold_isodata_skimage
+    from trabecula.morphometry.voi import cylinder_voi
     from trabecula.phantom import phalanx, vertebral_body
-    from trabecula.pipeline.twin_study import cylinder_voi, isodata_threshold, mtf_part, plot_mtf
+    from trabecula.pipeline.twin_study import mtf_part, plot_mtf
     from trabecula.scanner import load_scanner, scan
 
     out = ctx.out_dir / "twin"
@@ -93,11 +95,11 @@ def run(ctx) -> dict[str, Any]:
     core = np.argwhere(voi_truth)
     ext = (core.max(0) - core.min(0) + 1) * np.asarray(vert.spacing)
     d_voi, h_voi = 0.5 * float(min(ext[1], ext[2])), 0.5 * float(ext[0])
-    m = cylinder_voi(mv, ctr, d_voi, h_voi)
+    m = cylinder_voi(mv, diameter_mm=d_voi, height_mm=h_voi, center_mm=ctr)
     a = mv.numpy()
-    thr = isodata_threshold(a[m])
+    thr = threshold_isodata_skimage(a[m])
     scan_bvtv = float((a[m] > thr).mean())
-    mt = cylinder_voi(vert.truth, ctr, d_voi, h_voi)
+    mt = cylinder_voi(vert.truth, diameter_mm=d_voi, height_mm=h_voi, center_mm=ctr)
     truth_bvtv_voi = float(vert.truth.numpy().astype(bool)[mt].mean())
 
     t2 = time.perf_counter()

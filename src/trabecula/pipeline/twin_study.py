@@ -1,4 +1,4 @@
-"""The twin study: what each virtual scanner resolves (issue 4, "What the twin must show", items 1–2).
+"""The twin study: what each virtual scanner resolves (edge MTF) and what it does to trabecular morphometry.
 
 1. **Resolution.** A slanted bone edge in water (5°) is scanned by ``uhr-extremity``, ``clinical-uhr`` and
    ``clinical-mdct`` through the full cone-beam simulation (noise-free, so the edge method measures the
@@ -27,13 +27,11 @@ The morphometry scans use the fast path by default (the image-domain model whose
 against the full simulation); every phantom is also scanned by ``clinical-mdct`` through the full simulation
 and the two are compared (``summary.fast_vs_full``); ``--mode full`` scans everything fully.
 Results go to ``twin_study.json`` (written after every phantom, so an interrupted run resumes) and the PNGs.
-Run: ``python -m trabecula.pipeline.twin_study --out twin-study`` (``--help`` for options) or
-``trabecula twin-study --out twin-study``.
+Run: :func:`run_study`, or ``trabecula twin-study --out twin-study`` on the command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -42,6 +40,13 @@ from typing import Any
 
 import numpy as np
 
+from trabecula.errors import ParameterError
+from trabecula.io import atomic_output
+from trabecula.morphometry.measure import measure
+from trabecula.morphometry.threshold import threshold_isodata_skimage
+from trabecula.morphometry.voi import cylinder_voi
+from trabecula.progress import progress_steps
+from trabecula.stats.agreement import pearson
 from trabecula.volume import Volume
 
 #: The vertebra study's micro-CT (truth) and MDCT values, n = 50 VOIs (Tomography 2021, Table 5).
@@ -55,49 +60,27 @@ MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "clinical-mdct")
 MORPH_PRESETS = ("micro-ct", "clinical-mdct", "uhr-extremity")
 #: the second segmentation of the high-resolution scans: threshold half-way between bone and marrow HU,
 #: sub-voxel 2×. Not for clinical CT: at 0.5 mm no voxel of a 0.2 mm strut reaches the half-way value
-#: (the 2026-12-06 run measured BV/TV 0 with it), which is why clinical studies use IsoData-type thresholds.
+#: (BV/TV measures 0 with it), which is why clinical studies use IsoData-type thresholds.
 CALIBRATED = {"threshold": "half-way between the preset's bone and marrow HU (spectrum-weighted attenuation)",
               "upsample": 2, "presets": ["micro-ct", "uhr-extremity"]}
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def cylinder_voi(vol: Volume, center_mm, diameter_mm: float, height_mm: float) -> np.ndarray:
-    """Boolean mask of the voxels of ``vol`` whose centres lie in a z-axis cylinder (world mm)."""
-    nz, ny, nx = vol.shape
-    z = vol.origin[0] + np.arange(nz) * vol.spacing[0] - center_mm[0]
-    y = vol.origin[1] + np.arange(ny) * vol.spacing[1] - center_mm[1]
-    x = vol.origin[2] + np.arange(nx) * vol.spacing[2] - center_mm[2]
-    disk = (y[:, None] ** 2 + x[None, :] ** 2) <= (diameter_mm / 2) ** 2
-    return (np.abs(z) <= height_mm / 2)[:, None, None] & disk[None]
-
-
-def isodata_threshold(values: np.ndarray) -> float:
-    """IsoData (Ridler & Calvard 1978) threshold of the VOI values: t = (mean below t + mean above t)/2,
-    iterated from the mean (scikit-image's ``threshold_isodata`` on 256 bins)."""
-    from skimage.filters import threshold_isodata
-
-    return float(threshold_isodata(np.asarray(values, np.float64), nbins=256))
-
-
 def measure_binary_in_voi(binary: np.ndarray, spacing, voi: np.ndarray) -> dict[str, float]:
     """BV/TV, Tb.Th and Tb.Sp (mean local thickness, diameters in mm) of a binary structure in a VOI.
 
-    :func:`trabecula.morphometry.measure` in its default mode; the structure outside the VOI still bounds the
-    spheres."""
-    from trabecula.morphometry import measure
-
-    b = np.ascontiguousarray(binary, dtype=bool)
-    sp = tuple(float(s) for s in spacing)
-    r = measure(Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary"),
-                voi=Volume(voi.astype(np.uint8), sp, (0.0, 0.0, 0.0), "binary"), metrics=("bvtv", "tbth", "tbsp"))
+    :func:`trabecula.morphometry.measure.measure` in its default mode; the structure outside the VOI still
+    bounds the spheres."""
+    r = measure(np.ascontiguousarray(binary, dtype=bool), spacing=spacing, voi=voi, metrics=("bvtv", "tbth", "tbsp"))
     return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
 
 
 def measure_scan(scan: Volume, center_mm, voi_d: float, voi_h: float) -> dict[str, float]:
-    """IsoData threshold in the VOI, then :func:`measure_binary_in_voi`."""
+    """IsoData threshold of the VOI values (scikit-image's variant,
+    :func:`trabecula.morphometry.threshold.threshold_isodata_skimage`), then :func:`measure_binary_in_voi`."""
     a = scan.numpy()
-    voi = cylinder_voi(scan, center_mm, voi_d, voi_h)
-    t = isodata_threshold(a[voi])
+    voi = cylinder_voi(scan, diameter_mm=voi_d, height_mm=voi_h, center_mm=center_mm)
+    t = threshold_isodata_skimage(a[voi])
     out = measure_binary_in_voi(a > t, scan.spacing, voi)
     out["threshold_hu"] = t
     return out
@@ -115,19 +98,19 @@ def measure_scan_calibrated(scan: Volume, preset: str, center_mm, voi_d: float, 
                             marrow: str = "marrow") -> dict[str, float]:
     """BV/TV, Tb.Th, Tb.Sp with :func:`calibrated_threshold` after 2× sub-voxel interpolation
     (:func:`trabecula.morphometry.measure` with ``upsample``), in the same cylinder."""
-    from trabecula.morphometry import measure
-
     t = calibrated_threshold(preset, marrow)
     spec = f"cylinder:d={voi_d:g},h={voi_h:g},center={center_mm[0]:.6g},{center_mm[1]:.6g},{center_mm[2]:.6g}"
     r = measure(scan, threshold=t, voi=spec, upsample=CALIBRATED["upsample"], metrics=("bvtv", "tbth", "tbsp"))
     return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm), "threshold_hu": t}
 
 
-def pearson(a, b) -> float:
+def pearson_r(a, b) -> float:
+    """Pearson's R of paired samples (:func:`trabecula.stats.agreement.pearson`); NaN where it is undefined
+    (fewer than 3 pairs, a constant sample, NaN values) rather than an error, so a study summary always forms."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+    if len(a) < 3 or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+    return pearson(a, b).r
 
 
 def jacketed(ph, water_mm: float = 1.0):
@@ -238,7 +221,7 @@ def one_phantom(i: int, target: dict[str, float], presets, mode: str, size_mm: f
     center = tuple(float(v) for v in labels.center_mm)
     rec: dict[str, Any] = {"index": i, "seed": seed + i, "target": target, "phantom_params": ph.params.get("foam"),
                            "phantom_seconds": round(time.perf_counter() - t0, 1)}
-    voi = cylinder_voi(truth, center, voi_d, voi_h)
+    voi = cylinder_voi(truth, diameter_mm=voi_d, height_mm=voi_h, center_mm=center)
     rec["truth"] = measure_binary_in_voi(truth.numpy().astype(bool), truth.spacing, voi)
     runs = [(name, mode, name) for name in presets]
     if mode == "fast":  # the same phantom through the full simulation, to check the fast path's morphometry
@@ -269,7 +252,7 @@ def summarize(records: list[dict[str, Any]], presets) -> dict[str, Any]:
             d[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
                     "ratio_to_truth": float(v.mean() / truth[k].mean()),
                     "mean_abs_rel_error": float(np.mean(np.abs(v / truth[k] - 1))),
-                    "pearson_r": pearson(truth[k], v)}
+                    "pearson_r": pearson_r(truth[k], v)}
         s[name] = d
     checks: dict[str, Any] = {}
     for name in list(presets) + calibrated:  # the same targets for both segmentations
@@ -315,7 +298,7 @@ def plot_morphometry(records, presets, path: Path) -> Path:
         for name in presets:
             v = np.array([r[name][k] for r in records])
             allv.append(v)
-            ax.scatter(t, v, s=18, color=colors.get(name), label=f"{name} (R {pearson(t, v):.2f})")
+            ax.scatter(t, v, s=18, color=colors.get(name), label=f"{name} (R {pearson_r(t, v):.2f})")
         lo = min(float(np.min(a)) for a in allv) * 0.9
         hi = max(float(np.max(a)) for a in allv) * 1.05
         ax.plot([lo, hi], [lo, hi], "k:", lw=0.8)
@@ -376,7 +359,8 @@ def grid_effect(records: list[dict[str, Any]], presets, size_mm: float, voxel_mm
         for name in presets:
             rc = load_scanner(name).reconstruction
             g = partial_volume(truth, (rc.slice_mm, rc.voxel_mm, rc.voxel_mm))
-            mres = measure_binary_in_voi(g.numpy().astype(bool), g.spacing, cylinder_voi(g, center, voi_d, voi_h))
+            voi = cylinder_voi(g, diameter_mm=voi_d, height_mm=voi_h, center_mm=center)
+            mres = measure_binary_in_voi(g.numpy().astype(bool), g.spacing, voi)
             for m in METRICS:
                 out[name]["ratios"][m].append(mres[m] / r["truth"][m])
         if progress:
@@ -466,21 +450,33 @@ def plot_sensitivity(sens: dict[str, Any], path: Path) -> Path:
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Lay out ``fig``, write it as PNG under a temporary name, rename it to ``path`` and close it."""
+    """Lay out ``fig``, write it as PNG atomically (replacing an older one) and close it."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, format="png")
+    with atomic_output(path, force=True) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(payload, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
-    tmp.replace(path)
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """The study's state as indented JSON (NaN written as ``NaN``), atomically, replacing the previous one."""
+    text = json.dumps(state, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o))
+    with atomic_output(path, force=True) as tmp:
+        tmp.write_text(text)
+
+
+def check_settings(n: int, mode: str, size_mm: float, voi_diameter_mm: float, voi_height_mm: float) -> None:
+    """:class:`ParameterError` for settings the study cannot run: ``mode`` not fast/full, ``n`` < 1, or a VOI
+    that is not positive or does not fit in the cube (named ``voi_diameter``)."""
+    if mode not in ("full", "fast"):
+        raise ParameterError("mode", f"use full or fast, got {mode!r}")
+    if n < 1:
+        raise ParameterError("n", f"need at least one phantom, got {n}")
+    if size_mm <= 0 or voi_diameter_mm <= 0 or voi_height_mm <= 0 or max(voi_diameter_mm, voi_height_mm) > size_mm:
+        raise ParameterError("voi_diameter", f"the VOI ({voi_diameter_mm:g} × {voi_height_mm:g} mm) must be positive "
+                                             f"and fit in the {size_mm:g} mm cube")
 
 
 def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", size_mm: float = 6.0,
@@ -491,10 +487,10 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
 
     With ``mode="fast"`` (default: the image-domain model, tested against the full simulation) the first
     ``full_check[preset]`` phantoms are also scanned through the full cone-beam simulation with that preset
-    and the morphometry of both is compared (``summary.fast_vs_full``)."""
+    and the morphometry of both is compared (``summary.fast_vs_full``). Settings the study cannot run are a
+    :class:`ParameterError` (:func:`check_settings`) before any work."""
+    check_settings(n, mode, size_mm, voi_diameter_mm, voi_height_mm)
     full_check = {"clinical-mdct": n} if full_check is None else full_check
-    from trabecula.progress import progress_steps
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jpath = out_dir / "twin_study.json"
@@ -514,7 +510,7 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
         with progress_steps("twin study: edge MTF", len(MTF_PRESETS)) as adv:
             state["mtf"] = mtf_part(progress=lambda name: adv(1, f"edge MTF {name}"))
         plot_mtf(state["mtf"], out_dir / "mtf.png")
-        _write_json(jpath, state)
+        write_state(jpath, state)
     records = state.setdefault("phantoms", [])
     targets = draw_targets(n, seed)
     with progress_steps("twin study: phantoms", n) as adv:
@@ -526,7 +522,7 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
                                        voi_height_mm, seed, fc))
             records[-1]["seconds"] = round(time.perf_counter() - t0, 1)
             state["summary"] = summarize(records, presets)
-            _write_json(jpath, state)
+            write_state(jpath, state)
             adv(1, f"phantom {i + 1}/{n}")
             if console is not None:
                 r = records[-1]
@@ -536,57 +532,16 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
     if records:
         state["summary"] = summarize(records, presets)
         plot_morphometry(records, presets, out_dir / "morphometry.png")
-        _write_json(jpath, state)
+        write_state(jpath, state)
         if sensitivity_k > 0 and "clinical-mdct" in presets and "sensitivity" not in state:
             with progress_steps("twin study: clinical-CT sensitivity", min(sensitivity_k, len(records))) as adv:
                 state["sensitivity"] = sensitivity(records, size_mm, voxel_mm, voi_diameter_mm, voi_height_mm,
                                                    sensitivity_k, progress=lambda: adv(1))
             plot_sensitivity(state["sensitivity"], out_dir / "mdct_sensitivity.png")
-            _write_json(jpath, state)
+            write_state(jpath, state)
         if sensitivity_k > 0 and "grid_effect" not in state:
             with progress_steps("twin study: voxel-grid effect", min(sensitivity_k, len(records))) as adv:
                 state["grid_effect"] = grid_effect(records, presets, size_mm, voxel_mm, voi_diameter_mm,
                                                    voi_height_mm, sensitivity_k, progress=lambda: adv(1))
-    _write_json(jpath, state)
+    write_state(jpath, state)
     return state
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trabecula.pipeline.twin_study", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("twin-study"), help="output folder (JSON + PNG)")
-    p.add_argument("-n", type=int, default=20, help="number of trabecular phantoms (default 20)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (phantoms, noise)")
-    p.add_argument("--mode", choices=("full", "fast"), default="fast",
-                   help="fast path (default; checked against the full simulation on the first phantoms) or full")
-    p.add_argument("--full-check", type=int, default=0,
-                   help="phantoms also scanned fully with micro-ct and uhr-extremity (clinical-mdct: all); default 0 "
-                        "(bench/bench_scan_fast.py compares the two paths preset by preset)")
-    p.add_argument("--size", type=float, default=6.0, help="trabecular cube edge, mm (default 6)")
-    p.add_argument("--voxel", type=float, default=0.025, help="phantom voxel, mm (default 0.025)")
-    p.add_argument("--voi-diameter", type=float, default=4.0, help="VOI cylinder diameter, mm (default 4)")
-    p.add_argument("--voi-height", type=float, default=4.0, help="VOI cylinder height, mm (default 4)")
-    p.add_argument("--no-mtf", action="store_true", help="skip item 1 (edge MTF)")
-    p.add_argument("--sensitivity", type=int, default=4,
-                   help="phantoms re-scanned with clinical-CT variants (kernel, element size) to show what drives "
-                        "the bias (default 4; 0 skips)")
-    a = p.parse_args(argv)
-    from rich.console import Console
-    from rich.markup import escape
-
-    con = Console()
-    fc = {"clinical-mdct": a.n, **({"micro-ct": a.full_check, "uhr-extremity": a.full_check} if a.full_check else {})}
-    st = run_study(a.out, a.n, a.seed, a.mode, a.size, a.voxel, a.voi_diameter, a.voi_height, mtf=not a.no_mtf,
-                   full_check=fc, sensitivity_k=a.sensitivity, console=con)
-    s = st.get("summary", {})
-    if "mtf" in st:
-        for name, r in st["mtf"].items():
-            con.print(f"{name}: MTF50 {r['mtf50_lp_mm']:.2f} lp/mm, MTF10 {r['mtf10_lp_mm']:.2f} lp/mm "
-                      f"(voxel Nyquist {r['nyquist_lp_mm']:.2f})")
-    for k, v in s.get("checks", {}).items():
-        con.print(f"{'PASS' if v else 'FAIL'}  {escape(k)}")
-    con.print(f"results in {a.out}/twin_study.json")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,36 +11,16 @@ Full-reference similarity (SSIM, PSNR: :mod:`trabecula.quality.similarity`) and 
 KID: :mod:`trabecula.quality.fid`) are importable from here too; they load lazily (FID needs torch).
 """
 
-from trabecula.quality.mtf import (
-    MTFResult,
-    disc_mtf,
-    gaussian_mtf10,
-    gaussian_mtf50,
-    mtf_crossing,
-    mtf_edge,
-    mtf_wire,
+import lazy_loader as lazy
+
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "mtf": ["MTFResult", "disc_mtf", "gaussian_mtf10", "gaussian_mtf50", "mtf_crossing", "mtf_edge", "mtf_wire"],
+        "noise": ["CNRResult", "NoiseResult", "RoiStats", "cnr", "noise_sd", "roi_stats"],
+        "nps": ["NPSResult", "detrend", "nps_2d", "nps_difference", "radial_average"],
+        "similarity": ["ssim_study", "ssim_study_slices", "ssim_hu", "ssim_hu_slices", "psnr", "psnr_slices"],
+        "fid": ["fid", "kid", "inception_features"],
+        "plots": ["plot_mtf", "plot_nps"],
+    },
 )
-from trabecula.quality.noise import CNRResult, NoiseResult, RoiStats, cnr, noise_sd, roi_stats
-from trabecula.quality.nps import NPSResult, detrend, nps_2d, nps_difference, radial_average
-
-#: names re-exported lazily from the similarity/FID modules (imported on first use)
-_LAZY = {
-    "ssim_study": "similarity", "ssim_study_slices": "similarity", "ssim_hu": "similarity",
-    "ssim_hu_slices": "similarity", "psnr": "similarity", "psnr_slices": "similarity",
-    "fid": "fid", "kid": "fid", "inception_features": "fid",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"trabecula.quality.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'trabecula.quality' has no attribute {name!r}")
-
-
-__all__ = [
-    "MTFResult", "mtf_edge", "mtf_wire", "mtf_crossing", "disc_mtf", "gaussian_mtf50", "gaussian_mtf10",
-    "NPSResult", "nps_2d", "nps_difference", "radial_average", "detrend",
-    "NoiseResult", "RoiStats", "CNRResult", "noise_sd", "roi_stats", "cnr",
-]

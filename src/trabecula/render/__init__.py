@@ -14,32 +14,17 @@
 The browser viewer lives in :mod:`trabecula.render.viewer`.
 """
 
-from __future__ import annotations
+import lazy_loader as lazy
 
-import importlib
-from typing import Any
-
-# Names resolve lazily (PEP 562) so that importing a submodule — e.g. the viewer — does not load numba.
-_EXPORTS = {
-    "TransferFunction": "transfer", "bone_transfer_function": "transfer",
-    "Camera": "camera", "camera_preset": "camera", "CAMERA_PRESETS": "camera",
-    "ClipPlane": "clip", "ClipBox": "clip",
-    "render_volume": "raycast", "Renderer": "raycast", "Lighting": "raycast", "BACKGROUND": "raycast",
-    "turntable": "raycast",
-    "mpr_views": "mpr", "mpr_figure": "mpr", "MPRView": "mpr", "VIEW_COLORS": "mpr",
-    "save_png": "output", "write_animation": "output",
-}
-
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"trabecula.render.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'trabecula.render' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submodules=["viewer"],
+    submod_attrs={
+        "transfer": ["TransferFunction", "bone_transfer_function", "transfer_function_for"],
+        "camera": ["Camera", "camera_preset", "CAMERA_PRESETS"],
+        "clip": ["ClipPlane", "ClipBox"],
+        "raycast": ["render_volume", "Renderer", "Lighting", "BACKGROUND", "turntable"],
+        "mpr": ["mpr_views", "mpr_figure", "MPRView", "VIEW_COLORS"],
+        "output": ["save_png", "write_animation"],
+    },
+)

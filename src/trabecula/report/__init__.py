@@ -11,25 +11,13 @@ Sections appear only when they hold data (:class:`ReportData`); statistics come 
 ``file://`` with no server and makes no network request.
 """
 
-from trabecula.report.data import (
-    FIGURE_GROUPS,
-    IQ_COLUMNS,
-    FigureItem,
-    MTFCurve,
-    PairedData,
-    ReportData,
-    StudyRow,
-    StudyTable,
-    from_demo_summary,
-    guess_group,
-    input_row,
-    load_study,
-)
-from trabecula.report.format import format_mean_sd, format_number, format_p
-from trabecula.report.html import build_report, render_report
+import lazy_loader as lazy
 
-__all__ = [
-    "FIGURE_GROUPS", "IQ_COLUMNS", "FigureItem", "MTFCurve", "PairedData", "ReportData", "StudyRow", "StudyTable",
-    "from_demo_summary", "guess_group", "input_row", "load_study", "format_mean_sd", "format_number", "format_p",
-    "build_report", "render_report",
-]
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "data": ["FIGURE_GROUPS", "IQ_COLUMNS", "FigureItem", "MTFCurve", "PairedData", "ReportData", "StudyRow", "StudyTable", "from_demo_summary", "guess_group", "input_row", "load_study"],
+        "format": ["format_mean_sd", "format_number", "format_p"],
+        "html": ["build_report", "render_report"],
+    },
+)

@@ -9,8 +9,17 @@ fast image-domain path for training data.
 250.0
 """
 
-from trabecula.scanner.config import KERNELS, PRESETS, Scanner, load_scanner
-from trabecula.scanner.recon import reconstruct
-from trabecula.scanner.simulate import scan, simulate_projections
+import lazy_loader as lazy
 
-__all__ = ["Scanner", "load_scanner", "PRESETS", "KERNELS", "simulate_projections", "reconstruct", "scan"]
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "config": ["Scanner", "load_scanner", "PRESETS", "KERNELS"],
+        "simulate": ["simulate_projections", "scan"],
+        "recon": ["reconstruct"],
+        "tomo": ["reconstruct_parallel", "reconstruct_projections"],
+        "fast": ["fast_scan"],
+        "spectrum": ["material_hu", "to_hu"],
+        "image_domain": ["image_scan", "blur_and_sample"],
+    },
+)

@@ -194,8 +194,8 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
     scanner : Scanner or preset name or TOML path, optional
         Supplies the spectrum (water correction, HU) and the reconstruction grid and kernel.
     grid : Grid, optional
-        Output grid; default: the ``recon_grid`` stored with the projections (the phantom's extent on the
-        scanner's voxel grid) or the scanner's full FOV.
+        Output grid in the isocentre frame; default: the ``recon_grid`` stored with the projections (the
+        phantom's extent on the scanner's voxel grid) or the scanner's full FOV.
     backend : ``"numba"`` (default, trabecula's) or ``"rtk"`` (reference).
     kernel : override the scanner's kernel (``ramp``, ``shepp-logan``, ``hann``, ``standard``, ``bone``).
     units : ``"HU"`` or ``"attenuation_per_mm"``.
@@ -243,14 +243,13 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
         steps.append(tstep)
     mu_w = water_reference_mu(spec)
     mu_air = effective_mu("air", spec)
-    extra = {"mu_water_per_mm": mu_w, "mu_air_per_mm": mu_air, "kernel": kernel, "backend": backend}
+    extra = {"mu_water_per_mm": mu_w, "mu_air_per_mm": mu_air, "kernel": kernel, "backend": backend,
+             "seed": geo_d.get("seed"), "mas_per_view": geo_d.get("mas_per_view")}
     if units == "HU":
         data = to_hu(mu, mu_w, mu_air)
         steps.append(f"HU (μ_water {mu_w:.5f}/mm)")
     else:
         data = mu.astype(np.float32)
-    extra["seed"] = geo_d.get("seed")
-    extra["mas_per_view"] = geo_d.get("mas_per_view")
     prov = Provenance(source=proj.source or "simulated projections", scanner=scanner.name, steps=steps, extra=extra)
     return Volume(data, grid.spacing, world_origin(grid, geo_d), units, prov)
 

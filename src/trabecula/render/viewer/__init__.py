@@ -9,29 +9,15 @@ Volumes larger than a voxel budget are reduced for the browser (:mod:`.prepare`)
 >>> srv.url, srv.close()
 """
 
-from trabecula.render.viewer.assets import NIIVUE_VERSION, assets_installed, install_assets, require_assets
-from trabecula.render.viewer.page import (
-    asset_tags,
-    embedded_fragment,
-    start_script,
-    viewer_fragment,
-    viewer_page,
-    write_standalone,
-)
-from trabecula.render.viewer.prepare import (
-    DEFAULT_MAX_VOXELS,
-    REPORT_MAX_VOXELS,
-    ShownVolume,
-    block_mean,
-    fit_to_budget,
-    nifti_bytes,
-    reduction_factors,
-)
-from trabecula.render.viewer.server import ViewerServer, view
+import lazy_loader as lazy
 
-__all__ = [
-    "NIIVUE_VERSION", "assets_installed", "install_assets", "require_assets",
-    "asset_tags", "embedded_fragment", "start_script", "viewer_fragment", "viewer_page", "write_standalone",
-    "DEFAULT_MAX_VOXELS", "REPORT_MAX_VOXELS", "ShownVolume", "block_mean", "fit_to_budget", "nifti_bytes",
-    "reduction_factors", "ViewerServer", "view",
-]
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "assets": ["NIIVUE_VERSION", "assets_installed", "install_assets", "require_assets"],
+        "page": ["asset_tags", "embedded_fragment", "start_script", "viewer_fragment", "viewer_page", "write_standalone"],
+        "prepare": ["DEFAULT_MAX_VOXELS", "REPORT_MAX_VOXELS", "ShownVolume", "block_mean", "fit_to_budget",
+                    "nifti_bytes", "reduction_factors"],
+        "server": ["ViewerServer", "view"],
+    },
+)

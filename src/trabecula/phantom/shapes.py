@@ -1,4 +1,6 @@
-"""Analytic test shapes (binary volumes, (z, y, x)) with known thickness, shared by the morphometry tests.
+"""Analytic test shapes with known thickness: plates, rods, discs, spheres, as binary (or coverage) arrays (z, y, x).
+
+The shapes morphometry is tested and benchmarked on (BoneJ's practice: a test per shape whose answer is known).
 
 ``bonej_*`` rebuild the shapes of BoneJ's own LocalThicknessTest/TestDataMaker (ImageJ ``fillOval`` discs:
 a pixel is filled when its centre lies inside the ellipse inscribed in the box); the ``oversampled_*``
