@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import RESULTS, machine, measure, versions, write_results  # noqa: E402
 

@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from _common import _child, versions, write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.render.viewer.browser for --browser
 from _common import measure, versions, write_results  # noqa: E402
 
 
@@ -47,10 +46,9 @@ def time_browser(sizes: list[int], repeats: int) -> dict:
     import statistics
     import time
 
-    from tests.render.viewer.browser import start_chromium, stop_chromium, wait_for
-
     from trabecula import Volume
     from trabecula.render.viewer import ViewerServer
+    from trabecula.render.viewer.browser import start_chromium, stop_chromium, wait_for
 
     out = {}
     driver = start_chromium(1200, 900)

@@ -3,9 +3,9 @@
 import pytest
 
 from tests.conftest import data_path
-from trabecula.phantom.objects import cylinder_labels as cylinder_phantom
 from trabecula.cli import main
 from trabecula.io import read_projections, read_volume, write_volume
+from trabecula.phantom.objects import cylinder_labels as cylinder_phantom
 
 
 def run(capsys, *args):

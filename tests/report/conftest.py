@@ -1,8 +1,8 @@
-"""A headless Chromium per test module (see tests/render/viewer/browser.py)."""
+"""A headless Chromium per test module (see trabecula.render.viewer.browser)."""
 
 import pytest
 
-from tests.render.viewer.browser import start_chromium, stop_chromium
+from trabecula.render.viewer.browser import start_chromium, stop_chromium
 
 
 @pytest.fixture(scope="module")

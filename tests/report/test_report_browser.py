@@ -4,8 +4,8 @@ network, no console errors, and the embedded viewer draws its volume."""
 import numpy as np
 import pytest
 
-from tests.render.viewer.browser import console_errors, screenshot_rgb, wait_for
 from tests.report.sample import full_report_data
+from trabecula.render.viewer.browser import console_errors, screenshot_rgb, wait_for
 from trabecula.report import build_report
 
 pytestmark = pytest.mark.slow

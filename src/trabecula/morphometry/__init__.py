@@ -4,16 +4,18 @@
 methods, conventions and measured accuracy and speed.
 """
 
-from trabecula.morphometry.anisotropy import degree_of_anisotropy
-from trabecula.morphometry.connectivity import connectivity, euler_characteristic
-from trabecula.morphometry.measure import METRICS, MorphometryResult, measure
-from trabecula.morphometry.smi import structure_model_index
-from trabecula.morphometry.thickness import local_thickness, thickness_stats
-from trabecula.morphometry.threshold import segment, threshold_isodata_ij, threshold_otsu
-from trabecula.morphometry.voi import box_voi, cylinder_voi, voi_from_spec
+import lazy_loader as lazy
 
-__all__ = [
-    "threshold_isodata_ij", "threshold_otsu", "segment", "cylinder_voi", "box_voi", "voi_from_spec",
-    "local_thickness", "thickness_stats", "measure", "MorphometryResult", "METRICS", "euler_characteristic",
-    "connectivity", "structure_model_index", "degree_of_anisotropy",
-]
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "threshold": ["threshold_isodata_ij", "threshold_otsu", "segment"],
+        "voi": ["cylinder_voi", "box_voi", "voi_from_spec", "study_cylinder_vois"],
+        "thickness": ["local_thickness", "thickness_stats"],
+        "measure": ["measure", "MorphometryResult", "METRICS"],
+        "connectivity": ["euler_characteristic", "connectivity"],
+        "smi": ["structure_model_index"],
+        "anisotropy": ["degree_of_anisotropy"],
+        "results": ["write_results_csv", "write_results_json"],
+    },
+)

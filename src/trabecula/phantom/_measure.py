@@ -12,15 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trabecula.volume import Volume, as_spacing
+from trabecula.morphometry.measure import measure
+from trabecula.volume import as_spacing
 
 
 def measure_binary(binary: np.ndarray, spacing: float | Sequence[float], bonej: bool = False) -> dict[str, float]:
     """``{"bv_tv", "tb_th_mm", "tb_sp_mm"}`` of a boolean (z, y, x) array at ``spacing`` mm."""
-    sp = as_spacing(spacing)
     b = np.ascontiguousarray(binary, dtype=bool)
-    from trabecula.morphometry import measure
-
-    vol = Volume(b.view(np.uint8), sp, (0.0, 0.0, 0.0), "binary")
-    r = measure(vol, bonej=bonej, metrics=("bvtv", "tbth", "tbsp"))
+    r = measure(b, spacing=as_spacing(spacing), units="binary", bonej=bonej, metrics=("bvtv", "tbth", "tbsp"))
     return {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}

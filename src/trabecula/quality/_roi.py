@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
-from trabecula.volume import Volume
+from trabecula.volume import Volume, as_spacing
 
 Roi = str | Sequence[Any] | np.ndarray | None
 
@@ -83,10 +83,7 @@ def image_and_spacing(image: Volume | np.ndarray, spacing: float | Sequence[floa
         raise ParameterError(name, f"expected a 2-D (y, x) or 3-D (z, y, x) image, got shape {arr.shape}")
     if spacing is None:
         raise ParameterError("spacing", "pass the pixel spacing in mm with an array (or give a Volume)")
-    sp = np.broadcast_to(np.asarray(spacing, float), (arr.ndim,)) if np.ndim(spacing) == 0 else np.asarray(spacing, float)
-    if sp.shape != (arr.ndim,) or not np.all(np.isfinite(sp)) or not np.all(sp > 0):
-        raise ParameterError("spacing", f"expected {arr.ndim} positive spacings in mm, got {spacing!r}")
-    return arr, tuple(float(s) for s in sp)
+    return arr, as_spacing(spacing, ndim=arr.ndim, name="spacing")
 
 
 def slice_average(image: Volume | np.ndarray, spacing, roi: Roi, name: str = "image") -> tuple[np.ndarray, tuple[float, float]]:

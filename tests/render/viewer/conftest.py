@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.render.viewer.browser import start_chromium, stop_chromium
+from trabecula.render.viewer.browser import start_chromium, stop_chromium
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,15 @@ links the cursor and window/level across volumes, clips the 3-D view, and logs n
 import numpy as np
 import pytest
 
-from tests.render.viewer.browser import bright_centroid, click_at, console_errors, screenshot_rgb, wait_for
 from trabecula import Volume
 from trabecula.render.viewer import ViewerServer
+from trabecula.render.viewer.browser import (
+    bright_centroid,
+    click_at,
+    console_errors,
+    screenshot_rgb,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

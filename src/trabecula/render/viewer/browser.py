@@ -1,8 +1,10 @@
-"""Headless Chromium for the viewer and report tests (Debian's chromium + chromium-driver, via selenium).
+"""Drive the viewer and the report in headless Chromium (Debian's chromium + chromium-driver, via selenium):
+screenshots, real clicks, waiting for the page's own state. Used by the browser tests and ``bench/bench_viewer.py``.
 
 The driver is started with an explicit ``Service("/usr/bin/chromedriver")`` so selenium-manager never
-tries to download a browser or a driver; WebGL2 runs in software (SwiftShader). A missing chromium is a
-test failure, not a skip.
+tries to download a browser or a driver; WebGL2 runs in software (SwiftShader). A missing chromium, a
+viewer error or a time-out raises :class:`BrowserError` (a test that uses it fails; it is never skipped).
+selenium is a test dependency (``pip install -e .[test]``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+
+class BrowserError(RuntimeError):
+    """Headless Chromium is missing, or the page reported an error or did not reach the awaited state."""
+
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -30,7 +36,7 @@ FLAGS = (
 def start_chromium(width: int = 1200, height: int = 900):
     """A selenium Chrome driver on Debian's headless chromium, with the browser console log enabled."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(f"headless browser tests need {CHROMIUM} and {CHROMEDRIVER}: "
+        raise BrowserError(f"headless browser tests need {CHROMIUM} and {CHROMEDRIVER}: "
                     "apt-get install -y chromium chromium-driver (./dev test does it on Debian as root)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -64,9 +70,9 @@ def wait_for(driver, script: str, timeout: float = 60.0, what: str = "condition"
             return val
         errs = driver.execute_script("return window.trabeculaViewer ? window.trabeculaViewer.errors : [];")
         if errs:
-            pytest.fail(f"viewer errors while waiting for {what}: {errs}")
+            raise BrowserError(f"viewer errors while waiting for {what}: {errs}")
         time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}; console: {console_entries(driver)}")
+    raise BrowserError(f"timed out after {timeout} s waiting for {what}; console: {console_entries(driver)}")
 
 
 def click_at(driver, element, x: float, y: float) -> None:
