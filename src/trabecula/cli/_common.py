@@ -104,15 +104,6 @@ def check_outputs(force: bool, *paths: Path | None) -> None:
             check_writable(p, force)
 
 
-def fmt(x: Any) -> str:
-    """A number, or a list of them joined by ×, as a table shows it."""
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    if isinstance(x, list | tuple):
-        return " × ".join(fmt(v) for v in x)
-    return str(x)
-
-
 def print_rows(rows: list[tuple[str, str]], title: str | None = None) -> None:
     """A two-column key/value table without borders."""
     from rich.table import Table

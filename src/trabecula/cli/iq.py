@@ -33,6 +33,14 @@ def _check_plot(plot: Path | None, force: bool) -> None:
     check_writable(plot, force)
 
 
+def _report(image: Path, res, rows: list[tuple[str, str]], json_out: bool) -> None:
+    """The result as JSON (``--json``) or as a table of ``rows``."""
+    if json_out:
+        out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
+    else:
+        print_rows(rows)
+
+
 def _f(x: float | None, unit: str = "") -> str:
     return "n/a (not reached)" if x is None or x != x else f"{x:.4g}{unit}"
 
@@ -64,13 +72,10 @@ def mtf_cmd(
         mtf_wire(vol, roi=roi, wire_diameter_mm=wire_diameter)
     if plot is not None:
         plot_mtf(res, plot, label=method, title=f"MTF — {image.name}", force=force)
-    if json_out:
-        out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
-        return
     rows = [("image", str(image)), ("method", method + (f" (edge angle {res.details['angle_deg']:.2f}°, ×{oversample})" if method == "edge" else "")),
             ("MTF50", _f(res.mtf50, " lp/mm")), ("MTF10", _f(res.mtf10, " lp/mm")),
             ("Nyquist", f"{res.nyquist:.4g} lp/mm (pixel {res.pixel_mm:g} mm)")]
-    print_rows(rows + ([("plot", str(plot))] if plot is not None else []))
+    _report(image, res, rows + ([("plot", str(plot))] if plot is not None else []), json_out)
 
 
 @iq_app.command("nps")
@@ -96,13 +101,10 @@ def nps_cmd(
     u = f"{res.units}²·mm²" if res.units else "units²·mm²"
     if plot is not None:
         plot_nps(res, plot, title=f"radial NPS — {image.name}", force=force)
-    if json_out:
-        out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
-        return
     rows = [("image", str(image)), ("ROIs", f"{res.n_rois} of {res.roi_size}² px ({detrend} detrended)"),
             ("noise SD (∫NPS)", f"{res.noise_sd:.4g} {res.units}"), ("peak frequency", f"{res.peak_frequency:.4g} lp/mm"),
             ("mean frequency", f"{res.mean_frequency:.4g} lp/mm"), ("NPS max", f"{res.radial.max():.4g} {u}")]
-    print_rows(rows + ([("plot", str(plot))] if plot is not None else []))
+    _report(image, res, rows + ([("plot", str(plot))] if plot is not None else []), json_out)
 
 
 @iq_app.command("noise")
@@ -119,13 +121,10 @@ def noise_cmd(
 
     vol = read_input(image, input_spacing, units)
     res = noise_sd(vol, list(roi) if roi else None, detrend=detrend)
-    if json_out:
-        out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
-        return
     rows = [("image", str(image)), ("noise SD", f"{res.sd:.4g} {res.units}"), ("mean", f"{res.mean:.4g} {res.units}")]
     for i, r in enumerate(res.rois):
         rows.append((f"ROI {i + 1}" + (f" {roi[i]}" if roi else ""), f"mean {r.mean:.4g}, SD {r.sd:.4g}, {r.n} voxels"))
-    print_rows(rows)
+    _report(image, res, rows, json_out)
 
 
 @iq_app.command("cnr")
@@ -143,10 +142,7 @@ def cnr_cmd(
 
     vol = read_input(image, input_spacing, units)
     res = cnr(vol, signal, background, noise)
-    if json_out:
-        out.print_json(json.dumps({"image": str(image), **res.to_dict()}))
-        return
-    print_rows([("image", str(image)), ("CNR", f"{res.cnr:.4g}"), ("contrast", f"{res.contrast:.4g} {vol.units}"),
+    _report(image, res, [("image", str(image)), ("CNR", f"{res.cnr:.4g}"), ("contrast", f"{res.contrast:.4g} {vol.units}"),
                 ("noise σ", f"{res.noise:.4g} {vol.units} ({noise})"),
                 ("signal", f"mean {res.signal.mean:.4g}, SD {res.signal.sd:.4g}"),
-                ("background", f"mean {res.background.mean:.4g}, SD {res.background.sd:.4g}")])
+                ("background", f"mean {res.background.mean:.4g}, SD {res.background.sd:.4g}")], json_out)
