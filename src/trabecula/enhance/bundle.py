@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trabecula.errors import InputError
+from trabecula.io import atomic_output
 
 
 def _toml_value(v: Any) -> str:
@@ -43,7 +44,6 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict 
     import torch
 
     from trabecula.enhance.infer import build_from_hparams, receptive_radius, sha256_file
-    from trabecula.io import atomic_output
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():

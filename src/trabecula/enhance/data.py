@@ -33,6 +33,10 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import InputError, ParameterError
+from trabecula.io import atomic_output, read_volume
+from trabecula.phantom.standin import edge_phantom, synthetic_structure
+from trabecula.progress import progress_steps
+from trabecula.scanner.image_domain import image_scan
 from trabecula.volume import Volume
 
 INPUT_SPACING = (0.1, 0.2, 0.2)
@@ -76,8 +80,6 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
 
 def load_structure(spec: dict) -> Volume:
     """The fine-grid (0.05 mm) structure of a planned specimen: binary for bone, HU for edge objects."""
-    from trabecula.phantom.standin import edge_phantom, synthetic_structure
-
     if spec["source"] == "didsr":
         from trabecula.io import read_volume
 
@@ -121,8 +123,6 @@ def scan_specimen(structure: Volume, seed: int, backend: str = "image", full_mas
                   low_mas: float = LOW_MAS) -> dict[str, np.ndarray]:
     """Scan one fine-grid structure: clinical full dose (``input``, ``full_mas``), low dose (``input_low``,
     ``low_mas``, a quarter by default), micro-CT (``target``), each on its fixed grid (int16 HU)."""
-    from trabecula.scanner.image_domain import image_scan
-
     n_in = tuple(int(round(e / s)) for e, s in zip(structure.extent_mm, INPUT_SPACING, strict=True))
     n_t = (n_in[0], 2 * n_in[1], 2 * n_in[2])
     if backend == "twin":
@@ -180,8 +180,6 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
 
     Returns the manifest path. ``backend`` ``auto`` uses the scanner twin when it is installed.
     """
-    from trabecula.io import atomic_output
-
     if split not in ("by-specimen", "by-slice"):
         raise ParameterError("split", f"use by-specimen or by-slice, got {split!r}")
     for name, v in (("mas", full_mas), ("low_mas", low_mas)):
@@ -248,8 +246,6 @@ def pairs_from_folders(input_dir: str | Path, target_dir: str | Path, out_dir: s
     Each pair must cover the same field of view (registered); the input is resampled to
     ``input_spacing`` and the target to the grid 2× finer in-plane. Units must be HU.
     """
-    from trabecula.io import atomic_output, read_volume
-
     input_dir, target_dir = Path(input_dir), Path(target_dir)
     for d in (input_dir, target_dir) + ((Path(low_dir),) if low_dir else ()):
         if not Path(d).is_dir():
@@ -326,8 +322,6 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
     ``"none"``: no DIDSR specimens), ``size`` voxels across, planned by :func:`specimen_plan` and scanned by
     :func:`write_pairs` at ``mas`` / ``low_mas`` with a progress bar.
     """
-    from trabecula.progress import progress_steps
-
     if (input_dir is None) != (target_dir is None):
         raise ParameterError("--input/--target", "give both folders for your own pairs")
     if input_dir is not None:

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from trabecula.errors import ParameterError
+from trabecula.scanner.image_domain import FWHM_TO_SIGMA, IMAGE_DOMAIN_PRESETS
 from trabecula.volume import Volume
 
 
@@ -92,8 +93,6 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
     volume does, so it is off by default; the fit is in ``details``).
     Outputs on the input's own scale give ``a ≈ 1, b ≈ 0``.
     """
-    from trabecula.scanner.image_domain import FWHM_TO_SIGMA, IMAGE_DOMAIN_PRESETS
-
     if output.units != "HU" or input_volume.units != "HU":
         raise ParameterError("units", "both volumes must be in HU")
     if scanner not in IMAGE_DOMAIN_PRESETS:

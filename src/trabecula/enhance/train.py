@@ -35,7 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from trabecula.enhance.data import PairSet, PatchDataset, validation_slices
 from trabecula.errors import InputError, ParameterError
+from trabecula.progress import make_progress
+from trabecula.quality.similarity import psnr, ssim_hu, ssim_study
 
 
 @dataclass
@@ -91,7 +94,6 @@ def feature_matching(real: list[list[Any]], fake: list[list[Any]]):
 def validate(model, slices: list[tuple[str, np.ndarray, np.ndarray]], device: str) -> dict[str, float]:
     """Study SSIM, SSIM on HU and PSNR of whole validation slices (model in eval mode)."""
     from trabecula.enhance.infer import predict
-    from trabecula.quality.similarity import psnr, ssim_hu, ssim_study
 
     was = model.training
     model.eval()
@@ -208,7 +210,6 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
     """
     import torch
 
-    from trabecula.enhance.data import PairSet, PatchDataset, validation_slices
     from trabecula.enhance.models import MODELS, Enhancer, build_discriminator
 
     check_config(cfg)
@@ -427,8 +428,6 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     :func:`validate_and_checkpoint` every ``val_every`` iterations and at the last, until ``cfg.iters`` or
     ``cfg.minutes``; :func:`final_checkpoint` at the end.
     """
-    from trabecula.progress import make_progress
-
     run = setup_run(cfg, resume)
     if cfg.init and not resume:
         init_from_weights(run, cfg.init, log)

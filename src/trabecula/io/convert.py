@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from trabecula.errors import ParameterError
+from trabecula.io import parse_triple, write_volume
 from trabecula.volume import Volume
 
 
@@ -19,8 +20,6 @@ def convert_volume(vol: Volume, dst: str | Path, *, crop: Sequence[Any] | None =
     Resampling a volume whose spacing was assumed (not read from its header nor declared) is refused: the
     output's voxel size would be a guess.
     """
-    from trabecula.io import parse_triple, write_volume
-
     if crop is not None:
         vol = vol.crop(*crop)
     if spacing is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trabecula import __version__
 from trabecula.errors import InputError
 from trabecula.io.orient import to_zyx
 from trabecula.volume import UNITS, Provenance, Volume
@@ -33,8 +34,6 @@ _UNIT_TO_MM = {
 
 
 def volume_meta(vol: Volume) -> dict:
-    from trabecula import __version__
-
     return {
         "version": __version__,
         "units": vol.units,

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import InputError
+from trabecula.io._atomic import atomic_output
 
 
 @dataclass(eq=False)
@@ -108,8 +109,6 @@ def read_projections(path) -> ProjectionData:
 def write_projections(proj: ProjectionData, path, force: bool = False) -> Path:
     """Write in the APS data-exchange layout (angles in radians, ``units='rad'``), atomically."""
     import h5py
-
-    from trabecula.io._atomic import atomic_output
 
     with atomic_output(path, force=force) as tmp:
         with h5py.File(tmp, "w") as f:

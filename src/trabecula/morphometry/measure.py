@@ -29,6 +29,13 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.morphometry.anisotropy import degree_of_anisotropy
+from trabecula.morphometry.connectivity import connectivity
+from trabecula.morphometry.smi import structure_model_index
+from trabecula.morphometry.thickness import local_thickness, resolve_mode, thickness_stats
+from trabecula.morphometry.threshold import segment, smoothed_values
+from trabecula.morphometry.upsample import check_factor, upsample_mask, upsample_volume
+from trabecula.morphometry.voi import voi_from_spec
 from trabecula.volume import Volume, as_spacing
 
 METRICS = ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
@@ -199,9 +206,6 @@ def measure(
     progress : callable(description), optional
         Called before each step.
     """
-    from trabecula.morphometry.thickness import resolve_mode
-    from trabecula.morphometry.upsample import check_factor
-
     vol = as_volume(vol_or_array, spacing, units)
     wanted = wanted_metrics(metrics)
     step = progress or (lambda desc: None)
@@ -243,8 +247,6 @@ def measure(
 
 def _voi_mask(vol: Volume, voi: Any, res: MorphometryResult) -> np.ndarray | None:
     """The VOI mask on ``vol``'s grid (None = whole volume); records its description and volume in ``res``."""
-    from trabecula.morphometry.voi import voi_from_spec
-
     if voi is None:
         mask = None
         res.voi = "whole volume"
@@ -264,8 +266,6 @@ def _segment(vol: Volume, voi: Any, mask: np.ndarray | None, threshold: str | fl
              step: Callable[[str], None]) -> tuple[Volume, np.ndarray, np.ndarray | None]:
     """Threshold a grey/HU volume (after optional smoothing, and sub-voxel interpolation when ``upsample > 1``):
     ``(grid measured on, bone, VOI mask on that grid)``; the threshold and its method go into ``res``."""
-    from trabecula.morphometry.threshold import segment, smoothed_values
-
     method = threshold if isinstance(threshold, str) else "fixed"
     values = smoothed_values(vol, smooth_sigma_mm)  # once: the sub-voxel segmentation reuses them
     bvol, t = segment(vol.with_data(values), threshold, voi=mask)
@@ -303,8 +303,6 @@ def _thickness(vol: Volume, phase: np.ndarray, mask: np.ndarray | None, label: s
                res: MorphometryResult, step: Callable[[str], None]) -> None:
     """Tb.Th (``label="Tb.Th"``, the bone) or Tb.Sp (the marrow): mean, SD, max of the local thickness of
     ``phase`` in the VOI, its map when ``maps``; the thickness warnings are kept in ``res``."""
-    from trabecula.morphometry.thickness import local_thickness, thickness_stats
-
     step(f"local thickness ({label})")
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
@@ -335,8 +333,6 @@ def _trabecular_number(res: MorphometryResult) -> None:
 
 def _connectivity(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, res: MorphometryResult) -> None:
     """Euler characteristic, Δχ and Conn.D (box correction for the whole image or a box VOI, else floating)."""
-    from trabecula.morphometry.connectivity import connectivity
-
     if mask is None:
         cr = connectivity(bone, vol.spacing)
     else:
@@ -349,8 +345,6 @@ def _connectivity(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, res: M
 
 
 def _structure_model_index(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, res: MorphometryResult) -> None:
-    from trabecula.morphometry.smi import structure_model_index
-
     sr = structure_model_index(bone, vol.spacing, mask)
     res.smi, res.smi_concave_fraction, res.bs_mm2 = sr.smi, sr.concave_fraction, sr.surface_mm2
     if not math.isfinite(sr.smi):
@@ -358,8 +352,6 @@ def _structure_model_index(vol: Volume, bone: np.ndarray, mask: np.ndarray | Non
 
 
 def _anisotropy(vol: Volume, bone: np.ndarray, mask: np.ndarray | None, seed: int, res: MorphometryResult) -> None:
-    from trabecula.morphometry.anisotropy import degree_of_anisotropy
-
     ar = degree_of_anisotropy(bone, vol.spacing, mask, seed=seed)
     res.da, res.da_scanco, res.main_direction = ar.da, ar.da_scanco, ar.main_direction
     if not math.isfinite(ar.da):
@@ -375,9 +367,6 @@ def _upsampled(vol: Volume, values: np.ndarray, coarse_bone: np.ndarray, mask: n
     it does in the whole image; a VOI given as a spec is re-evaluated on the fine grid (its exact geometry),
     a mask is repeated voxel by voxel."""
     import edt
-
-    from trabecula.morphometry.upsample import upsample_mask, upsample_volume
-    from trabecula.morphometry.voi import voi_from_spec
 
     sp = np.asarray(vol.spacing, float)
     bg = border == "background"

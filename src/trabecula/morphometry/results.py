@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.io import atomic_output
 from trabecula.morphometry.measure import METRICS
 
 #: (result field, table label, format) — the parameters shown in the results table, in order
@@ -72,8 +73,6 @@ def csv_row(d: dict[str, Any]) -> dict[str, Any]:
 
 def write_results_json(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:
     """All results as one indented JSON list (NaN written as ``NaN``), atomically."""
-    from trabecula.io import atomic_output
-
     text = json.dumps(results, indent=2, default=lambda o: o.item() if isinstance(o, np.generic) else str(o))
     with atomic_output(path, force=force) as tmp:
         tmp.write_text(text)
@@ -82,8 +81,6 @@ def write_results_json(results: list[dict[str, Any]], path: str | os.PathLike, f
 
 def write_results_csv(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:
     """One CSV row per result (:func:`csv_row`) under a :data:`CSV_FIELDS` header, atomically."""
-    from trabecula.io import atomic_output
-
     with atomic_output(path, force=force) as tmp:
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)

@@ -73,6 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.morphometry import _lt_kernels as K
 from trabecula.volume import as_spacing
 
 MODES = ("plain", "bonej", "subvoxel")
@@ -191,8 +192,6 @@ def _thickness_map(fg: np.ndarray, sp: np.ndarray, mode: str, mask: np.ndarray |
     """:func:`local_thickness` on checked inputs: distance transform, ridge, sphere painting, clean-up."""
     import edt
 
-    from trabecula.morphometry import _lt_kernels as K
-
     use_mask = mask is not None
     mask_arr = mask if use_mask else np.zeros((1, 1, 1), bool)
     unit = float(sp.min())
@@ -252,8 +251,6 @@ def _thickness_map(fg: np.ndarray, sp: np.ndarray, mode: str, mask: np.ndarray |
 
 def _refined_radii(d2: np.ndarray, fg: np.ndarray, rel: np.ndarray, box, border: str) -> np.ndarray:
     """Subvoxel mode: the refined radius ``R`` of every voxel of ``box`` (the whole image when None)."""
-    from trabecula.morphometry import _lt_kernels as K
-
     dirs, dlen2, dgap, dvecs, dnvec = K.flat_tables(rel)
     shape = fg.shape if box is None else tuple(s.stop - s.start for s in box)
     vals = np.empty(shape, np.float32)
@@ -267,8 +264,6 @@ def _ridge(d2: np.ndarray, vals: np.ndarray, rel: np.ndarray, closed: bool, subv
            shape: tuple[int, ...], report: Callable[[str, float], None]) -> tuple[np.ndarray, ...]:
     """The distance ridge (balls not contained in a neighbour's ball), gathered slice by slice:
     ``(z, y, x, membership radius², value)`` per ridge ball."""
-    from trabecula.morphometry import _lt_kernels as K
-
     dmax = float(np.sqrt(d2.max(initial=0.0)))
     tab_r = min(_TABLE_RADIUS, dmax + 2.0)
     norms, tmax = K.containment_table(rel, tab_r)
@@ -297,8 +292,6 @@ def _paint_balls(buf: np.ndarray, zc: np.ndarray, yc: np.ndarray, xc: np.ndarray
                  report: Callable[[str, float], None]) -> None:
     """Paint the ridge balls into ``buf`` (the distance buffer, overwritten), largest value first, each voxel
     keeping the largest value of the balls that contain it; threads own whole z-slabs."""
-    from trabecula.morphometry import _lt_kernels as K
-
     n = len(zc)
     keys, order = K.painting_order(val, 65536)
     ibuf = buf.view(np.int32)
@@ -347,8 +340,6 @@ def _reach_box(d2: np.ndarray, mask: np.ndarray, rel: np.ndarray, closed: bool, 
 
     ``widen`` (voxels): how far a ball may reach beyond its distance ``D`` (subvoxel mode's widened
     membership); the VOI box is grown by it first, so every ball that can reach the VOI is still found."""
-    from trabecula.morphometry import _lt_kernels as K
-
     lo, hi = [], []
     for ax in range(3):
         nz = np.nonzero(mask.any(axis=tuple(a for a in range(3) if a != ax)))[0]
@@ -373,8 +364,6 @@ def thickness_stats(thickness_map: np.ndarray, structure: np.ndarray, mask: np.n
 
     NaN statistics (and ``n = 0``) when no voxel is selected; SD is NaN for a single voxel.
     """
-    from trabecula.morphometry import _lt_kernels as K
-
     sel = _as_structure(structure, "structure")
     m = np.ascontiguousarray(thickness_map, dtype=np.float32)
     if m.shape != sel.shape:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import InputError, ParameterError
+from trabecula.io import read_volume
 from trabecula.volume import Volume, as_spacing
 
 _AXES = {"z": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "x": (0.0, 0.0, 1.0)}
@@ -285,7 +286,6 @@ def voi_from_spec(spec: Any, vol) -> tuple[np.ndarray, str]:
     p = Path(text)
     if not p.exists():
         raise InputError(p, "VOI mask not found (a VOI is cylinder:d=..,h=.., box:z0,y0,x0,z1,y1,x1 or a mask file)")
-    from trabecula.io import read_volume
 
     m = read_volume(p, units="label")
     if m.shape != vol.shape:

@@ -14,6 +14,7 @@ from scipy import ndimage
 from trabecula.errors import ParameterError
 from trabecula.phantom._base import Phantom, check_material, make_phantom, positive
 from trabecula.phantom.trabecular import FoamParams, Measure, default_measure, trabecular_cube
+from trabecula.progress import progress_steps
 from trabecula.volume import Volume
 
 
@@ -56,8 +57,6 @@ def upsample_binary(binary: np.ndarray, factor: int, sigma_voxels: float = 0.6, 
         a = _lerp_axis(smooth[lo:hi], cz - lo, 0)
         a = _lerp_axis(a, (np.arange(ny * k) + 0.5) / k - 0.5, 1)
         return _lerp_axis(a, (np.arange(nx * k) + 0.5) / k - 0.5, 2)
-
-    from trabecula.progress import progress_steps
 
     bins = np.linspace(0.0, 1.0, 4097)
     hist = np.zeros(bins.size - 1, np.int64)

@@ -40,6 +40,9 @@ from trabecula.phantom._base import (
     positive,
     triple_mm,
 )
+from trabecula.phantom._foam import foam_fields, lattice_seeds
+from trabecula.phantom._measure import measure_binary
+from trabecula.progress import progress_steps
 
 Measure = Callable[[np.ndarray, Sequence[float]], dict]
 
@@ -93,8 +96,6 @@ class FoamParams:
 
 def _fields(shape: Sequence[int], voxel_mm: float, p: FoamParams, seed: int, z0: int = 0, nz: int | None = None):
     """The six foam distance fields (float32) for slices ``z0 .. z0+nz`` of a box of ``shape``."""
-    from trabecula.phantom._foam import foam_fields, lattice_seeds
-
     nz = shape[0] - z0 if nz is None else nz
     voxel = np.full(3, float(voxel_mm))
     stretch = p.stretch()
@@ -157,8 +158,6 @@ def foam_bone(shape: Sequence[int], voxel_mm: float, params: FoamParams, seed: i
 
 
 def default_measure(binary: np.ndarray, spacing: Sequence[float]) -> dict:
-    from trabecula.phantom._measure import measure_binary
-
     return measure_binary(binary, spacing)
 
 
@@ -420,7 +419,6 @@ def trabecular_cube(
     start.check()
     params: dict = {"size_mm": list(size), "voxel_mm": voxel, "seed": int(seed),
                     "targets": {"bv_tv": bvtv, "tb_th_mm": tb_th_mm, "tb_sp_mm": tb_sp_mm}}
-    from trabecula.progress import progress_steps
 
     if calibrate and any(v is not None for v in (bvtv, tb_th_mm, tb_sp_mm)):
         cell_guess = (tb_sp_mm + 0.5 * (tb_th_mm or 0.2)) / 0.95 if tb_sp_mm else start.cell_mm

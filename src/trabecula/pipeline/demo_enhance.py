@@ -19,6 +19,15 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from trabecula.enhance.hallucination import consistency_check
+from trabecula.morphometry.voi import cylinder_voi, study_cylinder_vois
+from trabecula.phantom.standin import synthetic_structure
+from trabecula.pipeline.demo_measure import trabecular_core
+from trabecula.pipeline.vertebra_study import voi_morphometry
+from trabecula.quality.similarity import ssim_study
+from trabecula.report import PairedData
+from trabecula.scanner.image_domain import image_scan
+from trabecula.stats import study_table
 from trabecula.volume import Volume
 
 TITLE = "Enhance: DLR, SR-DLR and pix2pixHD on the clinical scan"
@@ -29,9 +38,6 @@ DLR_MAS = 3.9  # the DLR input dose: the twin's bare specimen then has the noise
 
 
 def _own_scans(seed: int) -> tuple[Volume, Volume]:
-    from trabecula.phantom.standin import synthetic_structure
-    from trabecula.scanner.image_domain import image_scan
-
     s = synthetic_structure((160, 192, 192), 0.05, 0.22, 0.9, "mixed", seed=seed + 4242)
     return image_scan(s, "clinical-mdct", seed=seed + 1), image_scan(s, "micro-ct", seed=seed + 2)
 
@@ -46,8 +52,6 @@ def _central(vol: Volume, n_xy: int, n_z: int) -> Volume:
 def core_roi(clin: Volume, labels: Volume, margin_mm: float = 0.3) -> Volume | None:
     """The clinical scan cropped to the phantom's marrow-filled trabecular core, ``margin_mm`` inside its box
     (at most ``ROI_VOXELS`` in-plane and ``ROI_SLICES`` slices, centred); None if the core is too small."""
-    from trabecula.pipeline.demo_measure import trabecular_core
-
     core = trabecular_core(labels)
     if core is None:
         return None
@@ -79,11 +83,6 @@ def paired_morphometry(ctx, roi: Volume, micro: Volume, methods: dict[str, Volum
     volume (same world cylinders, each on its own grid; the evaluation's 8-bit IsoData + BoneJ measurement).
     Puts Table-4/5 statistics (``ctx.data["study_tables"]``) and scatter / Bland–Altman data
     (``ctx.data["paired"]``) for the report. Returns the number of cylinders (0 when fewer than 4 fit)."""
-    from trabecula.morphometry.voi import cylinder_voi
-    from trabecula.pipeline.vertebra_study import voi_morphometry
-    from trabecula.report import PairedData
-    from trabecula.stats import study_table
-
     centres = sub_voi_centres(roi)
     if len(centres) < 4:
         return 0
@@ -145,11 +144,7 @@ def noise_proxy(arr: np.ndarray) -> float:
 
 
 def run(ctx) -> dict[str, Any]:
-    from trabecula.enhance.hallucination import consistency_check
     from trabecula.enhance.infer import enhance, load_model, shipped_models
-    from trabecula.morphometry.voi import study_cylinder_vois
-    from trabecula.pipeline.vertebra_study import voi_morphometry
-    from trabecula.quality.similarity import ssim_study
 
     scans = ctx.data.get("scans", {})
     clin = scans.get(("vertebra", "clinical-mdct"))

@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from trabecula.morphometry.measure import measure
+from trabecula.morphometry.voi import study_cylinder_spec
+
 TITLE = "Morphometry: BV/TV, Tb.Th, Tb.Sp, Tb.N, Conn.D, SMI, DA in a cylindrical VOI"
 
 def trabecular_core(labels) -> tuple[np.ndarray, np.ndarray] | None:
@@ -42,9 +45,6 @@ def _summary(res) -> dict[str, Any]:
 
 
 def run(ctx) -> dict[str, Any]:
-    from trabecula.morphometry.measure import measure
-    from trabecula.morphometry.voi import study_cylinder_spec
-
     targets: list[tuple[str, Any, dict[str, Any]]] = []  # (label, volume, extra measure() arguments)
     scans = ctx.data.get("scans") or {}
     labels = (ctx.data.get("phantoms") or {}).get("vertebra")

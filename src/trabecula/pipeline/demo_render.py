@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from trabecula.phantom.specimen import bone_specimen, didsr_region
+from trabecula.render import BACKGROUND, ClipPlane, Renderer, mpr_figure, save_png
 from trabecula.volume import Volume
 
 TITLE = "Render: 3-D views with virtual sectioning, MPR panels"
@@ -53,8 +55,6 @@ def _fit(vol: Volume, max_side: int = MAX_SIDE) -> Volume:
 
 
 def _fallback_specimen(seed: int, shape=(192, 160, 160), spacing: float = 0.06) -> Volume:
-    from trabecula.phantom.specimen import bone_specimen, didsr_region
-
     repo = Path(__file__).resolve().parents[3]
     candidates = [os.environ.get("TRABECULA_DATA"), repo.parent / "shared" / "data", "/work/shared/data"]
     trab = None
@@ -78,8 +78,6 @@ NOISY_HU = 60.0
 
 
 def _render(vol: Volume, path: Path, clip: bool) -> dict[str, Any]:
-    from trabecula.render import BACKGROUND, ClipPlane, Renderer, save_png
-
     t0 = time.perf_counter()
     clips = ClipPlane.through(vol.center_mm, (0.0, 0.0, 1.0)) if clip else None  # remove the patient-left half
     sd = noise_sd(vol)
@@ -99,8 +97,6 @@ def _render(vol: Volume, path: Path, clip: bool) -> dict[str, Any]:
 
 
 def _mpr_panel(ctx, scans: dict, enhanced: dict, fallback: Volume | None, path: Path) -> dict[str, Any]:
-    from trabecula.render import mpr_figure, save_png
-
     t0 = time.perf_counter()
     vols, titles = [], []
     clinical = scans.get(("vertebra", "clinical-mdct"))

@@ -20,6 +20,8 @@ from typing import Any
 from rich.table import Table
 
 from trabecula.errors import TrabeculaError
+from trabecula.io import write_volume
+from trabecula.render.viewer import fit_to_budget
 from trabecula.report import (
     FigureItem,
     MTFCurve,
@@ -151,9 +153,6 @@ def report_data(ctx) -> ReportData:
 
 def _write_study(data: ReportData, out_dir: Path) -> Path:
     """``study.json`` + the viewer's reduced volumes under ``report/``, for ``trabecula report --from``."""
-    from trabecula.io import write_volume
-    from trabecula.render.viewer import fit_to_budget
-
     vol_dir = out_dir / "report"
     vol_dir.mkdir(parents=True, exist_ok=True)
     paths = {}

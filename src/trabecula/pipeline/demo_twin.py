@@ -21,6 +21,12 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
+from trabecula.morphometry.threshold import threshold_isodata_skimage
+from trabecula.morphometry.voi import cylinder_voi
+from trabecula.phantom import phalanx, vertebral_body
+from trabecula.pipeline.twin_study import mtf_part, plot_mtf, save_figure
+from trabecula.scanner import load_scanner, scan
+
 TITLE = "Scanner twin: phantoms scanned by uhr-extremity, clinical-uhr, clinical-mdct, micro-ct"
 
 SCANS = (("vertebra", "micro-ct"), ("vertebra", "clinical-mdct"),
@@ -42,7 +48,6 @@ def _slices_png(scans: dict, path: Path) -> Path:
         ax.imshow(sl, cmap="gray", vmin=-200, vmax=2200, aspect=asp, interpolation="nearest")
         ax.set_title(f"{ph}\n{preset} ({vol.spacing[1]:.3g} mm)", fontsize=8)
         ax.axis("off")
-    from trabecula.pipeline.twin_study import save_figure
 
     return save_figure(fig, path)
 
@@ -53,12 +58,6 @@ def _num(x: float) -> float | None:
 
 
 def run(ctx) -> dict[str, Any]:
-    from trabecula.morphometry.threshold import threshold_isodata_skimage
-    from trabecula.morphometry.voi import cylinder_voi
-    from trabecula.phantom import phalanx, vertebral_body
-    from trabecula.pipeline.twin_study import mtf_part, plot_mtf
-    from trabecula.scanner import load_scanner, scan
-
     out = ctx.out_dir / "twin"
     out.mkdir(parents=True, exist_ok=True)
     advance = ctx.subtask("scanner twin", 2 + len(SCANS) + len(MTF_PRESETS))

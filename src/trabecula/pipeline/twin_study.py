@@ -45,7 +45,12 @@ from trabecula.io import atomic_output
 from trabecula.morphometry.measure import measure
 from trabecula.morphometry.threshold import threshold_isodata_skimage
 from trabecula.morphometry.voi import cylinder_voi
+from trabecula.phantom import LABEL, FoamParams, slanted_edge, trabecular_cube
 from trabecula.progress import progress_steps
+from trabecula.quality import mtf_edge
+from trabecula.scanner import load_scanner
+from trabecula.scanner.fast import mtf_model
+from trabecula.scanner.spectrum import material_hu
 from trabecula.stats.agreement import pearson
 from trabecula.volume import Volume
 
@@ -89,8 +94,6 @@ def measure_scan(scan: Volume, center_mm, voi_d: float, voi_h: float) -> dict[st
 def calibrated_threshold(preset: str, marrow: str = "marrow") -> float:
     """Half-way between the HU of bone and of ``marrow`` for this preset: the fixed, density-calibrated
     threshold micro-CT and HR-pQCT practice uses (a calibration insert gives these values on a real scanner)."""
-    from trabecula.scanner.spectrum import material_hu
-
     return 0.5 * (material_hu(preset, "bone") + material_hu(preset, marrow))
 
 
@@ -116,8 +119,6 @@ def pearson_r(a, b) -> float:
 def jacketed(ph, water_mm: float = 1.0):
     """The phantom's labels padded with ``water_mm`` of water on every side (a specimen in a water bath), and
     its truth padded with zeros; origins kept so world positions do not move."""
-    from trabecula.phantom import LABEL
-
     lab, truth = ph.labels, ph.truth
     n = int(round(water_mm / lab.spacing[1]))
     pad = ((n, n), (n, n), (n, n))
@@ -133,10 +134,7 @@ def jacketed(ph, water_mm: float = 1.0):
 # --------------------------------------------------------------------------------------------- item 1
 def mtf_part(presets=MTF_PRESETS, progress=None) -> dict[str, Any]:
     """Edge MTF of each preset through the full simulation (noise-free)."""
-    from trabecula.phantom import slanted_edge
-    from trabecula.quality import mtf_edge
     from trabecula.scanner import load_scanner, scan
-    from trabecula.scanner.fast import mtf_model
 
     out = {}
     for name in presets:
@@ -211,7 +209,6 @@ def draw_targets(n: int, seed: int) -> list[dict[str, float]]:
 
 def one_phantom(i: int, target: dict[str, float], presets, mode: str, size_mm: float, voxel_mm: float,
                 voi_d: float, voi_h: float, seed: int, full_check: tuple[str, ...] = ()) -> dict[str, Any]:
-    from trabecula.phantom import trabecular_cube
     from trabecula.scanner import scan
 
     t0 = time.perf_counter()
@@ -347,9 +344,6 @@ def grid_effect(records: list[dict[str, Any]], presets, size_mm: float, voxel_mm
     """Morphometry of the exact structure on each preset's reconstruction grid (:func:`partial_volume`) for the
     first ``k`` phantoms: the part of each scanner's bias that is the voxel size alone (IsoData, local
     thickness and BV/TV on a coarser grid), not blur or noise."""
-    from trabecula.phantom import FoamParams, trabecular_cube
-    from trabecula.scanner import load_scanner
-
     out: dict[str, Any] = {name: {"ratios": {m: [] for m in METRICS}} for name in presets}
     for r in records[:k]:
         ph = trabecular_cube((size_mm,) * 3, voxel_mm, None, None, None, seed=r["seed"], calibrate=False,
@@ -374,8 +368,6 @@ def grid_effect(records: list[dict[str, Any]], presets, size_mm: float, voxel_mm
 
 def mdct_variants() -> dict[str, Any]:
     """Clinical-MDCT variants for the sensitivity analysis: what the measured bias depends on."""
-    from trabecula.scanner import load_scanner
-
     base = load_scanner("clinical-mdct")
     m = base.geometry.magnification
 
@@ -398,9 +390,7 @@ def sensitivity(records: list[dict[str, Any]], size_mm: float, voxel_mm: float, 
                 k: int = 4, progress=None) -> dict[str, Any]:
     """Re-scan the first ``k`` phantoms (rebuilt from their stored foam parameters) with clinical-MDCT
     variants (fast path) and report each variant's MTF10 and mean ratio to truth per metric."""
-    from trabecula.phantom import FoamParams, trabecular_cube
     from trabecula.scanner import scan
-    from trabecula.scanner.fast import mtf_model
 
     f = np.linspace(0, 5, 2001)
     variants = mdct_variants()

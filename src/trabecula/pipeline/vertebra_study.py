@@ -56,6 +56,7 @@ from trabecula.quality.fid import fid_from_features, inception_features, kid_fro
 from trabecula.quality.mtf import mtf_edge
 from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study, ssim_study_slices
 from trabecula.scanner.image_domain import image_scan
+from trabecula.stats import methods_table, study_table, to_markdown, write_table
 from trabecula.volume import Volume, window_to_uint8
 
 STUDY_PARAMS = ("BV/TV", "Tb.Th (mm)", "Tb.Sp (mm)")
@@ -251,8 +252,6 @@ def _image_quality_rows(sl, co, cs, feats: dict[str, np.ndarray], methods: list[
 def _morphometry_tables(mo, methods: list[str], out_dir: Path) -> tuple[dict[str, list], dict[str, Path]]:
     """Study Tables 4/5 (each method against micro-CT over the VOIs where both are defined, at least three),
     written as ``table_<method>.csv/.md``. Returns the tables' key columns and the Markdown paths, per method."""
-    from trabecula.stats import study_table, write_table
-
     ref = mo[mo.method == "micro-CT"].sort_values(["specimen", "voi"])
     tables, paths = {}, {}
     for m in methods:
@@ -283,8 +282,6 @@ def evaluate(pairs_dir: str | Path, models: Mapping[str, Any], out_dir: str | Pa
     measurable on both sides get no table).
     """
     import pandas as pd
-
-    from trabecula.stats import methods_table, to_markdown
 
     out_dir = Path(out_dir)
     check_writable(out_dir / "summary.json", force)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from trabecula.io import atomic_output
+
 
 def _fmt(x: float | None) -> str:
     return "n/a (not reached)" if x is None or x != x else f"{x:.4g}"
@@ -17,8 +19,6 @@ def save_plot(path: str | Path, draw: Callable[[Any], None], force: bool = False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from trabecula.io import atomic_output
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     try:

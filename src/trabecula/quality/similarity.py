@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from trabecula.errors import ParameterError
-from trabecula.volume import WINDOW_PRESETS, window_to_uint8
+from trabecula.volume import WINDOW_PRESETS, Volume, window_to_uint8
 
 #: the default 8-bit window of :func:`ssim_study`: (level, width) in HU
 STUDY_WINDOW: tuple[float, float] = WINDOW_PRESETS["bone"]
@@ -35,8 +35,6 @@ HU_DATA_RANGE: float = 2000.0
 
 
 def _as_stack(x, name: str) -> np.ndarray:
-    from trabecula.volume import Volume
-
     a = x.numpy() if isinstance(x, Volume) else np.asarray(x)
     if a.ndim == 2:
         a = a[None]

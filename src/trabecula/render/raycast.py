@@ -51,9 +51,13 @@ import numpy as np
 from scipy import ndimage
 
 from trabecula.errors import ParameterError
+from trabecula.io import check_writable
+from trabecula.progress import track
 from trabecula.render import _kernels as K
+from trabecula.render.annotate import draw_color_bar, draw_scale_bar
 from trabecula.render.camera import Camera, ViewGeometry, camera_preset, view_geometry
 from trabecula.render.clip import ClipBox, as_clip_list, clip_arrays, keep_mask
+from trabecula.render.output import write_animation
 from trabecula.render.transfer import TransferFunction, transfer_function_for
 from trabecula.volume import Volume
 
@@ -496,8 +500,6 @@ class Renderer:
         """Render one picture: (rows, columns, 3) uint8 over ``background`` (r, g, b 0..255), or
         (rows, columns, 4) RGBA with ``background=None``. A scale bar (orthographic cameras) and, with
         ``color_by``, a colour bar are drawn in the lower corners."""
-        from trabecula.render.annotate import draw_color_bar, draw_scale_bar
-
         bg = _background(background)
         rgba = self.render_float(camera, size)
         geo = self.view(camera, size)
@@ -565,10 +567,6 @@ def turntable(
     the light turns with the camera. Returns the path written (atomically; ``force`` to overwrite).
     """
     from pathlib import Path
-
-    from trabecula.io import check_writable
-    from trabecula.progress import track
-    from trabecula.render.output import write_animation
 
     p = Path(path)
     if p.suffix.lower() not in (".gif", ".mp4"):

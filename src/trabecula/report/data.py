@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import InputError, ParameterError
-from trabecula.volume import Volume
+from trabecula.io import atomic_output, read_volume
+from trabecula.volume import Volume, _jsonable
 
 #: figure groups, in the order the report shows them
 FIGURE_GROUPS = ("plots", "mpr", "renders", "figures")
@@ -285,8 +286,6 @@ class ReportData:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], base: str | os.PathLike = ".") -> ReportData:
-        from trabecula.io import read_volume
-
         base = Path(base)
 
         def resolve(rel: str) -> Path:
@@ -314,8 +313,6 @@ class ReportData:
     def to_dict(self, base: str | os.PathLike = ".", volume_paths: Mapping[str, str | os.PathLike] | None = None) -> dict[str, Any]:
         """JSON-able form; figure images must be file paths (written relative to ``base``), volumes are
         listed by the paths given in ``volume_paths`` (``{name: path}``; volumes without one are left out)."""
-        from trabecula.volume import _jsonable
-
         base = Path(base)
 
         def rel(p: str | os.PathLike) -> str:
@@ -345,8 +342,6 @@ class ReportData:
     def to_json(self, path: str | os.PathLike, *, force: bool = False,
                 volume_paths: Mapping[str, str | os.PathLike] | None = None) -> Path:
         """Write the ``STUDY.json`` form (atomic; refuses to overwrite without ``force``)."""
-        from trabecula.io import atomic_output
-
         p = Path(path)
         text = json.dumps(self.to_dict(base=p.parent, volume_paths=volume_paths), indent=2)
         with atomic_output(p, force=force) as tmp:

@@ -18,9 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from trabecula import __version__
 from trabecula.errors import InputError, ParameterError
+from trabecula.io import atomic_output, check_writable
 from trabecula.report.data import FIGURE_GROUPS, FigureItem, ReportData, StudyTable, normalise_image_quality
 from trabecula.report.format import format_cell, format_fixed, format_mean_sd, format_p
+from trabecula.report.plots import figure_png, plot_bland_altman, plot_mtf, plot_scatter
 
 STYLE_CSS = Path(__file__).resolve().parent / "style.css"
 
@@ -241,8 +244,6 @@ def _sections(data: ReportData, viewer: Callable[[], str] | None) -> list[tuple[
 
 
 def _plot_figures(data: ReportData) -> list[FigureItem]:
-    from trabecula.report.plots import figure_png, plot_bland_altman, plot_mtf, plot_scatter
-
     figs = []
     if data.mtf:
         names = ", ".join(c.name for c in data.mtf)
@@ -260,8 +261,6 @@ def _plot_figures(data: ReportData) -> list[FigureItem]:
 # ---------------------------------------------------------------------------------------------- build
 def render_report(data: ReportData) -> str:
     """The report's HTML text (see :func:`build_report`)."""
-    from trabecula import __version__
-
     if not isinstance(data, ReportData):
         raise ParameterError("sections", f"expected a ReportData, got {type(data).__name__}")
     viewer = None
@@ -310,8 +309,6 @@ def build_report(sections: ReportData, path: str | os.PathLike, *, force: bool =
     empty) carries NiiVue and its volumes inline, so the file works from ``file://`` without a server.
     The write is atomic and refuses to overwrite an existing file unless ``force``.
     """
-    from trabecula.io import atomic_output, check_writable
-
     p = check_writable(path, force)
     text = render_report(sections)
     with atomic_output(p, force=force) as tmp:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from trabecula.errors import InputError, ParameterError
+from trabecula.scanner.materials import element_z
 
 PRESETS: tuple[str, ...] = ("uhr-extremity", "clinical-uhr", "clinical-mdct", "micro-ct")
 KERNELS: tuple[str, ...] = ("ramp", "shepp-logan", "hann", "standard", "bone")
@@ -207,7 +208,6 @@ class Scanner:
         positive("source", "focal_spot_mm", s.focal_spot_mm)
         if not isinstance(s.filtration_mm, dict):
             raise ParameterError("source.filtration_mm", "must be a table {element = mm}, e.g. { Al = 2.5 }")
-        from trabecula.scanner.materials import element_z
 
         for el, mm in s.filtration_mm.items():
             element_z(el, name="source.filtration_mm")

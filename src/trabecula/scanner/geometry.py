@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from trabecula.errors import ParameterError
+
 
 @dataclass(frozen=True)
 class ScanGeometry:
@@ -112,8 +114,6 @@ def detector_window(scanner, radius: float, z_lo: float, z_hi: float, margin_px:
                     offset: float | None = None) -> ScanGeometry:
     """The scanner's geometry with the detector cropped to the shadow of a cylinder (radius, z range, mm,
     about the isocentre) plus ``margin_px`` pixels; raises ParameterError if the object does not fit."""
-    from trabecula.errors import ParameterError
-
     g = scanner.geometry
     sid, sdd = g.sid_mm, g.sdd_mm
     if radius >= sid * 0.9:

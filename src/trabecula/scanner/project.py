@@ -18,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from trabecula.errors import ParameterError
-from trabecula.scanner.geometry import ScanGeometry
+from trabecula.scanner.geometry import ScanGeometry, to_rtk, volume_to_rtk
 
 
 def sub_coords(geom: ScanGeometry, oversample: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +93,6 @@ def forward_project(fractions: np.ndarray, spacing, origin, geom: ScanGeometry, 
 def _forward_rtk(fractions, spacing, origin, geom, us, vs, scale) -> np.ndarray:
     import itk
     from itk import RTK as rtk
-
-    from trabecula.scanner.geometry import to_rtk, volume_to_rtk
 
     ImageType = itk.Image[itk.F, 3]
     rgeom = to_rtk(geom)

@@ -28,9 +28,16 @@ import numpy as np
 
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import ProjectionData
+from trabecula.scanner._kernels import fdk_backproject_circular
 from trabecula.scanner.config import KERNELS, Scanner, load_scanner
 from trabecula.scanner.filters import ramp_filter
-from trabecula.scanner.geometry import ScanGeometry
+from trabecula.scanner.geometry import (
+    ScanGeometry,
+    projections_to_rtk,
+    to_rtk,
+    volume_from_rtk,
+    volume_to_rtk,
+)
 from trabecula.scanner.spectrum import (
     detector_spectrum,
     effective_mu,
@@ -108,8 +115,6 @@ def fdk_filter(p: np.ndarray, geom: ScanGeometry, kernel: str = "ramp") -> np.nd
 
 def fdk_numba(p: np.ndarray, geom: ScanGeometry, grid: Grid, kernel: str = "ramp", filtered: bool = False) -> np.ndarray:
     """FDK with trabecula's numba back-projector; returns μ (1/mm) on ``grid`` as float32 (z, y, x)."""
-    from trabecula.scanner._kernels import fdk_backproject_circular
-
     q = p if filtered else fdk_filter(p, geom, kernel)
     mats = geom.matrices(offset=0.0)
     scale = 0.5 * 2 * np.pi / geom.n_views
@@ -128,8 +133,6 @@ def fdk_rtk(p: np.ndarray, geom: ScanGeometry, grid: Grid, kernel: str = "ramp")
     ``FDKBackProjectionImageFilter`` (other kernels). Returns μ (1/mm) on ``grid`` (z, y, x), float32."""
     import itk
     from itk import RTK as rtk
-
-    from trabecula.scanner.geometry import projections_to_rtk, to_rtk, volume_from_rtk, volume_to_rtk
 
     ImageType = itk.Image[itk.F, 3]
     rgeom = to_rtk(geom, offset=0.0)

@@ -28,6 +28,7 @@ from scipy import ndimage
 from trabecula.errors import ParameterError
 from trabecula.io import ProjectionData
 from trabecula.progress import progress_steps
+from trabecula.scanner._kernels import polychromatic
 from trabecula.scanner.config import Scanner, load_scanner
 from trabecula.scanner.fast import fast_scan
 from trabecula.scanner.geometry import ScanGeometry, detector_window, object_radius_and_height
@@ -174,7 +175,6 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
     mu = mu_table(mat_names, spec.energies_kev)
     sig_w = (spec.signal_weights / (k * k)).astype(np.float64)
     var_w = (spec.variance_weights / (k * k)).astype(np.float64)
-    from trabecula.scanner._kernels import polychromatic
 
     rng = np.random.default_rng(seed) if noise else None
     us, vs = sub_rays(geom, scanner)

@@ -28,7 +28,8 @@ import numpy as np
 from scipy import ndimage
 
 from trabecula.errors import InputError, ParameterError
-from trabecula.io import ProjectionData
+from trabecula.io import ProjectionData, atomic_output
+from trabecula.scanner._kernels import parallel_backproject
 from trabecula.scanner.filters import ramp_filter
 from trabecula.scanner.recon import line_integrals, reconstruct
 from trabecula.volume import Provenance, Volume
@@ -84,8 +85,6 @@ def fbp_parallel(sino: np.ndarray, angles: np.ndarray, center: float | None = No
 
     ``center`` is the detector column (0-based, fractional) of the rotation axis (default: the middle);
     returns (rows, size, size) images in 1/``pixel`` units (μ per pixel for ``pixel=1``)."""
-    from trabecula.scanner._kernels import parallel_backproject
-
     s = np.asarray(sino, np.float32)
     s3 = s[None] if s.ndim == 2 else s
     nrows, nviews, ncols = s3.shape
@@ -234,8 +233,6 @@ def save_png(vol: Volume, path, slice_index: int | None = None, force: bool = Fa
     """Write one slice (default the middle one) as an 8-bit PNG (atomic): an HU volume in the bone window
     (:meth:`Volume.window`), anything else windowed to the slice's 0.5–99.5 percentiles."""
     import imageio.v3 as iio
-
-    from trabecula.io import atomic_output
 
     if vol.units == "HU":
         a = vol.window("bone").numpy()

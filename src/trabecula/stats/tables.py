@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trabecula.errors import ParameterError
+from trabecula.io import atomic_output
 from trabecula.stats.agreement import bland_altman, icc, kruskal, paired_t, pearson
 
 
@@ -117,8 +118,6 @@ def display_columns(df: pd.DataFrame) -> list[str]:
 
 def write_table(df: pd.DataFrame, stem: str | Path, force: bool = False, title: str | None = None) -> tuple[Path, Path]:
     """Write ``df`` as ``<stem>.csv`` (all columns) and ``<stem>.md`` (study layout), atomically."""
-    from trabecula.io import atomic_output
-
     stem = Path(stem)
     # append, not with_suffix: a stem may hold dots (a method label such as "crn-2.5d")
     csv_path, md_path = stem.with_name(stem.name + ".csv"), stem.with_name(stem.name + ".md")

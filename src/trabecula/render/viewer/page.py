@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trabecula.errors import ParameterError
+from trabecula.io import atomic_output
 from trabecula.render.viewer.assets import VIEWER_CSS, VIEWER_JS, read_asset, require_assets
 from trabecula.render.viewer.prepare import REPORT_MAX_VOXELS, ShownVolume, fit_to_budget, nifti_bytes
 from trabecula.volume import WINDOW_PRESETS, Volume
@@ -174,8 +175,6 @@ def write_standalone(volumes: Volume | Sequence[Volume], path: str | os.PathLike
                      *, title: str = "trabecula view", force: bool = False, max_voxels: int = REPORT_MAX_VOXELS,
                      **fragment_kw) -> Path:
     """Write one self-contained HTML file with the viewer and its volumes (opens from ``file://``)."""
-    from trabecula.io import atomic_output
-
     vols = [volumes] if isinstance(volumes, Volume) else list(volumes)
     fragment, _ = embedded_fragment(vols, names, max_voxels=max_voxels, **fragment_kw)
     root_id = fragment_kw.get("root_id", "tv")

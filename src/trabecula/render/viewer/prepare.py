@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.io import write_volume
+from trabecula.progress import track
 from trabecula.volume import WINDOW_PRESETS, Volume
 
 #: default voxel budget of the served viewer (about 256³)
@@ -111,8 +113,6 @@ def block_mean(data: Any, factors: tuple[int, int, int], progress: bool = True,
     equals :func:`skimage.measure.block_reduce` with ``np.mean`` inside the volume; at a partial edge block
     ``block_reduce`` pads with ``cval`` (0) and so biases the mean towards 0, which this does not.
     """
-    from trabecula.progress import track
-
     kz, ky, kx = (int(k) for k in factors)
     nz, ny, nx = data.shape
     cz, cy, cx = _block_counts(nz, kz), _block_counts(ny, ky), _block_counts(nx, kx)
@@ -233,8 +233,6 @@ def fit_to_budget(vol: Volume, max_voxels: int = DEFAULT_MAX_VOXELS, name: str |
 
 def nifti_bytes(vol: Volume, compress: bool = False) -> bytes:
     """The volume as NIfTI-1 bytes, written by :func:`trabecula.io.write_volume` (LPS→RAS affine)."""
-    from trabecula.io import write_volume
-
     with tempfile.TemporaryDirectory(prefix="trabecula-view-") as tmp:
         path = Path(tmp) / ("volume.nii.gz" if compress else "volume.nii")
         write_volume(vol, path)
