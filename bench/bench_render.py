@@ -47,7 +47,7 @@ _STATE = {"az": AZ0}
 
 def _data_dir() -> Path:
     repo = Path(__file__).resolve().parents[1]
-    for c in (os.environ.get("TRABECULA_DATA"), repo.parent / "shared" / "data", "/work/shared/data"):
+    for c in (os.environ.get("TRABECULA_DATA"), repo.parent / "shared" / "data"):
         if c and Path(c).is_dir():
             return Path(c)
     raise SystemExit("shared data not found (set TRABECULA_DATA)")

@@ -13,7 +13,7 @@ from trabecula.cli._app import app, out
 from trabecula.cli._common import Force, InputSpacing, Units, print_rows, read_input
 
 iq_app = typer.Typer(help="Image quality: MTF (edge, wire), NPS, noise SD, CNR.", no_args_is_help=True,
-                     rich_markup_mode="rich")
+                     rich_markup_mode=None)
 app.add_typer(iq_app, name="iq")
 
 Image = Annotated[Path, typer.Argument(help="Image volume (DICOM folder, NIfTI, NRRD, MetaImage, TIFF, Zarr).")]

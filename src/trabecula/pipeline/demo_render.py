@@ -56,7 +56,7 @@ def _fit(vol: Volume, max_side: int = MAX_SIDE) -> Volume:
 
 def _fallback_specimen(seed: int, shape=(192, 160, 160), spacing: float = 0.06) -> Volume:
     repo = Path(__file__).resolve().parents[3]
-    candidates = [os.environ.get("TRABECULA_DATA"), repo.parent / "shared" / "data", "/work/shared/data"]
+    candidates = [os.environ.get("TRABECULA_DATA"), repo.parent / "shared" / "data"]
     trab = None
     region = next((Path(c) / "didsr_l1_vertebra" / "Segmentation-grayscale-1_06219.nrrd" for c in candidates
                    if c and (Path(c) / "didsr_l1_vertebra" / "Segmentation-grayscale-1_06219.nrrd").exists()), None)
