@@ -59,8 +59,21 @@ def test_scan_fast_and_user_toml(capsys, tmp_path, phantom_file):
     assert v.provenance.scanner == "my-mdct" and v.units == "HU"
 
 
+def test_scan_fast_with_body_and_medium_records_both(capsys, tmp_path, phantom_file):
+    out_path = tmp_path / "body.nrrd"
+    code, out, err = run(capsys, "scan", phantom_file, "--scanner", "clinical-mdct", "--mode", "fast",
+                         "--body", "lumbar", "--medium", "soft-tissue", "-o", out_path)
+    assert code == 0, err
+    assert "body lumbar" in out and "medium soft_tissue" in out
+    ex = read_volume(out_path).provenance.extra
+    assert ex["body"] == "lumbar" and ex["medium"] == "soft_tissue" and ex["body_size_mm"] == [320.0, 240.0]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--scanner", "clinical-mdct", "--mas", "-5"], "mas"),
+    (["--scanner", "clinical-mdct", "--mode", "fast", "--body", "torso"], "body"),
+    (["--scanner", "clinical-mdct", "--mode", "fast", "--medium", "honey"], "medium"),
+    (["--scanner", "uhr-extremity", "--mode", "fast", "--body", "lumbar"], "body"),  # wider than its 122 mm FOV
     (["--scanner", "micro-ct"], "phantom.spacing"),  # a 0.1 mm phantom is coarser than 52 µm voxels
     (["--scanner", "clinical-mdct", "--mode", "warp"], "--mode"),
     (["--scanner", "nope"], "scanner"),

@@ -64,3 +64,28 @@ def test_pearson_r_is_the_library_value_and_nan_where_undefined():
     assert math.isnan(pearson_r(a[:2], b[:2]))  # fewer than 3 pairs
     assert math.isnan(pearson_r(np.ones(5), b[:5]))  # a constant sample
     assert math.isnan(pearson_r(np.r_[a[:4], np.nan], b[:5]))  # a failed measurement
+
+
+def test_real_anatomy_summary_gives_the_study_ratios_and_checks():
+    from trabecula.pipeline.twin_study import summarize_real
+
+    def rec(scale_mdct):
+        truth = {"bv_tv": 0.2, "tb_th_mm": 0.3, "tb_sp_mm": 0.9}
+        mct = {k: v * 1.1 for k, v in truth.items()}
+        return {"truth": truth, "micro-ct": mct,
+                "study-mdct": {k: v * s for (k, v), s in zip(mct.items(), scale_mdct, strict=True)}}
+
+    s = summarize_real([rec((1.8, 3.0, 0.95)), rec((1.7, 3.2, 0.9))], ("micro-ct", "study-mdct"))
+    assert s["n"] == 2 and s["study-mdct"]["bv_tv"]["ratio_to_micro-ct"] == pytest.approx(1.75)
+    assert s["micro-ct"]["tb_th_mm"]["ratio_to_truth"] == pytest.approx(1.1)
+    assert all(s["checks"].values()) and len(s["checks"]) == 6
+    bad = summarize_real([rec((1.8, 3.0, 1.2))] * 2, ("micro-ct", "study-mdct"))
+    assert not bad["checks"]["study-mdct tb_sp_mm / micro-ct: direction as the study"]
+
+
+def test_real_anatomy_refuses_a_folder_without_regions(tmp_path):
+    from trabecula.pipeline.twin_study import real_part
+
+    with pytest.raises(ParameterError) as err:
+        real_part(tmp_path)
+    assert err.value.name == "real_data"

@@ -39,6 +39,33 @@ def test_clinical_presets_match_the_vertebra_study_and_the_uhr_comparison():
     assert mc.source.kvp == 80 and mc.reconstruction.voxel_mm == 0.052 and mc.geometry.views == 360
 
 
+def test_study_mdct_is_the_study_protocol_with_a_sharp_effective_element():
+    s = load_scanner("study-mdct")
+    g, r = s.geometry, s.reconstruction
+    assert (s.source.kvp, s.exposure.mas, g.pitch) == (120, 250, 0.8)
+    assert (r.slice_thickness_mm, r.slice_mm, r.matrix, r.fov_mm) == (0.6, 0.1, 512, 100.0)
+    assert r.voxel_mm == pytest.approx(0.195, abs=1e-3) and r.kernel == "bone"
+    assert g.pixel_v_iso_mm == pytest.approx(0.6, rel=0.01)  # the stated 0.6 mm rows set the slice profile
+    assert 0.25 <= g.pixel_u_iso_mm <= 0.30  # the effective in-plane element the study's ratios need
+    # routine body protocol unchanged beside it
+    assert load_scanner("clinical-mdct").reconstruction.kernel == "standard"
+
+
+def test_study_mdct_slice_profile_is_the_stated_0_6_mm():
+    """FWHM of the modelled slice sensitivity profile (inverse transform of the z transfer function: row
+    aperture, z flying focal spot at 0.3 mm, focal spot, detector blur, linear interpolation): 0.6–0.7 mm."""
+    import numpy as np
+
+    from trabecula.scanner.fast import mtf_model
+
+    f = np.linspace(0, 20, 8001)
+    h = mtf_model("study-mdct", f, "z")
+    x = np.linspace(-1.2, 1.2, 1201)
+    ssp = (h[None, :] * np.cos(2 * np.pi * f[None, :] * x[:, None])).sum(axis=1)
+    above = x[ssp >= 0.5 * ssp.max()]
+    assert 0.6 <= above.max() - above.min() <= 0.7
+
+
 def test_to_toml_round_trip_and_user_copy(tmp_path):
     s = load_scanner("clinical-mdct").replace(exposure={"mas": 50.0}, name="low-dose")
     p = tmp_path / "my.toml"

@@ -43,7 +43,7 @@ def scanners(
 @app.command()
 def scan(
     phantom: Annotated[Path, typer.Argument(help="Phantom label volume (from trabecula phantom; materials in its metadata).")],
-    scanner: Annotated[str, typer.Option("--scanner", help="Preset (uhr-extremity, clinical-uhr, clinical-mdct, micro-ct) or a scanner .toml file.")],
+    scanner: Annotated[str, typer.Option("--scanner", help="Preset (uhr-extremity, clinical-uhr, study-mdct, clinical-mdct, micro-ct) or a scanner .toml file.")],
     out_path: Annotated[Path, typer.Option("-o", "--out", help="Output reconstruction in HU (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
     mas: Annotated[float | None, typer.Option("--mas", help="Tube current–time product for the scan (default: the preset's).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="full (cone-beam projection + FDK) or fast (image-domain model, seconds).")] = "full",
@@ -53,6 +53,8 @@ def scan(
     save_projections: Annotated[Path | None, typer.Option("--save-projections", help="Also write the simulated projections (HDF5, data-exchange layout); full mode only.")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Also write the middle axial slice as PNG (bone window).")] = None,
     no_noise: Annotated[bool, typer.Option("--no-noise", help="Expected values only (no quantum or electronic noise).")] = False,
+    body: Annotated[str | None, typer.Option("--body", help="Patient body around the phantom: NONE, wrist, ankle, lumbar or an ellipse AxB in mm (lateral × AP, e.g. 200x150); default: the preset's [patient] body.")] = None,
+    medium: Annotated[str | None, typer.Option("--medium", help="What fills the air of the phantom's box: air, marrow, pbs, soft-tissue, water; default: the preset's [patient] medium.")] = None,
     force: Force = False,
 ) -> None:
     """Scan a phantom with a virtual scanner and write the reconstruction (HU)."""
@@ -71,7 +73,7 @@ def scan(
         raise ParameterError("--save-projections", "projections exist only in --mode full")
     sc = load_scanner(scanner)
     vol = with_materials(read_input(phantom))
-    kw = dict(mas=mas, seed=seed, mode=mode, kernel=kernel, backend=backend, noise=not no_noise)
+    kw = dict(mas=mas, seed=seed, mode=mode, kernel=kernel, backend=backend, noise=not no_noise, body=body, medium=medium)
     if save_projections is not None:
         recon, proj = run_scan(vol, sc, keep_projections=True, **kw)
         write_projections(proj, save_projections, force=force)
@@ -81,7 +83,8 @@ def scan(
     write_volume(recon, out_path, force=force)
     if png is not None:
         save_png(recon, png, force=force)
-    out.print(f"wrote {out_path}  {recon}  ({sc.name}, {mode})")
+    ex = recon.provenance.extra
+    out.print(f"wrote {out_path}  {recon}  ({sc.name}, {mode}, body {ex.get('body', 'NONE')}, medium {ex.get('medium', 'air')})")
 
 
 @app.command()

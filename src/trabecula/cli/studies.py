@@ -50,6 +50,7 @@ def twin_study(
     voi_height: Annotated[float, typer.Option("--voi-height", help="VOI cylinder height in mm.")] = 4.0,
     no_mtf: Annotated[bool, typer.Option("--no-mtf", help="Skip the edge-MTF part.")] = False,
     sensitivity: Annotated[int, typer.Option("--sensitivity", help="Phantoms re-scanned with clinical-CT variants (kernel, element size) to show what drives the bias; 0 skips.")] = 4,
+    real_data: Annotated[Path | None, typer.Option("--real-data", help="Folder of binary micro-CT regions (e.g. ../shared/data/didsr_l1_vertebra, 0.05 mm): also scan each as real anatomy and report the MDCT/micro-CT ratios against the study's.")] = None,
 ) -> None:
     """Reproduce 'what the twin must show': edge MTF of three presets and morphometry over n phantoms."""
     from rich.markup import escape
@@ -57,7 +58,8 @@ def twin_study(
     from trabecula.pipeline.twin_study import run_study
 
     st = run_study(out_dir, n=n, seed=seed, mode=mode, size_mm=size, voi_diameter_mm=voi_diameter,
-                   voi_height_mm=voi_height, mtf=not no_mtf, sensitivity_k=sensitivity, console=out)
+                   voi_height_mm=voi_height, mtf=not no_mtf, sensitivity_k=sensitivity, console=out,
+                   real_data=real_data)
     for k, v in st.get("summary", {}).get("checks", {}).items():
         out.print(f"{'PASS' if v else 'FAIL'}  {escape(k)}")
     out.print(f"results in {out_dir}/twin_study.json")

@@ -19,6 +19,7 @@ attenuation.
 ``bone_specimen``           a realistic HU bone specimen (real micro-CT structure, cortex, marrow) to render
 ``synthetic_structure``     a level-set stand-in trabecular structure (binary) for paired data
 ``edge_phantom``            stand-in HU objects for edge MTF and noise (``slanted_edge_hu`` too)
+:func:`augment_binary`      real structure re-oriented, rotated, rescaled, eroded/dilated (augmentation)
 :mod:`.shapes`              analytic test shapes (BoneJ's brick, rod, sphere; oriented, oversampled)
 ``build``                   any of the above by kind name, holding the only copy of each kind's defaults
 ==========================  ====================================================================
@@ -39,5 +40,6 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "specimen": ["bone_specimen", "didsr_region"],
         "standin": ["synthetic_structure", "edge_phantom", "slanted_edge_hu"],
         "build": ["build", "KINDS", "with_materials", "write_phantom"],
+        "augment": ["Augmentation", "augment_binary", "random_augmentation"],
     },
 )

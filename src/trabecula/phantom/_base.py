@@ -21,10 +21,11 @@ from trabecula.volume import Provenance, Volume, as_spacing
 
 #: Material vocabulary shared with the scanner stage; a label id is the index in this tuple.
 #: ``marrow`` is 50/50 red/yellow marrow by mass (ICRU-46); ``bone`` is cortical bone tissue (ICRU-46),
-#: the tissue trabecular struts are made of too.
+#: the tissue trabecular struts are made of too; ``pbs`` is phosphate-buffered saline (appended last so
+#: that the earlier label ids never change).
 MATERIALS: tuple[str, ...] = (
     "air", "water", "soft_tissue", "adipose", "red_marrow", "yellow_marrow", "marrow",
-    "bone", "pmma", "aluminium", "tungsten",
+    "bone", "pmma", "aluminium", "tungsten", "pbs",
 )
 
 LABEL: dict[str, int] = {name: i for i, name in enumerate(MATERIALS)}

@@ -1,12 +1,12 @@
 """The twin study: what each virtual scanner resolves (edge MTF) and what it does to trabecular morphometry.
 
-1. **Resolution.** A slanted bone edge in water (5°) is scanned by ``uhr-extremity``, ``clinical-uhr`` and
-   ``clinical-mdct`` through the full cone-beam simulation (noise-free, so the edge method measures the
-   system's presampled MTF); MTF50/MTF10 in lp/mm and one plot with the three curves (``mtf.png``).
+1. **Resolution.** A slanted bone edge in water (5°) is scanned by ``uhr-extremity``, ``clinical-uhr``,
+   ``study-mdct`` and ``clinical-mdct`` through the full cone-beam simulation (noise-free, so the edge method
+   measures the system's presampled MTF); MTF50/MTF10 in lp/mm and one plot with the curves (``mtf.png``).
 2. **Trabecular morphometry.** ``n`` trabecular cubes (Voronoi foam, :func:`trabecula.phantom.trabecular_cube`)
    whose calibration targets are drawn around the vertebra study's micro-CT means and SDs (BV/TV 0.180 ± 0.016,
    Tb.Th 0.220 ± 0.012 mm, Tb.Sp 0.934 ± 0.126 mm; Tomography 2021, Table 5), each in a 1 mm water jacket, are
-   scanned by ``micro-ct``, ``clinical-mdct`` and ``uhr-extremity``. Each reconstruction is binarised with the
+   scanned by ``micro-ct``, ``study-mdct``, ``clinical-mdct`` and ``uhr-extremity``. Each reconstruction is binarised with the
    IsoData threshold of its VOI values (a cylinder around the centre, as the study's cylindrical VOIs) and
    measured there — BV/TV, Tb.Th and Tb.Sp (mean local thickness, mm) — and compared with the phantom's
    truth in the same VOI: means, ratios to truth, Pearson R; the study's MDCT bias (BV/TV 0.320 vs 0.180,
@@ -22,6 +22,12 @@
    (``mdct_sensitivity.png``); the exact structures of the same phantoms, partial-volumed onto each preset's
    reconstruction grid without blur or noise, show how much of each bias is the voxel grid alone
    (``grid_effect``).
+
+4. **Real anatomy.** With ``real_data``, the ten human L1 regions (DIDSR, binary, 0.05 mm) become phantoms
+   (bone in marrow, in 1 mm of PBS), are scanned by ``micro-ct``, ``study-mdct`` and ``clinical-mdct`` and
+   measured with the study's own protocol (bone window L 500 / W 2000 HU to 8 bit, ImageJ IsoData, BoneJ local
+   thickness; :func:`measure_study_protocol`) in a 12 mm × 10 mm cylinder; the MDCT / micro-CT ratios are
+   checked against the study's (``real_anatomy``).
 
 The morphometry scans use the fast path by default (the image-domain model whose MTF and NPS are tested
 against the full simulation); every phantom is also scanned by ``clinical-mdct`` through the full simulation
@@ -61,8 +67,19 @@ STUDY = {
     "mdct_r": {"bv_tv": 0.514, "tb_th_mm": 0.445, "tb_sp_mm": 0.539},
 }
 METRICS = ("bv_tv", "tb_th_mm", "tb_sp_mm")
-MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "clinical-mdct")
-MORPH_PRESETS = ("micro-ct", "clinical-mdct", "uhr-extremity")
+MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "study-mdct", "clinical-mdct")
+MORPH_PRESETS = ("micro-ct", "study-mdct", "clinical-mdct", "uhr-extremity")
+#: the presets whose MDCT / micro-CT ratios are compared with the vertebra study's
+MDCT_PRESETS = ("study-mdct", "clinical-mdct")
+#: the ten human L1 regions (DIDSR, binary, 0.05 mm isotropic as the origin's scripts use) and the presets
+#: that scan them; the study's protocol measures every scan (:func:`measure_study_protocol`)
+REAL_PRESETS = ("micro-ct", "study-mdct", "clinical-mdct")
+REAL_SPACING_MM = 0.05
+#: the cylinder measured in each 15 mm region: 12 mm across (1.5 mm from the region's sides, beyond the
+#: clinical scanners' blur) and 10 mm high (the study's two stacked 5 mm cylinders)
+REAL_VOI_MM = (12.0, 10.0)
+#: the study's 8-bit bone window (level, width) in HU, as :func:`trabecula.pipeline.vertebra_study.voi_morphometry`
+STUDY_WINDOW = (500.0, 2000.0)
 #: the second segmentation of the high-resolution scans: threshold half-way between bone and marrow HU,
 #: sub-voxel 2×. Not for clinical CT: at 0.5 mm no voxel of a 0.2 mm strut reaches the half-way value
 #: (BV/TV measures 0 with it), which is why clinical studies use IsoData-type thresholds.
@@ -116,19 +133,150 @@ def pearson_r(a, b) -> float:
     return pearson(a, b).r
 
 
-def jacketed(ph, water_mm: float = 1.0):
-    """The phantom's labels padded with ``water_mm`` of water on every side (a specimen in a water bath), and
-    its truth padded with zeros; origins kept so world positions do not move."""
+def jacketed(ph, water_mm: float = 1.0, material: str = "water"):
+    """The phantom's labels padded with ``water_mm`` of ``material`` (default water; ``"pbs"`` for the study's
+    phosphate-buffered saline) on every side (a specimen in a bath), and its truth padded with zeros; origins
+    kept so world positions do not move."""
+    if material not in LABEL:
+        raise ParameterError("material", f"unknown jacket material {material!r}; use one of {', '.join(LABEL)}")
     lab, truth = ph.labels, ph.truth
     n = int(round(water_mm / lab.spacing[1]))
     pad = ((n, n), (n, n), (n, n))
-    a = np.pad(lab.numpy(), pad, constant_values=LABEL["water"])
-    prov = lab.provenance.with_step(f"water jacket {water_mm:g} mm")
-    prov.extra["materials"] = {**lab.provenance.extra["materials"], str(LABEL["water"]): "water"}
+    a = np.pad(lab.numpy(), pad, constant_values=LABEL[material])
+    prov = lab.provenance.with_step(f"{material} jacket {water_mm:g} mm")
+    prov.extra["materials"] = {**lab.provenance.extra["materials"], str(LABEL[material]): material}
     origin = tuple(o - n * s for o, s in zip(lab.origin, lab.spacing, strict=True))
     lab2 = Volume(a, lab.spacing, origin, "label", prov)
     t2 = Volume(np.pad(truth.numpy(), pad), truth.spacing, origin, "binary", truth.provenance)
     return lab2, t2
+
+
+# --------------------------------------------------------------------------------------------- real anatomy
+def measure_study_protocol(scan: Volume, voi: np.ndarray) -> dict[str, float]:
+    """BV/TV, Tb.Th, Tb.Sp (mm) of a scan in HU the way the vertebra study measured: the bone window
+    (:data:`STUDY_WINDOW`, L 500 / W 2000 HU) to 8 bit, ImageJ's default IsoData threshold of the VOI's voxels,
+    BoneJ's local-thickness conventions — :func:`trabecula.pipeline.vertebra_study.voi_morphometry`, the one
+    copy of that protocol. ``voi``: boolean mask on the scan's grid."""
+    from trabecula.pipeline.vertebra_study import voi_morphometry
+
+    r = voi_morphometry(scan.numpy(), scan.spacing, voi, window=STUDY_WINDOW)
+    return {"bv_tv": float(r["BV/TV"]), "tb_th_mm": float(r["Tb.Th (mm)"]), "tb_sp_mm": float(r["Tb.Sp (mm)"]),
+            "threshold_8bit": float(r["threshold_8bit"])}
+
+
+def real_regions(data_dir) -> list[Path]:
+    """The DIDSR L1 regions (``Segmentation-grayscale-*.nrrd``) in ``data_dir``, sorted; ParameterError
+    (``real_data``) if there are none."""
+    d = Path(data_dir)
+    files = sorted(d.glob("Segmentation-grayscale-*.nrrd")) if d.is_dir() else []
+    if not files:
+        raise ParameterError("real_data", f"no DIDSR regions (Segmentation-grayscale-*.nrrd) in {d}")
+    return files
+
+
+def jacket_medium() -> str:
+    """The bath the real regions sit in: phosphate-buffered saline as in the study (its specimens were kept in
+    PBS), water where the material vocabulary has no ``pbs``."""
+    return "pbs" if "pbs" in LABEL else "water"
+
+
+def one_region(path: Path, presets, mode: str, seed: int, voi_mm=REAL_VOI_MM, jacket_mm: float = 1.0,
+               medium: str | None = None, crop_margin_mm: float = 1.5) -> dict[str, Any]:
+    """One real region as a phantom (:func:`trabecula.phantom.real.from_binary`: bone in marrow, 0.05 mm),
+    in ``jacket_mm`` of ``medium``, scanned by each preset and measured by :func:`measure_study_protocol` in a
+    centred cylinder (``voi_mm`` = diameter, height); the truth is the binary in the same cylinder (BoneJ
+    conventions, voxel counting)."""
+    from trabecula.io import read_volume
+    from trabecula.phantom.real import from_binary
+    from trabecula.scanner import scan
+
+    t0 = time.perf_counter()
+    medium = medium or jacket_medium()
+    ph = from_binary(read_volume(path, spacing=REAL_SPACING_MM, units="binary"))
+    labels, truth = jacketed(ph, jacket_mm, medium)
+    center = tuple(float(v) for v in labels.center_mm)
+    d, h = voi_mm
+    # measured in the cylinder's bounding box plus a margin wider than the widest marrow space's radius
+    # (structure outside the VOI still bounds the spheres), not the whole region: the same numbers, 3× faster
+    half = np.array([h / 2, d / 2, d / 2]) + crop_margin_mm
+    box = (np.asarray(center) - half, np.asarray(center) + half)
+    rec: dict[str, Any] = {"region": path.stem.replace("Segmentation-grayscale-", ""), "medium": medium,
+                           "crop_margin_mm": crop_margin_mm}
+    tc = truth.crop_mm(*box)
+    r = measure(tc.numpy().astype(bool), spacing=tc.spacing, bonej=True, metrics=("bvtv", "tbth", "tbsp"),
+                voi=cylinder_voi(tc, diameter_mm=d, height_mm=h, center_mm=center))
+    rec["truth"] = {"bv_tv": float(r.bv_tv), "tb_th_mm": float(r.tb_th_mm), "tb_sp_mm": float(r.tb_sp_mm)}
+    for k, name in enumerate(presets):
+        t1 = time.perf_counter()
+        vol = scan(labels, name, seed=seed + k, mode=mode, progress=False)
+        t2 = time.perf_counter()
+        vc = vol.crop_mm(*box)
+        m = measure_study_protocol(vc, cylinder_voi(vc, diameter_mm=d, height_mm=h, center_mm=center))
+        a = vc.numpy()
+        m["hu_p1_p99"] = [float(np.percentile(a, 1)), float(np.percentile(a, 99.5))]
+        m["scan_seconds"] = round(t2 - t1, 1)
+        m["measure_seconds"] = round(time.perf_counter() - t2, 1)
+        rec[name] = m
+    rec["seconds"] = round(time.perf_counter() - t0, 1)
+    return rec
+
+
+def summarize_real(records: list[dict[str, Any]], presets, reference: str = "micro-ct") -> dict[str, Any]:
+    """Per preset and metric: mean, SD, ratio of means to the truth and to the ``reference`` scan (the study's
+    MDCT / micro-CT ratio), and the mean of the per-region ratios; the checks: each MDCT preset's ratio to
+    micro-CT within ±30 % of the study's (BV/TV ×1.78, Tb.Th ×3.09, Tb.Sp ×0.93) and in the same direction."""
+    s: dict[str, Any] = {"n": len(records)}
+    study = {k: STUDY["mdct"][k][0] / STUDY["micro_ct"][k][0] for k in METRICS}
+    s["study_mdct_ratio"] = study
+    for name in ["truth", *presets]:
+        d = {}
+        for k in METRICS:
+            v = np.array([r[name][k] for r in records], float)
+            t = np.array([r["truth"][k] for r in records], float)
+            e = {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                 "ratio_to_truth": float(np.mean(v) / np.mean(t)), "pearson_r_truth": pearson_r(t, v)}
+            if reference in presets and name != "truth":
+                ref = np.array([r[reference][k] for r in records], float)
+                e["ratio_to_" + reference] = float(np.mean(v) / np.mean(ref))
+                e["mean_ratio_per_region_to_" + reference] = float(np.mean(v / ref))
+                e["pearson_r_" + reference] = pearson_r(ref, v)
+            d[k] = e
+        s[name] = d
+    checks: dict[str, bool] = {}
+    if reference in presets:
+        for name in (p for p in presets if p in MDCT_PRESETS):
+            for k in METRICS:
+                ours = s[name][k]["ratio_to_" + reference]
+                checks[f"{name} {k} / {reference}: direction as the study"] = bool((ours - 1) * (study[k] - 1) > 0)
+                checks[f"{name} {k} / {reference}: within ±30 % of the study's ×{study[k]:.2f}"] = bool(
+                    abs(ours / study[k] - 1) <= 0.30)
+    s["checks"] = checks
+    return s
+
+
+def real_part(data_dir, presets=REAL_PRESETS, mode: str = "fast", seed: int = 0, voi_mm=REAL_VOI_MM,
+              records: list | None = None, on_record=None, progress=None, medium: str | None = None) -> dict[str, Any]:
+    """The real-anatomy part: every DIDSR region in ``data_dir`` (:func:`real_regions`) through
+    :func:`one_region`, then :func:`summarize_real`. ``records`` resumes a partial run (regions already in it
+    are skipped); ``on_record(records)`` is called after each region (to save the state)."""
+    if mode not in ("full", "fast"):
+        raise ParameterError("mode", f"use full or fast, got {mode!r}")
+    files = real_regions(data_dir)
+    records = [] if records is None else records
+    done = {r["region"] for r in records}
+    for i, path in enumerate(files):
+        name = path.stem.replace("Segmentation-grayscale-", "")
+        if name not in done:
+            records.append(one_region(path, presets, mode, seed + 100 * i, voi_mm, medium=medium))
+            if on_record:
+                on_record(records)
+        if progress:
+            progress(name)
+    return {"settings": {"regions": len(files), "presets": list(presets), "mode": mode, "seed": seed,
+                         "spacing_mm": REAL_SPACING_MM, "medium": medium or jacket_medium(), "jacket_mm": 1.0,
+                         "voi": {"shape": "cylinder along z", "diameter_mm": voi_mm[0], "height_mm": voi_mm[1]},
+                         "protocol": "bone window L 500 / W 2000 HU to 8 bit, ImageJ IsoData of the VOI, BoneJ local thickness"},
+            "regions": records, "summary": summarize_real(records, presets)}
 
 
 # --------------------------------------------------------------------------------------------- item 1
@@ -174,7 +322,8 @@ def plot_mtf(mtf: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    colors = {"uhr-extremity": "#c0392b", "clinical-uhr": "#2471a3", "clinical-mdct": "#7f8c8d", "micro-ct": "#27ae60"}
+    colors = {"uhr-extremity": "#c0392b", "clinical-uhr": "#2471a3", "clinical-mdct": "#7f8c8d", "micro-ct": "#27ae60",
+              "study-mdct": "#8e44ad"}
     for name, r in mtf.items():
         f, m = np.asarray(r["frequency_lp_mm"]), np.asarray(r["mtf"])
         keep = f <= 0.5 / r["voxel_mm"]  # up to the voxel grid's Nyquist (beyond it the edge method sees aliases)
@@ -258,14 +407,18 @@ def summarize(records: list[dict[str, Any]], presets) -> dict[str, Any]:
                 all(abs(s[name][k]["ratio_to_truth"] - 1) <= 0.05 for k in METRICS))
         if name.startswith("uhr-extremity"):
             checks[f"{name} Tb.Th within 20 %"] = bool(abs(s[name]["tb_th_mm"]["ratio_to_truth"] - 1) <= 0.20)
-    if "clinical-mdct" in presets:
-        ref = {k: STUDY["mdct"][k][0] / STUDY["micro_ct"][k][0] for k in METRICS}
+    ref = {k: STUDY["mdct"][k][0] / STUDY["micro_ct"][k][0] for k in METRICS}
+    for name in (p for p in MDCT_PRESETS if p in presets):
         s["study_mdct_ratio"] = ref
         for k in METRICS:
-            ours = s["clinical-mdct"][k]["ratio_to_truth"]
+            ours = s[name][k]["ratio_to_truth"]
             same_dir = (ours - 1) * (ref[k] - 1) > 0
-            checks[f"clinical-mdct {k}: direction as the study"] = bool(same_dir)
-            checks[f"clinical-mdct {k}: ratio within ±30 % of the study's {ref[k]:.2f}"] = bool(abs(ours / ref[k] - 1) <= 0.30)
+            checks[f"{name} {k}: direction as the study"] = bool(same_dir)
+            checks[f"{name} {k}: ratio within ±30 % of the study's {ref[k]:.2f}"] = bool(abs(ours / ref[k] - 1) <= 0.30)
+            if "micro-ct" in presets:  # the study's own ratio: MDCT over micro-CT, both scanned
+                mc = float(np.mean([r[name][k] for r in records]) / np.mean([r["micro-ct"][k] for r in records]))
+                s[name][k]["ratio_to_micro-ct"] = mc
+                checks[f"{name} {k} / micro-ct: within ±30 % of the study's {ref[k]:.2f}"] = bool(abs(mc / ref[k] - 1) <= 0.30)
     full = {}
     for name in presets:
         pairs = [(r[name], r[f"{name} (full)"]) for r in records if f"{name} (full)" in r]
@@ -286,7 +439,7 @@ def plot_morphometry(records, presets, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"micro-ct": "#27ae60", "clinical-mdct": "#7f8c8d", "uhr-extremity": "#c0392b"}
+    colors = {"micro-ct": "#27ae60", "clinical-mdct": "#7f8c8d", "uhr-extremity": "#c0392b", "study-mdct": "#8e44ad"}
     labels = {"bv_tv": "BV/TV", "tb_th_mm": "Tb.Th (mm)", "tb_sp_mm": "Tb.Sp (mm)"}
     fig, axes = plt.subplots(1, 3, figsize=(12, 4), dpi=110)
     for ax, k in zip(axes, METRICS, strict=True):
@@ -472,14 +625,18 @@ def check_settings(n: int, mode: str, size_mm: float, voi_diameter_mm: float, vo
 def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", size_mm: float = 6.0,
               voxel_mm: float = 0.025, voi_diameter_mm: float = 4.0, voi_height_mm: float = 4.0,
               presets=MORPH_PRESETS, mtf: bool = True, full_check: dict[str, int] | None = None,
-              sensitivity_k: int = 4, console=None) -> dict[str, Any]:
+              sensitivity_k: int = 4, console=None, real_data=None, real_presets=REAL_PRESETS) -> dict[str, Any]:
     """Run items 1 and 2; write ``twin_study.json``, ``mtf.png``, ``morphometry.png`` under ``out_dir``.
 
     With ``mode="fast"`` (default: the image-domain model, tested against the full simulation) the first
     ``full_check[preset]`` phantoms are also scanned through the full cone-beam simulation with that preset
-    and the morphometry of both is compared (``summary.fast_vs_full``). Settings the study cannot run are a
-    :class:`ParameterError` (:func:`check_settings`) before any work."""
+    and the morphometry of both is compared (``summary.fast_vs_full``). With ``real_data`` (the folder of the
+    DIDSR L1 regions) the real-anatomy part runs too (:func:`real_part`: ``real_presets`` in the study's
+    protocol, MDCT / micro-CT ratios against the study's; key ``real_anatomy``). Settings the study cannot run
+    are a :class:`ParameterError` (:func:`check_settings`, :func:`real_regions`) before any work."""
     check_settings(n, mode, size_mm, voi_diameter_mm, voi_height_mm)
+    if real_data is not None:
+        real_regions(real_data)
     full_check = {"clinical-mdct": n} if full_check is None else full_check
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -533,5 +690,22 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
             with progress_steps("twin study: voxel-grid effect", min(sensitivity_k, len(records))) as adv:
                 state["grid_effect"] = grid_effect(records, presets, size_mm, voxel_mm, voi_diameter_mm,
                                                    voi_height_mm, sensitivity_k, progress=lambda: adv(1))
+    if real_data is not None:
+        old_real = state.get("real_anatomy", {})
+        same = old_real.get("settings", {}).get("presets") == list(real_presets)
+        recs = old_real.get("regions", []) if same else []
+        n_reg = len(real_regions(real_data))
+
+        def save(records):
+            state["real_anatomy"] = {"regions": records}
+            write_state(jpath, state)
+
+        with progress_steps("twin study: real anatomy", n_reg) as adv:
+            state["real_anatomy"] = real_part(real_data, real_presets, mode, seed, records=recs, on_record=save,
+                                              progress=lambda name: adv(1, f"region {name}"))
+        if console is not None:
+            rs = state["real_anatomy"]["summary"]
+            for k, v in rs["checks"].items():
+                console.print(f"  {'ok' if v else 'not met'}  real anatomy: {k}")
     write_state(jpath, state)
     return state

@@ -4,7 +4,7 @@ fast image-domain path for training data.
 
 >>> from trabecula.scanner import load_scanner, PRESETS
 >>> PRESETS
-('uhr-extremity', 'clinical-uhr', 'clinical-mdct', 'micro-ct')
+('uhr-extremity', 'clinical-uhr', 'study-mdct', 'clinical-mdct', 'micro-ct')
 >>> load_scanner("clinical-mdct").exposure.mas
 250.0
 """
@@ -21,5 +21,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "fast": ["fast_scan"],
         "spectrum": ["material_hu", "to_hu"],
         "image_domain": ["image_scan", "blur_and_sample"],
+        "body": ["Body", "BODIES", "parse_body", "body_path_lengths"],
+        "dose": ["ctdi_w", "scan_dose", "CTDIResult"],
     },
 )

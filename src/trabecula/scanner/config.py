@@ -1,6 +1,6 @@
 """Scanners as data: a :class:`Scanner` is read from a TOML file (built-in presets or the user's own copy).
 
-A TOML scanner file has the top-level keys ``name`` and ``description`` and six tables; every length is in
+A TOML scanner file has the top-level keys ``name`` and ``description`` and seven tables; every length is in
 mm at the place the key says (``pixel_u_mm`` at the detector, ``voxel_mm`` in the reconstruction):
 
 ``[geometry]``
@@ -24,6 +24,11 @@ mm at the place the key says (``pixel_u_mm`` at the detector, ``voxel_mm`` in th
 ``[simulation]``
     numerical settings, not hardware: ``oversample`` (detector sub-samples per element and axis),
     ``energy_bins``, ``beam_hardening_correction`` (``water`` or ``none``).
+``[patient]`` (optional)
+    what surrounds the specimen by default: ``body`` (``NONE``, ``wrist``, ``ankle``, ``lumbar`` or an
+    ellipse ``"AxB"`` in mm, lateral × AP; :mod:`trabecula.scanner.body`) and ``medium`` (``air``,
+    ``marrow``, ``pbs``, ``soft_tissue``, ``water``: fills the phantom's own box where its label is air).
+    ``scan(..., body=, medium=)`` and ``trabecula scan --body/--medium`` override them.
 
 Validation names the offending field (``exposure.mas: must be positive``) as a
 :class:`~trabecula.errors.ParameterError`. The built-in presets (:data:`PRESETS`) carry a comment next to
@@ -43,9 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from trabecula.errors import InputError, ParameterError
+from trabecula.scanner.body import parse_body, parse_medium
 from trabecula.scanner.materials import element_z
 
-PRESETS: tuple[str, ...] = ("uhr-extremity", "clinical-uhr", "clinical-mdct", "micro-ct")
+PRESETS: tuple[str, ...] = ("uhr-extremity", "clinical-uhr", "study-mdct", "clinical-mdct", "micro-ct")
 KERNELS: tuple[str, ...] = ("ramp", "shepp-logan", "hann", "standard", "bone")
 SCINTILLATORS: tuple[str, ...] = ("CsI", "GOS")
 
@@ -134,6 +140,12 @@ class Simulation:
     beam_hardening_correction: str = "water"
 
 
+@dataclass(frozen=True)
+class Patient:
+    body: str = "NONE"
+    medium: str = "air"
+
+
 _SECTIONS = {
     "geometry": Geometry,
     "source": Source,
@@ -141,6 +153,7 @@ _SECTIONS = {
     "exposure": Exposure,
     "reconstruction": Reconstruction,
     "simulation": Simulation,
+    "patient": Patient,
 }
 
 
@@ -161,6 +174,7 @@ class Scanner:
     exposure: Exposure = field(default_factory=Exposure)
     reconstruction: Reconstruction = field(default_factory=Reconstruction)
     simulation: Simulation = field(default_factory=Simulation)
+    patient: Patient = field(default_factory=Patient)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -246,6 +260,11 @@ class Scanner:
             raise ParameterError("simulation.energy_bins", f"must be an integer 1–200, got {m.energy_bins!r}")
         if m.beam_hardening_correction not in ("water", "none"):
             raise ParameterError("simulation.beam_hardening_correction", f"use 'water' or 'none', got {m.beam_hardening_correction!r}")
+        for key, parse in (("body", parse_body), ("medium", parse_medium)):
+            try:
+                parse(getattr(self.patient, key))
+            except ParameterError as exc:
+                raise ParameterError(f"patient.{key}", exc.message) from exc
 
     # ------------------------------------------------------------------ conversions
     def to_dict(self) -> dict[str, Any]:

@@ -27,9 +27,21 @@ centre (their polychromatic signal and compound-Poisson variance, plus electroni
 correction's slope), averaged over eight directions. Aliasing onto the voxel grid is folded in. A test holds
 the model's MTF and NPS within 10 % of the full cone-beam simulation.
 
-Limits: no beam hardening beyond the water correction's linearisation, noise stationary over the phantom
-(the value at its centre), and object-dependent non-linear partial volume (exponential edge-gradient effect)
-is absent.
+A patient body (:mod:`trabecula.scanner.body`) enters twice, through the same rays: its analytic chords
+are added to the central rays (so σ_p² is that of rays through body and specimen), and it hardens the beam
+the specimen sees. Each material's attenuation becomes its value at the body's operating point,
+
+    μ_m' = ⟨ s(p_B(θ)) · Σ_b w_b T_b(θ) μ_m(E_b) / Σ_b w_b T_b(θ) ⟩_θ,   T_b = exp(−Σ_j μ_j(E_b) L_j(θ)),
+
+with L_j(θ) the body's chords through the centre in direction θ, p_B = −ln Σ_b w_b T_b and s the slope of
+the water correction there (1 without it): the first-order change of the corrected line integral per mm of
+material added to a ray that already crosses the body, averaged over the eight directions as FBP averages
+over views. For water in a water body this is exactly μ_w (the water correction's reference); without a
+body it is the thin-layer value.
+
+Limits: no beam hardening beyond the water correction's linearisation and the body's operating point, noise
+stationary over the phantom (the value at its centre), and object-dependent non-linear partial volume
+(exponential edge-gradient effect) is absent.
 """
 
 from __future__ import annotations
@@ -40,12 +52,21 @@ import numpy as np
 from scipy import ndimage
 
 from trabecula.errors import ParameterError
+from trabecula.scanner.body import Body, body_path_lengths, body_radius_mm, parse_body
 from trabecula.scanner.config import Scanner, load_scanner
 from trabecula.scanner.filters import kernel_window
 from trabecula.scanner.materials import mu_table
 from trabecula.scanner.project import block_fractions
 from trabecula.scanner.recon import Grid, recon_grid
-from trabecula.scanner.sampling import GAUSS_FWHM, check_phantom_grid, phantom_labels, projection_factor
+from trabecula.scanner.sampling import (
+    GAUSS_FWHM,
+    apply_medium,
+    check_phantom_grid,
+    patient_record,
+    phantom_labels,
+    projection_factor,
+    resolve_patient,
+)
 from trabecula.scanner.spectrum import (
     BinnedSpectrum,
     detector_spectrum,
@@ -142,17 +163,67 @@ def _detector_noise_spectrum(blur_fwhm_mm: float, pitch_mm: float, k: int, nu: n
     return np.maximum(P, 0.0), var_factor
 
 
+def body_central_paths(body: Body | str | None, box_half_yx, n_dirs: int = 8, offsets_mm=(0.0,)) -> tuple[list[str], np.ndarray]:
+    """The body's materials and their chords (mm) along in-plane rays through the centre, (n_dirs, materials),
+    averaged over parallel rays at ``offsets_mm``; the body is absent inside the box ±``box_half_yx`` (mm)."""
+    body = parse_body(body)
+    if body is None:
+        return [], np.zeros((n_dirs, 0))
+    names = list(body.materials)
+    R = body_radius_mm(body) + float(np.hypot(*box_half_yx)) + 10.0
+    hy, hx = box_half_yx
+    box = ((-1e6, -hy, -hx), (1e6, hy, hx))
+    out = np.zeros((n_dirs, len(names)))
+    for i, a in enumerate(np.arange(n_dirs) * np.pi / n_dirs):
+        c, s_ = math.cos(a), math.sin(a)
+        for off in offsets_mm:
+            src = (-R * c - off * s_, -R * s_ + off * c, 0.0)
+            dst = (R * c - off * s_, R * s_ + off * c, 0.0)
+            paths = body_path_lengths(src, dst, body, box)
+            for j, m in enumerate(names):
+                out[i, j] += float(paths[m]) / len(offsets_mm)
+    return names, out
+
+
+def body_effective_mu(materials, body: Body | str | None, box_half_yx, scanner: Scanner, spec: BinnedSpectrum,
+                      n_dirs: int = 8) -> dict[str, float]:
+    """Each material's effective μ (1/mm) at the body's operating point (module docstring): the spectrum
+    hardened by the body's central chords, times the water correction's slope there, averaged over
+    ``n_dirs`` directions. Without a body: the thin-layer values (:func:`~trabecula.scanner.spectrum.effective_mu`)."""
+    body = parse_body(body)
+    materials = list(materials)
+    if body is None:
+        return {m: effective_mu(m, spec) for m in materials}
+    names, L = body_central_paths(body, box_half_yx, n_dirs)
+    mu_b = mu_table(names, spec.energies_kev)  # (body materials, bins)
+    mu_m = mu_table(materials, spec.energies_kev) if materials else np.zeros((0, len(spec.energies_kev)))
+    w = spec.detected_weights
+    table_p, table_lin = water_linearization(spec)
+    slope_water = np.gradient(table_lin, table_p)
+    acc = np.zeros(len(materials))
+    for i in range(n_dirs):
+        tw = w * np.exp(-(L[i] @ mu_b))
+        p = -math.log(float(tw.sum()))
+        slope = float(np.interp(p, table_p, slope_water)) if scanner.simulation.beam_hardening_correction == "water" else 1.0
+        acc += slope * (mu_m @ tw) / float(tw.sum())
+    return {m: float(v / n_dirs) for m, v in zip(materials, acc, strict=True)}
+
+
 def central_ray_variance(vol: Volume, materials: dict[int, str], scanner: Scanner, spec: BinnedSpectrum,
-                         n_dirs: int = 8) -> tuple[float, float, dict]:
+                         n_dirs: int = 8, body: Body | str | None = None) -> tuple[float, float, dict]:
     """Mean over ``n_dirs`` directions of the quantum and electronic line-integral variance per detector
-    element for rays through the phantom's centre (parallel approximation of the central ray)."""
+    element for rays through the phantom's centre (parallel approximation of the central ray); a ``body``
+    adds its analytic chords outside the phantom's box to each ray."""
     lab = np.asarray(vol.numpy())
     nz = lab.shape[0]
     mid = lab[max(0, nz // 2 - 1): nz // 2 + 2]
     ids = sorted(i for i, m in materials.items() if m != "air")
     names = [materials[i] for i in ids]
-    mu = mu_table(names, spec.energies_kev) if ids else np.zeros((1, len(spec.energies_kev)))
     sp = vol.spacing[1]
+    box_half = (vol.shape[1] * vol.spacing[1] / 2.0, vol.shape[2] * vol.spacing[2] / 2.0)
+    b_names, b_paths = body_central_paths(body, box_half, n_dirs, offsets_mm=(-sp, 0.0, sp))
+    all_names = names + b_names
+    mu = mu_table(all_names, spec.energies_kev) if all_names else np.zeros((1, len(spec.energies_kev)))
     k = scanner.simulation.oversample
     g, det = scanner.geometry, scanner.detector
     _, var_u = _detector_noise_spectrum(det.blur_fwhm_mm, g.pixel_u_mm, k, np.zeros(1))
@@ -168,8 +239,9 @@ def central_ray_variance(vol: Volume, materials: dict[int, str], scanner: Scanne
     cy, cx = (ny - 1) / 2.0, (nx - 1) / 2.0
     half = 0.5 * math.hypot(ny, nx)
     t = np.arange(-half, half + 0.25, 0.5)  # samples along the ray, pixel units
-    for a in np.arange(n_dirs) * np.pi / n_dirs:
-        L = np.zeros(len(ids) or 1)
+    for i_dir, a in enumerate(np.arange(n_dirs) * np.pi / n_dirs):
+        L = np.zeros(len(all_names) or 1)
+        L[len(names):len(all_names)] = b_paths[i_dir]
         for m, frac in enumerate(fracs):
             acc = 0.0
             for off in (-1.0, 0.0, 1.0):  # three neighbouring parallel rays through the centre
@@ -186,7 +258,7 @@ def central_ray_variance(vol: Volume, materials: dict[int, str], scanner: Scanne
         q_var.append(v_sub * var_u * var_v * n_read / s_pix**2 * slope**2)
         e_var.append((det.electronic_noise * n_read / s_pix) ** 2 * slope**2)
         paths.append(L.tolist())
-    return float(np.mean(q_var)), float(np.mean(e_var)), {"central_paths_mm": paths, "materials": names}
+    return float(np.mean(q_var)), float(np.mean(e_var)), {"central_paths_mm": paths, "materials": all_names}
 
 
 def nps_model(scanner, fr_lp_mm, fz_lp_mm, sigma2_quantum: float, sigma2_electronic: float = 0.0,
@@ -314,17 +386,21 @@ def noise_field(scanner: Scanner, grid: Grid, s2q: float, s2e: float, kernel: st
 
 
 def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel: str | None = None,
-              noise: bool = True, center_mm=None) -> Volume:
+              noise: bool = True, center_mm=None, body: str | Body | None = None, medium: str | None = None) -> Volume:
     """The image-domain model of ``scan(phantom, scanner)``: a Volume in HU on the same grid as the full
-    simulation's reconstruction (the scanner's voxels over the phantom, in the phantom's world frame)."""
+    simulation's reconstruction (the scanner's voxels over the phantom, in the phantom's world frame).
+    ``body``/``medium`` as in :func:`~trabecula.scanner.simulate.simulate_projections` (default: the
+    scanner's ``[patient]`` table)."""
     scanner = load_scanner(scanner)
     if mas is not None:
         if not (isinstance(mas, int | float) and math.isfinite(mas) and mas > 0):
             raise ParameterError("mas", f"must be a positive number, got {mas!r}")
         scanner = scanner.replace(exposure={"mas": float(mas)})
     kern = kernel or scanner.reconstruction.kernel
+    body_, medium_ = resolve_patient(scanner, body, medium)
     vol, materials = phantom_labels(phantom)
     check_phantom_grid(vol, scanner)
+    vol, materials = apply_medium(vol, materials, medium_)
     spec = detector_spectrum(scanner)
     mu_w = water_reference_mu(spec)
     mu_air = effective_mu("air", spec)
@@ -335,8 +411,10 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
     fsp = np.asarray(vol.spacing) * np.asarray(factor)
     shape_w = tuple(int(math.ceil(n / f)) for n, f in zip(vol.shape, factor, strict=True))
     mu_map = np.zeros(shape_w, np.float32)
+    box_half = (vol.shape[1] * vol.spacing[1] / 2.0, vol.shape[2] * vol.spacing[2] / 2.0)
+    mu_eff = body_effective_mu(sorted({materials[lab] for lab in ids}), body_, box_half, scanner, spec)
     for m, lab in enumerate(ids):
-        mu_map += fr[..., m].astype(np.float32) * np.float32(effective_mu(materials[lab], spec) / 255.0)
+        mu_map += fr[..., m].astype(np.float32) * np.float32(mu_eff[materials[lab]] / 255.0)
     # transfer function on the working grid, padded by ~8 detector elements of air so the blur does not wrap
     import scipy.fft
 
@@ -366,15 +444,17 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
     s2q = s2e = 0.0
     info: dict = {}
     if noise:
-        s2q, s2e, info = central_ray_variance(vol, materials, scanner, spec)
+        s2q, s2e, info = central_ray_variance(vol, materials, scanner, spec, body=body_)
         mu_rec = mu_rec + noise_field(scanner, grid, s2q, s2e, kern, np.random.default_rng(seed))
     hu = to_hu(mu_rec, mu_w, mu_air)
+    rec = patient_record(body_, medium_)
     prov = Provenance(source=vol.provenance.source or "phantom", scanner=scanner.name,
-                      steps=[f"fast scan[{scanner.name}, kernel {kern}, mAs {scanner.exposure.mas:g}, seed {seed}]"],
+                      steps=[f"fast scan[{scanner.name}, kernel {kern}, mAs {scanner.exposure.mas:g}, seed {seed}, "
+                             f"body {rec['body']}, medium {medium_}]"],
                       extra={"mode": "fast", "mu_water_per_mm": mu_w, "sigma2_quantum": s2q, "sigma2_electronic": s2e,
-                             "seed": int(seed), "kernel": kern, **info})
+                             "seed": int(seed), "kernel": kern, **info, **rec})
     origin = tuple(float(v) for v in np.asarray(grid.origin) + center)
     return Volume(hu, grid.spacing, origin, "HU", prov)
 
 
-__all__ = ["fast_scan", "mtf_model", "nps_model", "central_ray_variance"]
+__all__ = ["fast_scan", "mtf_model", "nps_model", "central_ray_variance", "body_effective_mu"]

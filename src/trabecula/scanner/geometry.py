@@ -111,16 +111,23 @@ def object_radius_and_height(shape, spacing, origin, center) -> tuple[float, flo
 
 
 def detector_window(scanner, radius: float, z_lo: float, z_hi: float, margin_px: int = 4,
-                    offset: float | None = None) -> ScanGeometry:
+                    offset: float | None = None, lateral_radius: float | None = None) -> ScanGeometry:
     """The scanner's geometry with the detector cropped to the shadow of a cylinder (radius, z range, mm,
-    about the isocentre) plus ``margin_px`` pixels; raises ParameterError if the object does not fit."""
+    about the isocentre) plus ``margin_px`` pixels; raises ParameterError if the object does not fit.
+
+    ``lateral_radius`` (≥ ``radius``) widens the columns to the shadow of a wider cylinder (a patient body
+    around the object: its projections must not be truncated for the ramp filter) while the rows still
+    cover only the object's height."""
     g = scanner.geometry
     sid, sdd = g.sid_mm, g.sdd_mm
     if radius >= sid * 0.9:
         raise ParameterError("phantom", f"object radius {radius:.1f} mm is too large for SID {sid} mm")
     delta = g.center_offset_mm if offset is None else offset
+    r_u = radius if lateral_radius is None else max(radius, float(lateral_radius))
+    if r_u >= sid * 0.9:
+        raise ParameterError("body", f"body radius {r_u:.1f} mm is too large for SID {sid} mm")
     # lateral shadow: tangent rays to the circle of radius r seen from the source
-    u_max = sdd * radius / np.sqrt(sid**2 - radius**2) + abs(delta) * g.magnification
+    u_max = sdd * r_u / np.sqrt(sid**2 - r_u**2) + abs(delta) * g.magnification
     zmax = max(abs(z_lo), abs(z_hi))
     v_max = sdd * zmax / (sid - radius)
     c_mid = (g.detector_cols - 1) / 2.0
@@ -130,6 +137,10 @@ def detector_window(scanner, radius: float, z_lo: float, z_hi: float, margin_px:
     r0 = int(np.floor(r_mid - v_max / g.pixel_v_mm)) - margin_px
     r1 = int(np.ceil(r_mid + v_max / g.pixel_v_mm)) + margin_px + 1
     if c0 < 0 or c1 > g.detector_cols:
+        if r_u > radius:
+            raise ParameterError("body", f"the body (radius {r_u:.1f} mm) is wider than the detector's field of view "
+                                         f"({g.detector_cols * g.pixel_u_iso_mm:.1f} mm at isocentre); its projections "
+                                         "would be truncated")
         raise ParameterError("phantom", f"object (radius {radius:.1f} mm) is wider than the detector's field of view "
                                         f"({g.detector_cols * g.pixel_u_iso_mm:.1f} mm at isocentre)")
     if r0 < 0 or r1 > g.detector_rows:

@@ -16,6 +16,11 @@ Compositions (mass fractions) and densities (g/cm³):
   *tissue* (the mineralised matrix of a trabecula or the cortex), density 1.92 g/cm³.
 * ``marrow``: 50 % red + 50 % yellow marrow by mass (ICRU-46 adult mixed marrow), density from volume
   additivity, 1 / (0.5/1.03 + 0.5/0.98) = 1.004 g/cm³.
+* ``pbs``: phosphate-buffered saline, 1× (the medium specimens are kept in): per litre 8.0 g NaCl, 0.2 g
+  KCl, 1.44 g Na₂HPO₄ and 0.24 g KH₂PO₄ in water (137 mM NaCl, 2.7 mM KCl, 10 mM phosphate; Cold Spring
+  Harbor Protocols, "Phosphate-buffered saline (PBS)", 2006, doi:10.1101/pdb.rec8247), density 1.005 g/cm³
+  (the solution's mass is 1005 g per litre, our assumption from the ~1 % solute mass); mass fractions from
+  the recipe with IUPAC standard atomic weights (:data:`PBS_RECIPE_G_PER_L`).
 
 Air is listed for completeness; the simulator treats air in a phantom as vacuum (μ_air ≈ 0.1 % of water's),
 exactly as the flat-field reference does, so air reconstructs to −1000 HU.
@@ -63,10 +68,35 @@ COMPOSITIONS["marrow"] = (
     1.0 / (0.5 / _rho_r + 0.5 / _rho_y),
 )
 
+#: 1× PBS per litre of solution (g): Cold Spring Harbor Protocols (2006) doi:10.1101/pdb.rec8247.
+PBS_RECIPE_G_PER_L: dict[str, float] = {"NaCl": 8.0, "KCl": 0.2, "Na2HPO4": 1.44, "KH2PO4": 0.24}
+PBS_DENSITY = 1.005  # g/cm³ (g per mL of solution)
+_ATOMIC_WEIGHT = {"H": 1.008, "O": 15.999, "Na": 22.990, "Cl": 35.45, "K": 39.098, "P": 30.974}  # IUPAC 2021
+_FORMULAS = {"NaCl": {"Na": 1, "Cl": 1}, "KCl": {"K": 1, "Cl": 1}, "Na2HPO4": {"Na": 2, "H": 1, "P": 1, "O": 4},
+             "KH2PO4": {"K": 1, "H": 2, "P": 1, "O": 4}}
+
+
+def _pbs_composition() -> dict[str, float]:
+    total = PBS_DENSITY * 1000.0  # g per litre of solution
+    mass = {el: 0.0 for el in _ATOMIC_WEIGHT}
+    for salt, grams in PBS_RECIPE_G_PER_L.items():
+        formula = _FORMULAS[salt]
+        molar = sum(n * _ATOMIC_WEIGHT[el] for el, n in formula.items())
+        for el, n in formula.items():
+            mass[el] += grams * n * _ATOMIC_WEIGHT[el] / molar
+    water = total - sum(PBS_RECIPE_G_PER_L.values())
+    w_comp = COMPOSITIONS["water"][0]
+    for el, w in w_comp.items():
+        mass[el] += water * w
+    return {el: m / total for el, m in mass.items() if m > 0}
+
+
+COMPOSITIONS["pbs"] = (_pbs_composition(), PBS_DENSITY)
+
 #: The material names phantoms may use (label → name in ``provenance.extra["materials"]``).
 PHANTOM_MATERIALS: tuple[str, ...] = ("air", "water", "soft_tissue", "adipose", "red_marrow", "yellow_marrow",
-                                      "marrow", "bone", "pmma", "aluminium", "tungsten")
-_ALIASES = {"aluminum": "aluminium", "soft tissue": "soft_tissue", "cortical_bone": "bone", "vacuum": "air"}
+                                      "marrow", "bone", "pmma", "aluminium", "tungsten", "pbs")
+_ALIASES = {"saline": "pbs", "aluminum": "aluminium", "soft tissue": "soft_tissue", "cortical_bone": "bone", "vacuum": "air"}
 
 
 def canonical(name: str) -> str:

@@ -1,5 +1,5 @@
-"""How a scanner samples a phantom: the phantom's labels and materials, the check that its grid is fine
-enough, and the block-averaging factors that bring it to the ray spacing.
+"""How a scanner samples a phantom: the phantom's labels and materials, the medium that fills its box, the
+check that its grid is fine enough, and the block-averaging factors that bring it to the ray spacing.
 
 Shared by the full cone-beam simulation (:mod:`trabecula.scanner.simulate`) and the image-domain fast path
 (:mod:`trabecula.scanner.fast`), which must see a phantom exactly alike.
@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.phantom._base import LABEL
+from trabecula.scanner.body import Body, parse_body, parse_medium
 from trabecula.scanner.config import Scanner
 from trabecula.scanner.materials import PHANTOM_MATERIALS, canonical
 from trabecula.volume import Volume
@@ -49,6 +51,56 @@ def phantom_labels(phantom: Any) -> tuple[Volume, dict[int, str]]:
     return vol, out
 
 
+def resolve_patient(scanner: Scanner, body: str | Body | None = None, medium: str | None = None) -> tuple[Body | None, str]:
+    """The body and medium of a scan: the arguments where given, else the scanner's ``[patient]`` table
+    (``body="NONE"`` asks for no body even if the preset has one)."""
+    b = parse_body(scanner.patient.body if body is None else body)
+    m = parse_medium(scanner.patient.medium if medium is None else medium)
+    if b is not None:
+        g = scanner.geometry
+        half_fov = g.detector_cols * g.pixel_u_iso_mm / 2.0
+        if max(b.semi_axes_mm) + 1.0 > half_fov:
+            raise ParameterError("body", f"the body {b.describe()} is wider than {scanner.name}'s field of view "
+                                         f"({2 * half_fov:.1f} mm at isocentre); its projections would be truncated")
+    return b, m
+
+
+def patient_record(body: Body | None, medium: str) -> dict:
+    """What a scan's provenance records of the body and the medium."""
+    rec: dict = {"body": "NONE" if body is None else body.name, "medium": medium}
+    if body is not None:
+        rec["body_size_mm"] = list(body.size_mm)
+        rec["body_layers"] = [[m, t] for m, t in body.layers]
+        rec["body_core"] = body.core
+    return rec
+
+
+def apply_medium(vol: Volume, materials: dict[int, str], medium: str | None) -> tuple[Volume, dict[int, str]]:
+    """The phantom with every air voxel of its box filled by ``medium`` (a copy; the input is unchanged).
+
+    The medium takes the label id it has in :data:`trabecula.phantom.MATERIALS` (or an unused id if the
+    phantom uses that one for another material); ``air`` (or None) returns the phantom as it is."""
+    name = parse_medium(medium)
+    air = [lab for lab, m in materials.items() if m == "air"]
+    if name == "air" or not air:
+        return vol, materials
+    ids = [lab for lab, m in materials.items() if m == name]
+    if ids:
+        new_id = ids[0]
+    else:
+        new_id = LABEL[name]
+        if new_id in materials:
+            new_id = next(i for i in range(256) if i not in materials)
+    labels = np.asarray(vol.numpy())
+    filled = np.where(np.isin(labels, air), np.uint8(new_id), labels).astype(labels.dtype, copy=False)
+    mats = {lab: m for lab, m in materials.items() if m != "air"}
+    mats[new_id] = name
+    extra = {**vol.provenance.extra, "materials": {str(k): v for k, v in sorted(mats.items())}}
+    prov = vol.provenance.with_step(f"medium {name} fills the air of the box")
+    prov.extra.update(extra)
+    return Volume(filled, vol.spacing, vol.origin, "label", prov), mats
+
+
 def check_phantom_grid(vol: Volume, scanner: Scanner) -> None:
     """A phantom must be sampled at least as finely as the scanner's voxel (else: ParameterError)."""
     r = scanner.reconstruction
@@ -68,4 +120,4 @@ def projection_factor(spacing, scanner: Scanner) -> tuple[int, int, int]:
     return tuple(max(1, int(math.floor(t / s + 1e-6))) for t, s in zip(target, spacing, strict=True))  # type: ignore[return-value]
 
 
-__all__ = ["GAUSS_FWHM", "phantom_labels", "check_phantom_grid", "projection_factor"]
+__all__ = ["GAUSS_FWHM", "phantom_labels", "apply_medium", "resolve_patient", "patient_record", "check_phantom_grid", "projection_factor"]

@@ -15,6 +15,10 @@ Chain per view (each detector element sampled by k × k rays, k = ``simulation.o
 
 Flat fields go through the same chain without the object; dark fields are offset + electronic noise.
 Noise SD therefore follows 1/√mAs (quantum-limited) with the electronic floor on top.
+
+A patient body (:mod:`trabecula.scanner.body`) adds, in step 1, each ray's analytic chord through the body's
+tissues outside the phantom's box; the detector window then spans the body's shadow, so the projections
+are not truncated. A medium fills the air of the phantom's box (:func:`~trabecula.scanner.sampling.apply_medium`).
 """
 
 from __future__ import annotations
@@ -29,13 +33,23 @@ from trabecula.errors import ParameterError
 from trabecula.io import ProjectionData
 from trabecula.progress import progress_steps
 from trabecula.scanner._kernels import polychromatic
+from trabecula.scanner.body import Body, body_radius_mm, scan_body_paths
 from trabecula.scanner.config import Scanner, load_scanner
+from trabecula.scanner.dose import scan_dose
 from trabecula.scanner.fast import fast_scan
 from trabecula.scanner.geometry import ScanGeometry, detector_window, object_radius_and_height
 from trabecula.scanner.materials import mu_table
 from trabecula.scanner.project import block_fractions, forward_project, sub_coords, subset
 from trabecula.scanner.recon import recon_grid, reconstruct
-from trabecula.scanner.sampling import GAUSS_FWHM, check_phantom_grid, phantom_labels, projection_factor
+from trabecula.scanner.sampling import (
+    GAUSS_FWHM,
+    apply_medium,
+    check_phantom_grid,
+    patient_record,
+    phantom_labels,
+    projection_factor,
+    resolve_patient,
+)
 from trabecula.scanner.spectrum import detector_spectrum
 from trabecula.volume import Volume
 
@@ -122,7 +136,7 @@ def sampled_geometry(geom: ScanGeometry, scanner: Scanner) -> ScanGeometry:
 
 def simulate_projections(phantom, scanner, mas: float | None = None, seed: int = 0, *, projector: str = "numba",
                          noise: bool = True, n_flats: int = 8, n_darks: int = 8, flat_exposure: float = 20.0,
-                         center_mm=None,
+                         center_mm=None, body: str | Body | None = None, medium: str | None = None,
                          chunk_views: int | None = None, progress: bool = True) -> ProjectionData:
     """Simulate the detector data of scanning ``phantom`` with ``scanner``.
 
@@ -140,6 +154,10 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
         ``flat_exposure × views / n_flats`` air frames (a gain calibration collects many times the scan's
         exposure; flat-field noise is the same in every view and would otherwise show as rings)
     flat_exposure : total flat-field exposure as a multiple of the scan's (default 20)
+    body : ``NONE``, ``wrist``, ``ankle``, ``lumbar``, ``"AxB"`` (mm) or a :class:`~trabecula.scanner.body.Body`
+        around the phantom (default: the scanner's ``patient.body``)
+    medium : ``air``, ``marrow``, ``pbs``, ``soft_tissue`` or ``water`` filling the air of the phantom's box
+        (default: the scanner's ``patient.medium``)
     chunk_views : views per projection chunk (memory control; default keeps a chunk below ~256 MB)
 
     Returns
@@ -155,12 +173,15 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
         if not (isinstance(mas, int | float) and math.isfinite(mas) and mas > 0):
             raise ParameterError("mas", f"must be a positive number, got {mas!r}")
         scanner = scanner.replace(exposure={"mas": float(mas)})
+    body_, medium_ = resolve_patient(scanner, body, medium)
     vol, materials = phantom_labels(phantom)
     check_phantom_grid(vol, scanner)
+    vol, materials = apply_medium(vol, materials, medium_)
     k = scanner.simulation.oversample
     center = np.asarray(vol.center_mm if center_mm is None else center_mm, float)
     radius, z_lo, z_hi = object_radius_and_height(vol.shape, vol.spacing, vol.origin, center)
-    geom = detector_window(scanner, radius, z_lo, z_hi)
+    r_body = body_radius_mm(body_)
+    geom = detector_window(scanner, radius, z_lo, z_hi, lateral_radius=r_body + 1.0 if body_ is not None else None)
 
     labels = np.asarray(vol.numpy())
     proj_ids = sorted(lab for lab, m in materials.items() if m != "air")
@@ -170,18 +191,32 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
     lo = np.asarray(vol.origin) - np.asarray(vol.spacing) / 2 - center  # phantom box corner, isocentre frame
     forigin = tuple(float(v) for v in lo + np.asarray(fsp) / 2 - np.asarray(fsp))  # one padding voxel
     mat_names = [materials[lab] for lab in proj_ids] or ["water"]
+    n_ph = len(mat_names)
+    body_names = [] if body_ is None else list(body_.materials)
+    all_names = mat_names + [m for m in body_names if m not in mat_names]
+    box = (tuple(lo), tuple(lo + np.asarray(vol.shape) * np.asarray(vol.spacing)))  # phantom box, isocentre frame
 
     spec = detector_spectrum(scanner)
-    mu = mu_table(mat_names, spec.energies_kev)
+    mu = mu_table(all_names, spec.energies_kev)
     sig_w = (spec.signal_weights / (k * k)).astype(np.float64)
     var_w = (spec.variance_weights / (k * k)).astype(np.float64)
 
     rng = np.random.default_rng(seed) if noise else None
     us, vs = sub_rays(geom, scanner)
     nrk, nck = len(vs), len(us)
+    ph_cols = table = None
+    if body_ is not None:
+        # only the columns inside the phantom's own shadow (+ 2 elements) can cross its box
+        g = scanner.geometry
+        u_ph = g.sdd_mm * radius / math.sqrt(g.sid_mm**2 - radius**2) + abs(geom.offset) * g.magnification + 2 * geom.du
+        inside = np.nonzero(np.abs(us) <= u_ph)[0]
+        ph_cols = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, 0)
+        if len(body_.materials) == 1:  # body-only rays: signal and variance from a table of the chord
+            table = _chord_table(mu[all_names.index(body_.materials[0])], sig_w, var_w,
+                                 2.0 * body_radius_mm(body_) * 1.01 + 1.0)
     sgeom = sampled_geometry(geom, scanner)
     if chunk_views is None:
-        per_view = nrk * nck * (len(mat_names) + 4) * 4
+        per_view = nrk * nck * (len(all_names) + 4 + (12 if body_ is not None else 0)) * 4
         chunk_views = int(max(1, min(geom.n_views, (256 * 2**20) // max(per_view, 1))))
     data = np.empty((geom.n_views, sgeom.n_rows, sgeom.n_cols), np.float32)
     n_chunks = int(math.ceil(geom.n_views / chunk_views))
@@ -189,14 +224,18 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
         for c in range(n_chunks):
             sl = slice(c * chunk_views, min(geom.n_views, (c + 1) * chunk_views))
             gsub = subset(geom, sl)
-            paths = forward_project(fr, fsp, forigin, gsub, k, projector, us=us, vs=vs)
-            if not proj_ids:
-                paths[:] = 0.0
-            flat_paths = paths.reshape(-1, paths.shape[-1])
-            sig = np.empty(flat_paths.shape[0], np.float64)
-            var = np.empty_like(sig)
-            polychromatic(flat_paths, mu, sig_w, var_w, sig, var)
-            del paths, flat_paths
+            if body_ is None:
+                paths = forward_project(fr, fsp, forigin, gsub, k, projector, us=us, vs=vs)
+                if not proj_ids:
+                    paths[:] = 0.0
+                flat_paths = paths.reshape(-1, paths.shape[-1])
+                sig = np.empty(flat_paths.shape[0], np.float64)
+                var = np.empty_like(sig)
+                polychromatic(flat_paths, mu, sig_w, var_w, sig, var)
+                del paths, flat_paths
+            else:
+                sig, var = _body_chunk(fr, fsp, forigin, gsub, k, projector, us, vs, ph_cols, n_ph, bool(proj_ids),
+                                       body_, box, all_names, mu, sig_w, var_w, table)
             shape = (gsub.n_views, nrk, nck)
             data[sl] = detect(sig.reshape(shape).astype(np.float32), var.reshape(shape).astype(np.float32),
                               gsub, scanner, rng, k)
@@ -226,9 +265,63 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
         "projection_grid_mm": list(fsp),
         "oversample": k,
         "materials": {str(lab): materials[lab] for lab in sorted(materials)},
+        **patient_record(body_, medium_),
     }
     return ProjectionData(data, np.asarray(geom.angles), flats, darks, (sgeom.dv, sgeom.du), geometry,
                           f"simulated:{scanner.name}")
+
+
+def _chord_table(mu_b: np.ndarray, sig_w: np.ndarray, var_w: np.ndarray, max_mm: float, step_mm: float = 0.005):
+    """(L, signal, variance) sampled every ``step_mm`` for a ray crossing L mm of one material: linear
+    interpolation of the exponentials is exact to (μ·step)²/8 ≈ 1e-8 relative."""
+    L = np.arange(0.0, max_mm + step_mm, step_mm)
+    T = np.exp(-np.outer(L, mu_b))
+    return L, T @ sig_w, T @ var_w
+
+
+def _body_chunk(fr, fsp, forigin, gsub, k, projector, us, vs, ph_cols, n_ph, has_phantom, body, box, all_names, mu,
+                sig_w, var_w, table):
+    """Expected signal and variance (flat float64, views × rows × cols) of one chunk of views with a body:
+    the phantom is projected only over the columns of its own shadow, the body's chords are added to every
+    ray; rays outside the phantom's shadow cross the body alone (looked up in ``table`` for a one-material
+    body)."""
+    nv, nr, nc = gsub.n_views, len(vs), len(us)
+    c0, c1 = ph_cols
+    sig = np.empty((nv, nr, nc), np.float64)
+    var = np.empty_like(sig)
+    chords = scan_body_paths(gsub, us, vs, body, box)
+    # inside the phantom's shadow: phantom + body materials, polychromatic kernel
+    if c1 > c0:
+        paths = np.zeros((nv, nr, c1 - c0, len(all_names)), np.float32)
+        if has_phantom:
+            paths[..., :n_ph] = forward_project(fr, fsp, forigin, gsub, k, projector, us=us[c0:c1], vs=vs)
+        for name, ch in chords.items():
+            paths[..., all_names.index(name)] += ch[:, :, c0:c1]
+        s_in = np.empty(paths.shape[0] * nr * (c1 - c0), np.float64)
+        v_in = np.empty_like(s_in)
+        polychromatic(paths.reshape(-1, len(all_names)), mu, sig_w, var_w, s_in, v_in)
+        sig[:, :, c0:c1] = s_in.reshape(nv, nr, c1 - c0)
+        var[:, :, c0:c1] = v_in.reshape(nv, nr, c1 - c0)
+        del paths, s_in, v_in
+    # outside: the body alone
+    for cols in (slice(0, c0), slice(c1, nc)):
+        n_out = cols.stop - cols.start
+        if n_out <= 0:
+            continue
+        if table is not None:
+            L = next(iter(chords.values()))[:, :, cols]
+            sig[:, :, cols] = np.interp(L, table[0], table[1])
+            var[:, :, cols] = np.interp(L, table[0], table[2])
+        else:
+            names = list(chords)
+            paths = np.stack([chords[m][:, :, cols] for m in names], axis=-1).reshape(-1, len(names))
+            mu_b = np.ascontiguousarray(mu[[all_names.index(m) for m in names]])
+            s_o = np.empty(paths.shape[0], np.float64)
+            v_o = np.empty_like(s_o)
+            polychromatic(np.ascontiguousarray(paths), mu_b, sig_w, var_w, s_o, v_o)
+            sig[:, :, cols] = s_o.reshape(nv, nr, n_out)
+            var[:, :, cols] = v_o.reshape(nv, nr, n_out)
+    return sig.ravel(), var.ravel()
 
 
 class _null:
@@ -241,7 +334,8 @@ class _null:
 
 def scan(phantom, scanner, mas: float | None = None, seed: int = 0, mode: str = "full", *, backend: str = "numba",
          kernel: str | None = None, projector: str = "numba", noise: bool = True, progress: bool = True,
-         keep_projections: bool = False) -> Volume | tuple[Volume, ProjectionData]:
+         keep_projections: bool = False, body: str | Body | None = None,
+         medium: str | None = None) -> Volume | tuple[Volume, ProjectionData]:
     """Scan a phantom with a scanner: a reconstruction in HU on the scanner's voxel grid over the phantom.
 
     ``mode="full"`` simulates the cone-beam projections (:func:`simulate_projections`) and reconstructs
@@ -249,17 +343,41 @@ def scan(phantom, scanner, mas: float | None = None, seed: int = 0, mode: str = 
     calibrated to the same physics (:func:`trabecula.scanner.fast.fast_scan`), seconds per specimen.
     The output's origin is in the phantom's world frame (it overlays the phantom).
     ``keep_projections=True`` (full mode only) returns ``(volume, projections)``.
+    ``body`` / ``medium`` put a patient body around the phantom and fill the air of its box (default: the
+    scanner's ``[patient]`` table; :func:`simulate_projections`); the output's ``provenance.extra`` records
+    both (``body``, ``medium``).
     """
     scanner = load_scanner(scanner)
     if mode not in ("full", "fast"):
         raise ParameterError("mode", f"use 'full' or 'fast', got {mode!r}")
     if keep_projections and mode != "full":
         raise ParameterError("keep_projections", "projections exist only in mode 'full'")
+    body_, medium_ = resolve_patient(scanner, body, medium)
+    proj = None
     if mode == "fast":
-        return fast_scan(phantom, scanner, mas=mas, seed=seed, kernel=kernel, noise=noise)
-    proj = simulate_projections(phantom, scanner, mas=mas, seed=seed, projector=projector, noise=noise, progress=progress)
-    vol = reconstruct(proj, backend=backend, kernel=kernel)
+        vol = fast_scan(phantom, scanner, mas=mas, seed=seed, kernel=kernel, noise=noise, body=body_ or "NONE",
+                        medium=medium_)
+    else:
+        proj = simulate_projections(phantom, scanner, mas=mas, seed=seed, projector=projector, noise=noise,
+                                    progress=progress, body=body_ or "NONE", medium=medium_)
+        vol = reconstruct(proj, backend=backend, kernel=kernel)
+        rec = patient_record(body_, medium_)
+        prov = vol.provenance.with_step(f"patient body {rec['body']}, medium {medium_}")
+        prov.extra.update(rec)
+        vol = vol.replace(provenance=prov)
+    vol = with_dose(vol, scanner, body_ or "NONE", mas)
     return (vol, proj) if keep_projections else vol
+
+
+def with_dose(vol: Volume, scanner: Scanner, body: Body | str, mas: float | None) -> Volume:
+    """The scan with its dose in the provenance (``extra["dose"]``: CTDIvol, DLP, effective dose and their
+    sources, :func:`trabecula.scanner.dose.scan_dose`) and a step that states CTDIvol and effective dose."""
+    d = scan_dose(scanner, body=body, mas=mas)
+    e = d.get("effective_msv")
+    prov = vol.provenance.with_step(f"dose: CTDIvol {d['ctdivol_mgy']:.3g} mGy ({d['phantom_mm'] // 10} cm phantom)"
+                                    + (f", effective {e:.3g} mSv" if e is not None else ""))
+    prov.extra["dose"] = d
+    return vol.replace(provenance=prov)
 
 
 __all__ = ["simulate_projections", "scan"]
