@@ -154,7 +154,8 @@ def summary_table(results: dict[str, Any]):
     for label, key, note in (("phantom truth", "vertebra / truth", ""), ("micro-ct", "vertebra / micro-ct", ", IsoData"),
                              ("micro-ct, calibrated 2x", "vertebra / micro-ct, calibrated 2x",
                               ", half-way HU, 2x sub-voxel"),
-                             ("clinical-mdct", "vertebra / clinical-mdct", ", IsoData")):
+                             ("clinical-mdct", "vertebra / clinical-mdct", ", IsoData"),
+                             ("study-mdct", "vertebra / study-mdct", ", IsoData, in PBS")):
         r = meas.get(key)
         if r:
             e = enh.get("clinical input") if label == "clinical-mdct" else None

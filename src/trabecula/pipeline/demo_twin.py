@@ -1,8 +1,9 @@
-"""Demo stage — the scanner twin: a vertebral body and a finger phalanx scanned by the four presets.
+"""Demo stage — the scanner twin: a vertebral body and a finger phalanx scanned by the five presets.
 
 * phantoms: :func:`trabecula.phantom.vertebral_body` and :func:`trabecula.phantom.phalanx` (small defaults);
-* scans (fast path, seconds each): the vertebra with ``micro-ct`` and ``clinical-mdct``, the phalanx with
-  ``uhr-extremity``, ``clinical-uhr`` and ``clinical-mdct``;
+* scans (fast path, seconds each): the vertebra with ``micro-ct``, ``clinical-mdct`` and ``study-mdct`` (the
+  vertebra study's protocol, the specimen in PBS), the phalanx with ``uhr-extremity`` (inside its default wrist),
+  ``clinical-uhr`` and ``clinical-mdct``;
 * resolution: the MTF of every preset from a slanted bone edge through the *full* cone-beam simulation
   (projection, noise-free detector, FDK), written as ``twin/mtf.png``; mid slices as ``twin/slices.png``.
 
@@ -27,11 +28,11 @@ from trabecula.phantom import phalanx, vertebral_body
 from trabecula.pipeline.twin_study import mtf_part, plot_mtf, save_figure
 from trabecula.scanner import load_scanner, scan
 
-TITLE = "Scanner twin: phantoms scanned by uhr-extremity, clinical-uhr, clinical-mdct, micro-ct"
+TITLE = "Scanner twin: phantoms scanned by uhr-extremity, clinical-uhr, clinical-mdct, study-mdct, micro-ct"
 
-SCANS = (("vertebra", "micro-ct"), ("vertebra", "clinical-mdct"),
+SCANS = (("vertebra", "micro-ct"), ("vertebra", "clinical-mdct"), ("vertebra", "study-mdct"),
          ("phalanx", "uhr-extremity"), ("phalanx", "clinical-uhr"), ("phalanx", "clinical-mdct"))
-MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "clinical-mdct", "micro-ct")
+MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "study-mdct", "clinical-mdct", "micro-ct")
 
 
 def _slices_png(scans: dict, path: Path) -> Path:
@@ -104,7 +105,7 @@ def run(ctx) -> dict[str, Any]:
     t2 = time.perf_counter()
     mtf = mtf_part(MTF_PRESETS, progress=lambda name: advance(1, f"edge MTF {name}"))
     timings["mtf"] = round(time.perf_counter() - t2, 2)
-    mtf_png = plot_mtf({k: mtf[k] for k in MTF_PRESETS[:3]}, out / "mtf.png")
+    mtf_png = plot_mtf({k: mtf[k] for k in MTF_PRESETS if k != "micro-ct"}, out / "mtf.png")
     slices_png = _slices_png(scans, out / "slices.png")
 
     m10 = {k: float(v["mtf10_lp_mm"]) for k, v in mtf.items()}
