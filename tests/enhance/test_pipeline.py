@@ -157,3 +157,38 @@ def test_pairs_train_resume_enhance_evaluate_cli(tiny_pairs, tmp_path, capsys):
     assert {"input", "input_low", "srdlr"} <= methods
     assert (tmp_path / "ev" / "table_srdlr.md").exists() or len(s["specimens"]) * 2 < 3
     assert all(r.get("fid") is not None for r in s["image_quality"])
+
+
+def _fake_didsr(folder, n: int, size: int = 48):
+    import numpy as np
+
+    from trabecula.io import write_volume
+    from trabecula.phantom.standin import synthetic_structure
+    from trabecula.volume import Volume
+
+    folder.mkdir()
+    for k in range(n):
+        s = synthetic_structure((size,) * 3, 0.05, bv_tv=0.2, scale_mm=0.6, kind="mixed", seed=k).numpy()
+        write_volume(Volume(s.astype(np.uint8), 1.0, units="binary"), folder / f"Segmentation-grayscale-{k}_0000{k}.nrrd")
+    return folder
+
+
+def test_augmented_copies_of_real_structures_are_planned_recorded_and_split_with_their_source(tmp_path):
+    from trabecula.enhance.data import _split_specimens, load_structure, specimen_plan
+
+    d = _fake_didsr(tmp_path / "didsr", 10)
+    plan = specimen_plan(n_synthetic=0, n_edges=0, didsr_dir=d, seed=1, augment=2)
+    assert len(plan) == 30 and plan == specimen_plan(0, 0, d, 1, augment=2)  # reproducible from the seed
+    copies = [p for p in plan if "augmentation" in p]
+    assert len(copies) == 20 and all(p["source_specimen"] != p["id"] for p in copies)
+    split = _split_specimens(plan, seed=1)
+    for p in plan:
+        assert split[p["id"]] == split[p["source_specimen"]]  # strictly by source specimen
+    assert {"train", "test"} <= set(split.values())
+    # without augmentation the split is the one it always was (plan order, one group per specimen)
+    plain = specimen_plan(0, 0, d, 1)
+    assert _split_specimens(plain, 1) == {k: v for k, v in split.items() if "-aug" not in k}
+    v = load_structure(copies[0])
+    assert v.units == "binary" and all(n % 4 == 0 for n in v.shape)
+    assert v.provenance.extra["source_specimen"] == copies[0]["source_specimen"]
+    assert v.provenance.extra["augmentation"] == copies[0]["augmentation"]

@@ -14,6 +14,7 @@ from trabecula.scanner.simulate import scan
 # preset: (edge voxel, edge size z/y/x mm, cylinder voxel, diameter, height, central ROI half-width px)
 CASES = {
     "clinical-mdct": (0.05, (3.0, 10.0, 10.0), 0.1, 16.0, 4.0, 24),
+    "study-mdct": (0.05, (3.0, 10.0, 10.0), 0.1, 16.0, 4.0, 24),
     "micro-ct": (0.025, (0.4, 3.0, 3.0), 0.05, 6.0, 1.0, 36),
     "uhr-extremity": (0.04, (0.64, 4.0, 4.0), 0.04, 8.0, 0.8, 36),
     "clinical-uhr": (0.0625, (1.0, 6.0, 6.0), 0.0625, 12.0, 1.5, 30),

@@ -24,6 +24,7 @@ def pairs(
     target_dir: Annotated[Path | None, typer.Option("--target", help="Your own pairs: folder of reference volumes, same file names.")] = None,
     low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
     size: Annotated[int, typer.Option(help="Synthetic specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
+    augment: Annotated[int, typer.Option(help="Augmented copies of each real (DIDSR) structure: cube symmetry, rotation, ±15 % scale, one-voxel erosion/dilation; split with their original.")] = 0,
     seed: Annotated[int, typer.Option(help="Random seed (specimen parameters, noise, split).")] = 0,
     mas: Annotated[float, typer.Option(help="Clinical full dose (mAs) of the input scans.")] = 250.0,
     low_mas: Annotated[float, typer.Option(help="Clinical low dose (mAs) of the DLR input (default a quarter; the twin's bare specimens need far less for in-patient noise).")] = 62.5,
@@ -34,7 +35,7 @@ def pairs(
 
     path = make_pairs(out_dir, synthetic=synthetic, edges=edges, didsr=didsr, backend=backend, split=split,
                       input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, mas=mas,
-                      low_mas=low_mas, force=force)
+                      low_mas=low_mas, force=force, augment=augment)
     c = pair_counts(path)
     out.print(f"wrote {path}: {c['specimens']} specimens ({c['backend']} backend, {c['split_mode']}; "
               + ", ".join(f"{k} {v}" for k, v in c["splits"].items() if v) + ")")

@@ -34,6 +34,7 @@ import numpy as np
 
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import atomic_output, read_volume
+from trabecula.phantom.augment import Augmentation, augment_binary, random_augmentation
 from trabecula.phantom.standin import edge_phantom, synthetic_structure
 from trabecula.progress import progress_steps
 from trabecula.scanner.image_domain import image_scan
@@ -52,19 +53,33 @@ SPLITS = ("train", "val", "test")
 
 
 def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path | None = None, seed: int = 0,
-                  size: int = 240) -> list[dict]:
+                  size: int = 240, augment: int = 0) -> list[dict]:
     """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``); synthetic and
-    edge specimens are ``size`` voxels of 0.05 mm across (a multiple of 4)."""
+    edge specimens are ``size`` voxels of 0.05 mm across (a multiple of 4).
+
+    ``augment`` adds that many augmented copies of every real (DIDSR) structure
+    (:func:`trabecula.phantom.augment.random_augmentation`: a cube symmetry, a rotation up to 45°, a scale in
+    1 ± 0.15, a one-voxel erosion or dilation, drawn from ``seed``); each specimen records its
+    ``source_specimen``, and the split keeps every copy of a source in the same split."""
     if size < 32 or size % 4:
         raise ParameterError("size", f"must be a multiple of 4 and at least 32 voxels, got {size}")
+    if not (isinstance(augment, int) and augment >= 0):
+        raise ParameterError("augment", f"must be a whole number of copies >= 0, got {augment!r}")
     rng = np.random.default_rng(seed)
     plan: list[dict] = []
     if didsr_dir is not None:
         files = sorted(Path(didsr_dir).glob("*.nrrd"))
         if not files:
             raise InputError(didsr_dir, "no .nrrd files (expected the DIDSR L1 vertebra structures)")
+        aug_rng = np.random.default_rng(seed + 5)
         for k, f in enumerate(files):
-            plan.append({"id": f"didsr-{f.stem.split('_')[-1]}", "source": "didsr", "path": str(f), "seed": int(seed * 1000 + k)})
+            sid = f"didsr-{f.stem.split('_')[-1]}"
+            plan.append({"id": sid, "source": "didsr", "path": str(f), "seed": int(seed * 1000 + k),
+                         "source_specimen": sid})
+            for j in range(augment):
+                plan.append({"id": f"{sid}-aug{j + 1}", "source": "didsr", "path": str(f),
+                             "seed": int(seed * 1000 + 500 + k * augment + j), "source_specimen": sid,
+                             "augmentation": random_augmentation(aug_rng).to_dict()})
     kinds = ("plate", "rod", "mixed")
     for k in range(n_synthetic):
         plan.append({
@@ -84,10 +99,15 @@ def load_structure(spec: dict) -> Volume:
         from trabecula.io import read_volume
 
         v = read_volume(spec["path"], spacing=DIDSR_SPACING, units="binary")
-        arr = (v.numpy() > 0).astype(np.uint8)
+        v = v.with_data((v.numpy() > 0).astype(np.uint8), step="binarise>0")
+        if spec.get("augmentation"):
+            v = augment_binary(v, Augmentation(**{k: tuple(x) if isinstance(x, list) else x
+                                                  for k, x in spec["augmentation"].items()}),
+                               source_id=spec.get("source_specimen"))
+        arr = v.numpy()
         n = (np.array(arr.shape) // 4) * 4  # whole input voxels
         arr = arr[: n[0], : n[1], : n[2]]
-        return Volume(arr, DIDSR_SPACING, (0.0, 0.0, 0.0), "binary", v.provenance.with_step("binarise>0"))
+        return Volume(arr, DIDSR_SPACING, (0.0, 0.0, 0.0), "binary", v.provenance)
     synthetic_size = int(spec.get("size", 240))
     if spec["source"] == "synthetic":
         p = spec["params"]
@@ -147,16 +167,19 @@ def scan_specimen(structure: Volume, seed: int, backend: str = "image", full_mas
 
 
 def _split_specimens(plan: list[dict], seed: int, test_frac: float = 0.2, val_frac: float = 0.1) -> dict[str, str]:
-    """Assign each specimen to train/val/test, stratified by source (edge objects always train)."""
+    """Assign each specimen to train/val/test, stratified by source and strictly by source specimen (every
+    augmented copy of a structure lands in its original's split); edge objects always train."""
     rng = np.random.default_rng(seed + 7)
     out: dict[str, str] = {}
     for source in ("didsr", "synthetic"):
-        ids = [s["id"] for s in plan if s["source"] == source]
-        rng.shuffle(ids)
-        n_test = int(round(test_frac * len(ids)))
-        n_val = int(round(val_frac * len(ids))) if len(ids) >= 5 else 0
-        for k, i in enumerate(ids):
-            out[i] = "test" if k < n_test else ("val" if k < n_test + n_val else "train")
+        groups = list(dict.fromkeys(s.get("source_specimen", s["id"]) for s in plan if s["source"] == source))
+        rng.shuffle(groups)
+        n_test = int(round(test_frac * len(groups)))
+        n_val = int(round(val_frac * len(groups))) if len(groups) >= 5 else 0
+        which = {g: "test" if k < n_test else ("val" if k < n_test + n_val else "train") for k, g in enumerate(groups)}
+        for s in plan:
+            if s["source"] == source:
+                out[s["id"]] = which[s.get("source_specimen", s["id"])]
     for s in plan:
         out.setdefault(s["id"], "train")
     return out
@@ -313,13 +336,15 @@ def default_didsr_dir() -> Path | None:
 def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, didsr: str | Path | None = None,
                backend: str = "auto", split: str = "by-specimen", input_dir: str | Path | None = None,
                target_dir: str | Path | None = None, low_dir: str | Path | None = None, size: int = 240,
-               seed: int = 0, mas: float = FULL_MAS, low_mas: float = LOW_MAS, force: bool = False) -> Path:
+               seed: int = 0, mas: float = FULL_MAS, low_mas: float = LOW_MAS, force: bool = False,
+               augment: int = 0) -> Path:
     """Make a pairs folder (``trabecula pairs``); returns the manifest path.
 
     With ``input_dir`` and ``target_dir`` (both or neither, else :class:`ParameterError`): the user's own
     registered pairs (:func:`pairs_from_folders`, ``low_dir`` optional). Otherwise ``synthetic`` level-set
     specimens, ``edges`` edge objects and the DIDSR structures in ``didsr`` (None: :func:`default_didsr_dir`;
-    ``"none"``: no DIDSR specimens), ``size`` voxels across, planned by :func:`specimen_plan` and scanned by
+    ``"none"``: no DIDSR specimens; ``augment`` augmented copies of each), ``size`` voxels across, planned by
+    :func:`specimen_plan` and scanned by
     :func:`write_pairs` at ``mas`` / ``low_mas`` with a progress bar.
     """
     if (input_dir is None) != (target_dir is None):
@@ -330,7 +355,7 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
         didsr_dir = default_didsr_dir()
     else:
         didsr_dir = None if str(didsr).lower() == "none" else didsr
-    plan = specimen_plan(synthetic, edges, didsr_dir, seed, size)
+    plan = specimen_plan(synthetic, edges, didsr_dir, seed, size, augment=augment)
     with progress_steps("scanning specimens", len(plan)) as advance:
         return write_pairs(out_dir, plan, backend=backend, split=split, seed=seed, force=force,
                            progress=lambda sid: advance(1, f"scanning {sid}"), full_mas=mas, low_mas=low_mas)
