@@ -18,7 +18,7 @@ def pairs(
     synthetic: Annotated[int, typer.Option(help="Number of synthetic trabecular specimens.")] = 30,
     edges: Annotated[int, typer.Option(help="Number of bone-cylinder edge objects (teach edges; training split only).")] = 2,
     didsr: Annotated[Path | None, typer.Option(help="Folder of the DIDSR L1 binary structures (.nrrd, 0.05 mm); 'none' to skip.")] = None,
-    backend: Annotated[str, typer.Option(help="Scanner simulation: auto (the twin when installed), twin, or image (image-domain model).")] = "auto",
+    backend: Annotated[str, typer.Option(help="Scanner simulation: twin (the scanner twin's fast path, validated against its projection simulation) or image (the older image-domain stand-in, kept to reproduce the shipped weights).")] = "twin",
     split: Annotated[str, typer.Option(help="by-specimen (80/20, default) or by-slice (the study's; leaks neighbouring slices).")] = "by-specimen",
     input_dir: Annotated[Path | None, typer.Option("--input", help="Your own registered pairs: folder of clinical volumes (HU).")] = None,
     target_dir: Annotated[Path | None, typer.Option("--target", help="Your own pairs: folder of reference volumes, same file names.")] = None,

@@ -334,7 +334,7 @@ def default_didsr_dir() -> Path | None:
 
 
 def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, didsr: str | Path | None = None,
-               backend: str = "auto", split: str = "by-specimen", input_dir: str | Path | None = None,
+               backend: str = "twin", split: str = "by-specimen", input_dir: str | Path | None = None,
                target_dir: str | Path | None = None, low_dir: str | Path | None = None, size: int = 240,
                seed: int = 0, mas: float = FULL_MAS, low_mas: float = LOW_MAS, force: bool = False,
                augment: int = 0) -> Path:
