@@ -54,6 +54,7 @@ from trabecula.morphometry.voi import cylinder_voi
 from trabecula.phantom import LABEL, FoamParams, slanted_edge, trabecular_cube
 from trabecula.progress import progress_steps
 from trabecula.quality import mtf_edge
+from trabecula.render.output import save_png
 from trabecula.scanner import load_scanner
 from trabecula.scanner.fast import mtf_model
 from trabecula.scanner.spectrum import material_hu
@@ -593,12 +594,12 @@ def plot_sensitivity(sens: dict[str, Any], path: Path) -> Path:
 
 
 def save_figure(fig, path: Path) -> Path:
-    """Lay out ``fig``, write it as PNG atomically (replacing an older one) and close it."""
+    """Lay out ``fig``, write it as PNG (:func:`trabecula.render.output.save_png`, atomically, replacing an
+    older one) and close it."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    with atomic_output(path, force=True) as tmp:
-        fig.savefig(tmp, format="png")
+    save_png(fig, path, force=True)
     plt.close(fig)
     return path
 
