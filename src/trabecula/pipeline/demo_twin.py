@@ -83,6 +83,9 @@ def run(ctx) -> dict[str, Any]:
                      "units": vol.units, "grid_ok": bool(vol.units == "HU" and abs(vol.spacing[1] - s.reconstruction.voxel_mm) < 1e-9
                                                        and abs(vol.spacing[0] - s.reconstruction.slice_mm) < 1e-9),
                      "hu_p5_p99": [float(np.percentile(a, 5)), float(np.percentile(a, 99))],
+                     "ctdivol_mgy": vol.provenance.extra["dose"]["ctdivol_mgy"],
+                     "effective_msv": vol.provenance.extra["dose"]["effective_msv"],
+                     "body": vol.provenance.extra.get("body", "NONE"), "medium": vol.provenance.extra.get("medium", "air"),
                      "seconds": round(time.perf_counter() - t1, 2)})
         advance(1, f"scan {ph} with {preset}")
 
@@ -144,11 +147,14 @@ def run(ctx) -> dict[str, Any]:
 
 
 def show(ctx, res: dict[str, Any]) -> None:
-    t = Table("phantom", "scanner", "grid (z×y×x)", "voxel (mm)", "HU p5…p99", "s")
+    t = Table("phantom", "scanner", "body, medium", "grid (z×y×x)", "voxel (mm)", "HU p5…p99", "CTDIvol mGy",
+              "E mSv", "s")
     for r in res["scans"]:
-        t.add_row(r["phantom"], r["preset"], "×".join(str(n) for n in r["shape"]),
-                  f"{r['voxel_mm'][1]:.3g} × {r['voxel_mm'][0]:.3g}",
-                  f"{r['hu_p5_p99'][0]:.0f} … {r['hu_p5_p99'][1]:.0f}", f"{r['seconds']:.1f}")
+        e = r.get("effective_msv")
+        t.add_row(r["phantom"], r["preset"], f"{r.get('body', 'NONE')}, {r.get('medium', 'air')}",
+                  "×".join(str(n) for n in r["shape"]), f"{r['voxel_mm'][1]:.3g} × {r['voxel_mm'][0]:.3g}",
+                  f"{r['hu_p5_p99'][0]:.0f} … {r['hu_p5_p99'][1]:.0f}", f"{r['ctdivol_mgy']:.3g}",
+                  "—" if e is None else f"{e:.3g}", f"{r['seconds']:.1f}")
     ctx.console.print(t)
     m = Table("preset", "MTF50 (lp/mm)", "MTF10 (lp/mm)", title="edge MTF through the full simulation")
     for k, v in res["mtf"].items():

@@ -350,8 +350,9 @@ class ReportData:
 
 
 def input_row(name: str, vol: Volume) -> dict[str, Any]:
-    """A row of the inputs table describing ``vol``: source, scanner, shape (z, y, x), spacing (mm), units, dtype."""
-    return {
+    """A row of the inputs table describing ``vol``: source, scanner, shape (z, y, x), spacing (mm), units, dtype,
+    and, for a scan of the scanner twin, its dose (CTDIvol, effective dose where the body region defines one)."""
+    row = {
         "name": name,
         "source": vol.provenance.source or "",
         "scanner": vol.provenance.scanner or "",
@@ -361,6 +362,12 @@ def input_row(name: str, vol: Volume) -> dict[str, Any]:
         "units": vol.units,
         "dtype": str(vol.dtype),
     }
+    dose = vol.provenance.extra.get("dose")
+    if isinstance(dose, Mapping) and dose.get("ctdivol_mgy") is not None:
+        row[f"CTDIvol (mGy, {int(dose.get('phantom_mm', 0)) // 10} cm)"] = round(float(dose["ctdivol_mgy"]), 3)
+        if dose.get("effective_msv") is not None:
+            row["effective dose (mSv)"] = round(float(dose["effective_msv"]), 4)
+    return row
 
 
 def normalise_image_quality(iq: Any) -> tuple[list[str], list[dict[str, Any]]]:
