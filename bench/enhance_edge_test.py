@@ -1,5 +1,6 @@
 """The DLR / SR-DLR edge test of the shipped weights: noise SD and edge MTF50/MTF10 on a 5°-slanted bone
-half-plane in water, scanned by the image-domain clinical model (seed 123), each model against its input
+block edge in water inside the lumbar body, scanned by the twin's clinical-mdct fast path at 250 and 62.5 mAs (seed
+123), each model against its input
 (:func:`trabecula.pipeline.vertebra_study.resolution_noise_test`; `dlr` on the quarter-dose scan, the others on
 the full-dose scan). These are the numbers recorded as ``evaluation.edge_test`` in the weights' manifests and in
 docs/enhance.md, "DLR and SR-DLR targets".

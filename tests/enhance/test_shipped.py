@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from tests.helpers.image_domain import image_scan
 from trabecula.enhance.infer import WEIGHTS_DIR, enhance, load_model, sha256_file, shipped_models
 from trabecula.phantom.standin import synthetic_structure
 from trabecula.pipeline.vertebra_study import double_inplane
 from trabecula.quality.similarity import psnr, ssim_study
-from trabecula.scanner.image_domain import image_scan
 
 SHIPPED = ("dlr", "srdlr", "pix2pixhd", "pix2pix", "crn")
 #: stated margins, measured on this sample when the weights were shipped (see docs/enhance.md)

@@ -10,10 +10,11 @@ from trabecula.enhance.data import specimen_plan, write_pairs
 from trabecula.errors import ParameterError
 from trabecula.morphometry.measure import measure
 from trabecula.morphometry.voi import study_cylinder_vois
-from trabecula.phantom.standin import slanted_edge_hu
+from trabecula.phantom.objects import slanted_edge
 from trabecula.pipeline import vertebra_study
 from trabecula.pipeline.vertebra_study import _edge_metrics, run_evaluation, voi_morphometry
-from trabecula.scanner.image_domain import image_scan
+from trabecula.scanner.fast import mtf_model
+from trabecula.scanner.simulate import scan
 from trabecula.volume import Volume
 
 
@@ -37,14 +38,14 @@ def test_voi_morphometry_is_the_engine_on_the_8bit_isodata_segmentation():
     assert all(np.isnan(v) for v in flat.values())
 
 
-def test_edge_mtf_of_the_image_model_matches_its_psf():
-    """The slanted-edge measurement used for the DLR/SR-DLR targets reads back the model's known blur."""
-    edge = slanted_edge_hu((24, 200, 200))
-    img = image_scan(edge, "clinical-mdct", mas=1e6, seed=0)
+def test_edge_measurement_reads_back_the_twins_modelled_mtf():
+    """The slanted-edge measurement used for the DLR/SR-DLR targets reads back the twin's modelled MTF."""
+    edge = slanted_edge(5.0, voxel_mm=0.05, size_mm=(1.2, 10.0, 10.0), material="bone", background="water")
+    img = scan(edge, "clinical-mdct", noise=False, mode="fast")
     m = _edge_metrics(img.numpy(), img.spacing)
-    # PSF FWHM 0.5 mm (σ 0.212 mm) plus the 0.05 → 0.2 mm anti-alias Gaussian (σ 1.5 × 0.05 mm)
-    sigma = np.hypot(0.5 / 2.3548, 1.5 * 0.05)
-    assert m["mtf50_lpmm"] == pytest.approx(np.sqrt(2 * np.log(2)) / (2 * np.pi * sigma), rel=0.1)
+    f = np.linspace(0.01, 3.0, 3000)
+    f50 = f[np.argmax(mtf_model("clinical-mdct", f) < 0.5)]
+    assert m["mtf50_lpmm"] == pytest.approx(f50, rel=0.1)
 
 
 def test_without_models_or_shipped_weights_the_study_refuses(tmp_path, monkeypatch):
@@ -56,7 +57,7 @@ def test_without_models_or_shipped_weights_the_study_refuses(tmp_path, monkeypat
 @pytest.mark.slow
 def test_the_study_writes_its_tables_and_edge_test_and_returns_their_paths(tmp_path):
     pairs = tmp_path / "pairs"
-    write_pairs(pairs, specimen_plan(n_synthetic=6, n_edges=0, seed=5, size=64), backend="image", seed=5)
+    write_pairs(pairs, specimen_plan(n_synthetic=6, n_edges=0, seed=5, size=64), seed=5)
     s = run_evaluation(pairs, {"srdlr": "srdlr"}, tmp_path / "ev", fid_slices=4, max_slices=24, threads=1)
     tables = s["tables"]
     assert tables["image_quality"] == tmp_path / "ev" / "image_quality.md" and tables["image_quality"].is_file()

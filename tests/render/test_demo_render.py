@@ -29,20 +29,20 @@ def test_render_stage_uses_the_twin_scans(tmp_path):
     ctx = _ctx(tmp_path)
     micro = _scan((64, 56, 56), 0.1, 1)
     clinical = micro.resample(0.5)
-    ctx.data["scans"] = {("phalanx", "uhr-extremity"): _scan((60, 48, 48), 0.08, 2),
+    ctx.data["scans"] = {("wrist", "uhr-extremity"): _scan((60, 48, 48), 0.08, 2),
                          ("vertebra", "micro-ct"): micro, ("vertebra", "clinical-mdct"): clinical}
     ctx.data["enhanced"] = {"dlr": micro.resample(0.2)}
     res = demo_render.run(ctx)
     assert res["ok"] is True
-    assert set(res["renders"]) == {"phalanx", "vertebra"}
-    assert res["renders"]["phalanx"]["source"] == "uhr-extremity"
+    assert set(res["renders"]) == {"wrist", "vertebra"}
+    assert res["renders"]["wrist"]["source"] == "uhr-extremity"
     assert res["mpr"]["volumes"] == ["clinical CT", "enhanced: dlr", "micro-CT"]
     figs = ctx.data["figures"]
-    assert set(figs) == {"render_phalanx", "render_vertebra", "mpr_vertebra"}
+    assert set(figs) == {"render_wrist", "render_vertebra", "mpr_vertebra"}
     for p in figs.values():
         assert p.exists() and p.parent == tmp_path / "figures"
     demo_render.show(ctx, res)
-    assert "render_phalanx.png" in ctx.console.export_text()
+    assert "render_wrist.png" in ctx.console.export_text()
 
 
 @pytest.mark.slow
@@ -50,11 +50,11 @@ def test_render_stage_runs_on_its_own(tmp_path):
     ctx = _ctx(tmp_path)
     res = demo_render.run(ctx)
     assert res["ok"] is True
-    r = res["renders"]["phalanx"]
+    r = res["renders"]["wrist"]
     assert r["source"] == "fallback specimen"
     assert r["drawn_fraction"] > 0.1 and r["cut_face_fraction"] > 0.01
     assert res["mpr"]["source"] == "fallback specimen"
     from PIL import Image
 
-    img = np.asarray(Image.open(ctx.data["figures"]["render_phalanx"]))
+    img = np.asarray(Image.open(ctx.data["figures"]["render_wrist"]))
     assert img.shape == (*demo_render.RENDER_SIZE, 3)

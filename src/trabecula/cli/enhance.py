@@ -17,25 +17,28 @@ def pairs(
     out_dir: Annotated[Path, typer.Argument(help="Folder for the shards (.npz) and manifest.json.")],
     synthetic: Annotated[int, typer.Option(help="Number of synthetic trabecular specimens.")] = 30,
     edges: Annotated[int, typer.Option(help="Number of bone-cylinder edge objects (teach edges; training split only).")] = 2,
-    didsr: Annotated[Path | None, typer.Option(help="Folder of the DIDSR L1 binary structures (.nrrd, 0.05 mm); 'none' to skip.")] = None,
-    backend: Annotated[str, typer.Option(help="Scanner simulation: twin (the scanner twin's fast path, validated against its projection simulation) or image (the older image-domain stand-in, kept to reproduce the shipped weights).")] = "twin",
+    didsr: Annotated[Path | None, typer.Option(help="Folder of the DIDSR L1 binary structures (.nrrd, 0.05 mm); default <data>/didsr_l1_vertebra; 'none' to skip.")] = None,
+    augment: Annotated[int, typer.Option(help="Augmented copies of each real (DIDSR) structure: cube symmetry, rotation, ±15 % scale, one-voxel erosion/dilation; split with their original.")] = 0,
+    lookalikes: Annotated[int, typer.Option(help="Voronoi-foam look-alikes of the DIDSR regions (matched BV/TV, Tb.Th, Tb.Sp; split with the region they imitate).")] = 0,
+    shrew: Annotated[Path | None, typer.Option(help="The shrew sample (Shrew.nrrd), scaled to human strut thickness; default <data>/didsr_shrew/Shrew.nrrd; 'none' to skip.")] = None,
+    protocols: Annotated[str, typer.Option(help="random (each specimen its own clinical protocol: pixel 0.15-0.5 mm, slice 0.5-2 mm, kernel, 5-300 mAs, 100-140 kVp, body) or a preset name for one fixed protocol.")] = "random",
+    mas: Annotated[float | None, typer.Option(help="With --protocols PRESET: the tube load (mAs) instead of the preset's.")] = None,
+    body: Annotated[str | None, typer.Option(help="With --protocols PRESET: the body around the specimen (NONE, wrist, ankle, lumbar, AxB mm).")] = None,
+    medium: Annotated[str | None, typer.Option(help="With --protocols PRESET: what fills the specimen's box (air, marrow, pbs, soft_tissue, water).")] = None,
     split: Annotated[str, typer.Option(help="by-specimen (80/20, default) or by-slice (the study's; leaks neighbouring slices).")] = "by-specimen",
     input_dir: Annotated[Path | None, typer.Option("--input", help="Your own registered pairs: folder of clinical volumes (HU).")] = None,
     target_dir: Annotated[Path | None, typer.Option("--target", help="Your own pairs: folder of reference volumes, same file names.")] = None,
     low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
-    size: Annotated[int, typer.Option(help="Synthetic specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
-    augment: Annotated[int, typer.Option(help="Augmented copies of each real (DIDSR) structure: cube symmetry, rotation, ±15 % scale, one-voxel erosion/dilation; split with their original.")] = 0,
-    seed: Annotated[int, typer.Option(help="Random seed (specimen parameters, noise, split).")] = 0,
-    mas: Annotated[float, typer.Option(help="Clinical full dose (mAs) of the input scans.")] = 250.0,
-    low_mas: Annotated[float, typer.Option(help="Clinical low dose (mAs) of the DLR input (default a quarter; the twin's bare specimens need far less for in-patient noise).")] = 62.5,
+    size: Annotated[int, typer.Option(help="Synthetic, look-alike and shrew specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
+    seed: Annotated[int, typer.Option(help="Random seed (specimens, protocols, noise, split).")] = 0,
     force: Force = False,
 ) -> None:
-    """Make paired training data: specimens scanned by clinical-mdct (two doses) and micro-CT, or your own pairs."""
+    """Make paired training data with the scanner twin: real and generated specimens, each scanned under a clinical protocol (noisy, noise-free, finer detector) and by micro-CT; or your own registered pairs."""
     from trabecula.enhance.data import make_pairs, pair_counts
 
-    path = make_pairs(out_dir, synthetic=synthetic, edges=edges, didsr=didsr, backend=backend, split=split,
-                      input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, mas=mas,
-                      low_mas=low_mas, force=force, augment=augment)
+    path = make_pairs(out_dir, synthetic=synthetic, edges=edges, didsr=didsr, shrew=shrew, lookalikes=lookalikes,
+                      augment=augment, protocols=protocols, mas=mas, body=body, medium=medium, split=split,
+                      input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, force=force)
     c = pair_counts(path)
     out.print(f"wrote {path}: {c['specimens']} specimens ({c['backend']} backend, {c['split_mode']}; "
               + ", ".join(f"{k} {v}" for k, v in c["splits"].items() if v) + ")")

@@ -1,49 +1,57 @@
-"""Paired training data: specimens "scanned" by the clinical scanner (input, at two doses) and by micro-CT
-(target), on two fixed grids, stored as one ``.npz`` shard per specimen plus ``manifest.json``.
+"""Paired training data made by the scanner twin: specimens scanned under a clinical protocol (noisy,
+noise-free, on a finer detector) and by micro-CT, on two fixed grids, stored as one ``.npz`` shard per
+specimen plus ``manifest.json``.
 
 Grids (the vertebra study's: MDCT slices 0.1 mm apart, ~0.2 mm pixels, "doubled" to meet the micro-CT):
 
-* input grid: ``(0.1, 0.2, 0.2)`` mm (z, y, x) — ``input`` (full dose) and ``input_low`` (quarter dose);
-* target grid: ``(0.1, 0.1, 0.1)`` mm — ``target`` (micro-CT), exactly 2× finer in-plane and
+* input grid :data:`INPUT_SPACING` ``(0.1, 0.2, 0.2)`` mm (z, y, x) — ``input`` (the protocol's scan) and
+  ``input_clean`` (the same scan without noise), resampled from the protocol's own pixel and slice;
+* target grid :data:`TARGET_SPACING` ``(0.1, 0.1, 0.1)`` mm — ``target`` (micro-CT) and ``target_sr``
+  (the protocol on a detector with elements half as wide, noise-free), exactly 2× finer in-plane and
   edge-aligned with the input grid (same field of view, same slices).
 
-Specimens: the ten real L1 trabecular structures of DIDSR (binary, 0.05 mm) and ``n_synthetic``
-level-set structures (:func:`trabecula.phantom.standin.synthetic_structure`) with BV/TV, scale, plate/rod
-character and anisotropy drawn from a seeded generator, plus ``n_edges`` bone-cylinder edge objects.
-Scanning uses the scanner twin (``backend="twin"``, :func:`trabecula.scanner.scan` in its fast mode)
-or the image-domain model (``backend="image"``, :mod:`trabecula.scanner.image_domain`); ``"auto"`` takes the
-twin when it is installed. The manifest records which.
+Specimens (:func:`specimen_plan`): the ten real L1 trabecular structures of DIDSR (binary, 0.05 mm) with
+augmented copies and Voronoi-foam look-alikes, the shrew sample at human scale, ``n_synthetic``
+level-set structures (:func:`trabecula.phantom.standin.synthetic_structure`) and ``n_edges`` bone-cylinder
+edge objects. Protocols (:mod:`trabecula.scanner.protocols`): each specimen its own, drawn from the recorded
+ranges (pixel, slice thickness, kernel, mAs, kVp, body, medium), or one fixed preset protocol. Scanning is the
+scanner twin's fast path (:func:`trabecula.scanner.scan`, ``mode="fast"``), validated against the full
+projection simulation.
 
-Splits: ``by-specimen`` (default; 20 % of specimens held out for test, 10 % for validation, stratified by
-source) or ``by-slice`` (the study's: 20 % / 10 % of each specimen's slices — neighbouring slices of one
-specimen then sit in both training and test, which flatters the test numbers).
+Splits: ``by-specimen`` (default; 20 % of source specimens held out for test, 10 % for validation,
+stratified by family, every copy and look-alike with its source) or ``by-slice`` (the study's: 20 % / 10 %
+of each specimen's slices — neighbouring slices of one specimen then sit in both training and test, which
+flatters the test numbers).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import atomic_output, read_volume
 from trabecula.phantom.augment import Augmentation, augment_binary, random_augmentation
+from trabecula.phantom.real import from_binary, human_scale, lookalike
 from trabecula.phantom.standin import edge_phantom, synthetic_structure
 from trabecula.progress import progress_steps
-from trabecula.scanner.image_domain import image_scan
+from trabecula.scanner.body import Body
+from trabecula.scanner.protocols import Protocol, ProtocolRanges, preset_protocol, random_protocol
+from trabecula.scanner.simulate import scan
 from trabecula.volume import Volume
 
 INPUT_SPACING = (0.1, 0.2, 0.2)
 TARGET_SPACING = (0.1, 0.1, 0.1)
-FULL_MAS = 250.0
-LOW_MAS = 62.5
 DIDSR_SPACING = 0.05
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
@@ -53,20 +61,28 @@ SPLITS = ("train", "val", "test")
 
 
 def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path | None = None, seed: int = 0,
-                  size: int = 240, augment: int = 0) -> list[dict]:
-    """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``); synthetic and
-    edge specimens are ``size`` voxels of 0.05 mm across (a multiple of 4).
+                  size: int = 240, augment: int = 0, lookalikes: int = 0, shrew: str | Path | None = None) -> list[dict]:
+    """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``); synthetic,
+    look-alike and edge specimens are ``size`` voxels of 0.05 mm across (a multiple of 4).
 
-    ``augment`` adds that many augmented copies of every real (DIDSR) structure
-    (:func:`trabecula.phantom.augment.random_augmentation`: a cube symmetry, a rotation up to 45°, a scale in
-    1 ± 0.15, a one-voxel erosion or dilation, drawn from ``seed``); each specimen records its
-    ``source_specimen``, and the split keeps every copy of a source in the same split."""
+    * ``didsr_dir``: the real L1 regions; ``augment`` adds that many augmented copies of each
+      (:func:`trabecula.phantom.augment.random_augmentation`: a cube symmetry, a rotation up to 45°, a scale
+      in 1 ± 0.15, a one-voxel erosion or dilation, drawn from ``seed``);
+    * ``lookalikes``: that many Voronoi-foam look-alikes (:func:`trabecula.phantom.real.lookalike`), each
+      matching the BV/TV, Tb.Th and Tb.Sp of one DIDSR region in turn (needs ``didsr_dir``);
+    * ``shrew``: the shrew sample (:func:`shrew_structure`, rescaled to human strut thickness);
+    * ``n_synthetic`` level-set structures and ``n_edges`` edge objects.
+
+    Each specimen records its ``source_specimen`` (for look-alikes: the region it imitates); the split keeps
+    every copy and look-alike of a source in the source's split."""
     if size < 32 or size % 4:
         raise ParameterError("size", f"must be a multiple of 4 and at least 32 voxels, got {size}")
-    if not (isinstance(augment, int) and augment >= 0):
-        raise ParameterError("augment", f"must be a whole number of copies >= 0, got {augment!r}")
+    for name, v in (("augment", augment), ("lookalikes", lookalikes), ("synthetic", n_synthetic), ("edges", n_edges)):
+        if not (isinstance(v, int) and v >= 0):
+            raise ParameterError(name, f"must be a whole number >= 0, got {v!r}")
     rng = np.random.default_rng(seed)
     plan: list[dict] = []
+    files: list[Path] = []
     if didsr_dir is not None:
         files = sorted(Path(didsr_dir).glob("*.nrrd"))
         if not files:
@@ -80,6 +96,19 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
                 plan.append({"id": f"{sid}-aug{j + 1}", "source": "didsr", "path": str(f),
                              "seed": int(seed * 1000 + 500 + k * augment + j), "source_specimen": sid,
                              "augmentation": random_augmentation(aug_rng).to_dict()})
+    if lookalikes:
+        if not files:
+            raise ParameterError("lookalikes", "look-alikes imitate the DIDSR regions: give their folder (--didsr)")
+        for j in range(lookalikes):
+            f = files[j % len(files)]
+            sid = f"didsr-{f.stem.split('_')[-1]}"
+            plan.append({"id": f"look-{j:03d}-{sid}", "source": "lookalike", "path": str(f), "size": size,
+                         "seed": int(seed * 1000 + 300 + j), "source_specimen": sid})
+    if shrew is not None:
+        if not Path(shrew).is_file():
+            raise InputError(shrew, "no such file (expected the shrew sample, Shrew.nrrd)")
+        plan.append({"id": "shrew", "source": "shrew", "path": str(shrew), "size": size,
+                     "seed": int(seed * 1000 + 400), "source_specimen": "shrew"})
     kinds = ("plate", "rod", "mixed")
     for k in range(n_synthetic):
         plan.append({
@@ -93,22 +122,51 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
     return plan
 
 
+#: the shrew sample's strut thickness is scaled to this (mm): a human vertebral Tb.Th (the vertebra
+#: study's micro-CT read 0.22 mm; Hildebrand et al., J Bone Miner Res 14 (1999) 1167: L2 0.15–0.2 mm)
+SHREW_TB_TH_MM = 0.2
+
+
+def shrew_structure(path: str | Path, size: int = 240, tb_th_mm: float = SHREW_TB_TH_MM) -> Volume:
+    """The shrew sample (binary, 4.1 µm voxels, rod-like, Tb.Th about 15 voxels = 0.06 mm) as a human-scale
+    rod-like structure on the 0.05 mm grid (:func:`trabecula.phantom.real.human_scale`: struts scaled to
+    ``tb_th_mm``, about ×3.3, then mirrored to ``size``³). The scale is an assumption stated in the
+    provenance: the twin borrows the shrew's rod-like architecture, not its size."""
+    from trabecula.io import read_volume
+
+    v = read_volume(path, units="binary")
+    v = v.with_data((v.numpy() > 0).astype(np.uint8), step="binarise>0")
+    return _whole_input_voxels(human_scale(v, tb_th_mm, DIDSR_SPACING, size))
+
+
+def _real_binary(spec: dict) -> Volume:
+    from trabecula.io import read_volume
+
+    v = read_volume(spec["path"], spacing=DIDSR_SPACING, units="binary")
+    return v.with_data((v.numpy() > 0).astype(np.uint8), step="binarise>0")
+
+
+def _whole_input_voxels(v: Volume) -> Volume:
+    arr = v.numpy()
+    n = (np.array(arr.shape) // 4) * 4  # whole input voxels
+    return Volume(arr[: n[0], : n[1], : n[2]], DIDSR_SPACING, (0.0, 0.0, 0.0), "binary", v.provenance)
+
+
 def load_structure(spec: dict) -> Volume:
     """The fine-grid (0.05 mm) structure of a planned specimen: binary for bone, HU for edge objects."""
+    synthetic_size = int(spec.get("size", 240))
     if spec["source"] == "didsr":
-        from trabecula.io import read_volume
-
-        v = read_volume(spec["path"], spacing=DIDSR_SPACING, units="binary")
-        v = v.with_data((v.numpy() > 0).astype(np.uint8), step="binarise>0")
+        v = _real_binary(spec)
         if spec.get("augmentation"):
             v = augment_binary(v, Augmentation(**{k: tuple(x) if isinstance(x, list) else x
                                                   for k, x in spec["augmentation"].items()}),
                                source_id=spec.get("source_specimen"))
-        arr = v.numpy()
-        n = (np.array(arr.shape) // 4) * 4  # whole input voxels
-        arr = arr[: n[0], : n[1], : n[2]]
-        return Volume(arr, DIDSR_SPACING, (0.0, 0.0, 0.0), "binary", v.provenance)
-    synthetic_size = int(spec.get("size", 240))
+        return _whole_input_voxels(v)
+    if spec["source"] == "lookalike":
+        ph = lookalike(_real_binary(spec), seed=spec["seed"], size_mm=synthetic_size * DIDSR_SPACING)
+        return _whole_input_voxels(ph.truth)
+    if spec["source"] == "shrew":
+        return shrew_structure(spec["path"], synthetic_size)
     if spec["source"] == "synthetic":
         p = spec["params"]
         return synthetic_structure((synthetic_size,) * 3, DIDSR_SPACING, p["bv_tv"], p["scale_mm"], p["kind"],
@@ -119,67 +177,101 @@ def load_structure(spec: dict) -> Volume:
     raise ParameterError("source", f"unknown specimen source {spec['source']!r}")
 
 
-def _twin_available() -> bool:
-    try:
-        from trabecula.scanner import scan  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _on_grid(vol: Volume, spacing: Sequence[float], shape: Sequence[int]) -> np.ndarray:
-    """Resample a scan to ``spacing`` and crop/pad (edge) to ``shape`` (same field of view, edge-aligned)."""
-    if not np.allclose(vol.spacing, spacing, rtol=1e-4):
-        vol = vol.resample(spacing)
+def _on_grid(vol: Volume, spacing: Sequence[float], shape: Sequence[int], corner_mm: Sequence[float] | None = None) -> np.ndarray:
+    """Resample a scan onto the grid of ``shape`` voxels of ``spacing`` whose box starts at ``corner_mm``
+    (world, z/y/x; default the scan's own box corner): Gaussian anti-aliasing of σ = (factor − 1)/2 voxels
+    along axes that get coarser, then linear interpolation at the new voxel centres, edge values continued
+    beyond the scan. With a shared corner, grids of different spacing are edge-aligned in world space."""
+    sp_in, sp_out = np.asarray(vol.spacing, float), np.asarray(spacing, float)
+    corner = (np.asarray(vol.origin, float) - sp_in / 2) if corner_mm is None else np.asarray(corner_mm, float)
     a = vol.numpy().astype(np.float32)
-    out = a[: shape[0], : shape[1], : shape[2]]
-    pad = [(0, max(0, s - n)) for s, n in zip(shape, out.shape, strict=True)]
-    if any(p[1] for p in pad):
-        out = np.pad(out, pad, mode="edge")
-    return out
+    factor = sp_out / sp_in
+    if np.any(factor > 1.0 + 1e-6):
+        a = ndimage.gaussian_filter(a, np.maximum(0.0, (factor - 1.0) / 2.0), mode="nearest")
+    idx = [(corner[k] + (np.arange(shape[k]) + 0.5) * sp_out[k] - vol.origin[k]) / sp_in[k] for k in range(3)]
+    if all(np.allclose(i, np.arange(len(i)) + i[0]) and abs(i[0] - round(i[0])) < 1e-6 for i in idx):
+        lo = [int(round(i[0])) for i in idx]  # same grid, shifted by whole voxels: a crop
+        if all(lo_k >= 0 and lo_k + n <= a.shape[k] for k, (lo_k, n) in enumerate(zip(lo, shape, strict=True))):
+            return a[lo[0]:lo[0] + shape[0], lo[1]:lo[1] + shape[1], lo[2]:lo[2] + shape[2]].copy()
+    grid = np.meshgrid(*idx, indexing="ij", sparse=True)
+    return ndimage.map_coordinates(a, np.broadcast_arrays(*grid), order=1, mode="nearest").astype(np.float32)
 
 
-def scan_specimen(structure: Volume, seed: int, backend: str = "image", full_mas: float = FULL_MAS,
-                  low_mas: float = LOW_MAS) -> dict[str, np.ndarray]:
-    """Scan one fine-grid structure: clinical full dose (``input``, ``full_mas``), low dose (``input_low``,
-    ``low_mas``, a quarter by default), micro-CT (``target``), each on its fixed grid (int16 HU)."""
+def specimen_phantom(structure: Volume):
+    """The phantom of a planned structure: a binary becomes bone in marrow; an HU edge object is cut at
+    700 HU first."""
+    binary = structure if structure.units == "binary" else structure.with_data(
+        (structure.numpy() > 700).astype(np.uint8), units="binary", step="bone > 700 HU")
+    return from_binary(binary)
+
+
+def specimen_container(structure: Volume, medium: str) -> Body:
+    """A cylindrical tube of ``medium`` just around the specimen's box (radius 5 % beyond its half-diagonal
+    plus 0.5 mm): the micro-CT's specimen holder, so that the box edge meets the medium, not air."""
+    hy, hx = structure.extent_mm[1] / 2.0, structure.extent_mm[2] / 2.0
+    r = 1.05 * math.hypot(hy, hx) + 0.5
+    return Body(f"{2 * r:.1f} mm tube of {medium}", (r, r), core=medium)
+
+
+def scan_specimen(structure: Volume, seed: int, protocol: Protocol) -> dict[str, np.ndarray]:
+    """Scan one fine-grid structure with the scanner twin's fast path (:func:`trabecula.scanner.scan`,
+    ``mode="fast"``) under ``protocol`` (its body around the specimen, its medium in the box):
+
+    * ``input`` — the protocol's scan, with noise (seed ``seed``);
+    * ``input_clean`` — the same scan without noise (the denoising reference);
+    * ``target_sr`` — the same protocol on a detector with elements half as wide, without noise
+      (:meth:`~trabecula.scanner.protocols.Protocol.finer`; the super-resolution reference);
+    * ``target`` — the ``micro-ct`` preset (seed ``seed + 2``), the specimen in a tube of the same medium
+      (:func:`specimen_container`), as specimens are micro-CT scanned.
+
+    The inputs are resampled to the canonical input grid :data:`INPUT_SPACING` and the targets to
+    :data:`TARGET_SPACING` (edge-aligned, same field of view), int16 HU.
+    """
     n_in = tuple(int(round(e / s)) for e, s in zip(structure.extent_mm, INPUT_SPACING, strict=True))
     n_t = (n_in[0], 2 * n_in[1], 2 * n_in[2])
-    if backend == "twin":
-        from trabecula.phantom import from_binary
-        from trabecula.scanner import scan
+    phantom = specimen_phantom(structure)
+    clinical, finer = protocol.scanner(), protocol.finer()
+    patient = {"body": protocol.body, "medium": protocol.medium}
+    scans = {
+        "input": (scan(phantom, clinical, seed=seed, mode="fast", **patient), INPUT_SPACING, n_in),
+        "input_clean": (scan(phantom, clinical, noise=False, mode="fast", **patient), INPUT_SPACING, n_in),
+        "target_sr": (scan(phantom, finer, noise=False, mode="fast", **patient), TARGET_SPACING, n_t),
+        "target": (scan(phantom, "micro-ct", seed=seed + 2, mode="fast", body=specimen_container(structure, protocol.medium),
+                        medium=protocol.medium), TARGET_SPACING, n_t),
+    }
+    corner = np.asarray(structure.origin, float) - np.asarray(structure.spacing, float) / 2  # the specimen's box
+    return {k: np.clip(np.rint(_on_grid(v, sp, n, corner)), -32768, 32767).astype(np.int16)
+            for k, (v, sp, n) in scans.items()}
 
-        binary = structure if structure.units == "binary" else structure.with_data(
-            (structure.numpy() > 700).astype(np.uint8), units="binary", step="bone > 700 HU")
-        phantom = from_binary(binary)
-        full = scan(phantom, "clinical-mdct", mas=full_mas, seed=seed, mode="fast")
-        low = scan(phantom, "clinical-mdct", mas=low_mas, seed=seed + 1, mode="fast")
-        tgt = scan(phantom, "micro-ct", seed=seed + 2, mode="fast")
-    elif backend == "image":
-        full = image_scan(structure, "clinical-mdct", mas=full_mas, seed=seed)
-        low = image_scan(structure, "clinical-mdct", mas=low_mas, seed=seed + 1)
-        tgt = image_scan(structure, "micro-ct", seed=seed + 2)
-    else:
-        raise ParameterError("backend", f"use twin, image or auto, got {backend!r}")
-    out = {"input": _on_grid(full, INPUT_SPACING, n_in), "input_low": _on_grid(low, INPUT_SPACING, n_in),
-           "target": _on_grid(tgt, TARGET_SPACING, n_t)}
-    return {k: np.clip(np.rint(v), -32768, 32767).astype(np.int16) for k, v in out.items()}
+
+def specimen_protocol(spec: dict, protocols: str | Protocol, ranges: ProtocolRanges) -> Protocol:
+    """The protocol of one planned specimen: drawn from ``ranges`` with the specimen's seed
+    (``protocols="random"``), or the given fixed :class:`Protocol`."""
+    if isinstance(protocols, Protocol):
+        return protocols
+    return random_protocol(np.random.default_rng((int(spec["seed"]), 17)), ranges)
+
+
+def _family(spec: dict) -> str:
+    """The stratum a specimen is split in: real L1 regions and their look-alikes together."""
+    return "didsr" if spec["source"] in ("didsr", "lookalike") else spec["source"]
 
 
 def _split_specimens(plan: list[dict], seed: int, test_frac: float = 0.2, val_frac: float = 0.1) -> dict[str, str]:
-    """Assign each specimen to train/val/test, stratified by source and strictly by source specimen (every
-    augmented copy of a structure lands in its original's split); edge objects always train."""
+    """Assign each specimen to train/val/test, stratified by family (:func:`_family`) and strictly by source
+    specimen: every augmented copy and every look-alike of a structure lands in its original's split. Edge
+    objects always train; a family of fewer than five groups has no validation share."""
     rng = np.random.default_rng(seed + 7)
     out: dict[str, str] = {}
-    for source in ("didsr", "synthetic"):
-        groups = list(dict.fromkeys(s.get("source_specimen", s["id"]) for s in plan if s["source"] == source))
+    for family in ("didsr", "synthetic", "shrew", "user"):
+        members = [s for s in plan if s["source"] != "edge" and _family(s) == family]
+        groups = list(dict.fromkeys(s.get("source_specimen", s["id"]) for s in members))
         rng.shuffle(groups)
         n_test = int(round(test_frac * len(groups)))
         n_val = int(round(val_frac * len(groups))) if len(groups) >= 5 else 0
         which = {g: "test" if k < n_test else ("val" if k < n_test + n_val else "train") for k, g in enumerate(groups)}
-        for s in plan:
-            if s["source"] == source:
-                out[s["id"]] = which[s.get("source_specimen", s["id"])]
+        for s in members:
+            out[s["id"]] = which[s.get("source_specimen", s["id"])]
     for s in plan:
         out.setdefault(s["id"], "train")
     return out
@@ -192,24 +284,21 @@ def _split_slices(n: int, rng: np.random.Generator, test_frac: float = 0.2, val_
             "train": sorted(idx[n_test + n_val:].tolist())}
 
 
-def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", split: str = "by-specimen",
-                seed: int = 0, force: bool = False, progress: Callable[[str], None] | None = None,
-                full_mas: float = FULL_MAS, low_mas: float = LOW_MAS) -> Path:
-    """Scan every planned specimen and write the shards and ``manifest.json`` under ``out_dir``.
+def write_pairs(out_dir: str | Path, plan: list[dict], protocols: str | Protocol = "random",
+                split: str = "by-specimen", seed: int = 0, force: bool = False,
+                progress: Callable[[str], None] | None = None, ranges: ProtocolRanges | None = None) -> Path:
+    """Scan every planned specimen (:func:`scan_specimen`) and write the shards and ``manifest.json``.
 
-    ``full_mas`` / ``low_mas``: the clinical doses of ``input`` and ``input_low`` (the DLR pair). The twin scans
-    a bare specimen, whose noise at the preset's 250 mAs is a few HU; a much lower ``low_mas`` gives the
-    noise of a scan through a patient.
-
-    Returns the manifest path. ``backend`` ``auto`` uses the scanner twin when it is installed.
+    ``protocols``: ``"random"`` draws each specimen's clinical protocol from ``ranges`` (default
+    :class:`~trabecula.scanner.protocols.ProtocolRanges`) with the specimen's seed; a
+    :class:`~trabecula.scanner.protocols.Protocol` scans every specimen with it. The manifest records the
+    ranges, and every specimen its protocol, source specimen and augmentation. Returns the manifest path.
     """
     if split not in ("by-specimen", "by-slice"):
         raise ParameterError("split", f"use by-specimen or by-slice, got {split!r}")
-    for name, v in (("mas", full_mas), ("low_mas", low_mas)):
-        if not (v > 0 and np.isfinite(v)):
-            raise ParameterError(name, f"must be a positive dose in mAs, got {v}")
-    if backend == "auto":
-        backend = "twin" if _twin_available() else "image"
+    if not isinstance(protocols, Protocol) and protocols != "random":
+        raise ParameterError("protocols", f"use random or a preset name, got {protocols!r}")
+    ranges = ranges or ProtocolRanges()
     out_dir = Path(out_dir)
     if (out_dir / MANIFEST).exists() and not force:
         raise InputError(out_dir / MANIFEST, "already exists (use --force to overwrite)")
@@ -221,7 +310,8 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
         if progress:
             progress(spec["id"])
         structure = load_structure(spec)
-        arrs = scan_specimen(structure, spec["seed"], backend, full_mas, low_mas)
+        protocol = specimen_protocol(spec, protocols, ranges)
+        arrs = scan_specimen(structure, spec["seed"], protocol)
         shard = f"{spec['id']}.npz"
         with atomic_output(out_dir / shard, force=True) as tmp:
             with open(tmp, "wb") as fh:
@@ -231,10 +321,11 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
             rec["file"] = Path(spec["path"]).name
         bv = float(structure.numpy().mean()) if structure.units == "binary" else None
         rec.update({
-            "shard": shard, "backend": backend, "bv_tv_truth": bv,
-            "scans": {"input": {"scanner": "clinical-mdct", "mas": full_mas, "seed": spec["seed"]},
-                      "input_low": {"scanner": "clinical-mdct", "mas": low_mas, "seed": spec["seed"] + 1},
-                      "target": {"scanner": "micro-ct", "seed": spec["seed"] + 2}},
+            "shard": shard, "backend": "twin", "bv_tv_truth": bv, "protocol": protocol.to_dict(),
+            "scans": {"input": {"scanner": protocol.scanner().name, "seed": spec["seed"], "noise": True},
+                      "input_clean": {"scanner": protocol.scanner().name, "noise": False},
+                      "target_sr": {"scanner": protocol.finer().name, "noise": False},
+                      "target": {"scanner": "micro-ct", "seed": spec["seed"] + 2, "medium": protocol.medium}},
             "shape_input": list(arrs["input"].shape), "shape_target": list(arrs["target"].shape),
         })
         if split == "by-specimen":
@@ -246,12 +337,14 @@ def write_pairs(out_dir: str | Path, plan: list[dict], backend: str = "auto", sp
     manifest = {
         "format": "trabecula-pairs/1",
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "backend": backend,
-        "backend_note": ("scanner twin, fast mode" if backend == "twin" else
-                         "image-domain scanner model (trabecula.scanner.image_domain): Gaussian PSF, area resampling, "
-                         "correlated Gaussian noise; not a projection/reconstruction simulation"),
+        "backend": "twin",
+        "backend_note": "scanner twin, fast path (trabecula.scanner.fast), validated against its projection simulation",
+        "arrays": {"input": "protocol scan with noise (input grid)", "input_clean": "same scan without noise (input grid)",
+                   "target_sr": "same protocol, detector elements half as wide, no noise (target grid)",
+                   "target": "micro-ct (target grid)"},
         "input_spacing": list(INPUT_SPACING), "target_spacing": list(TARGET_SPACING), "scale": 2,
-        "doses_mas": {"input": full_mas, "input_low": low_mas},
+        "protocols": "random" if not isinstance(protocols, Protocol) else protocols.to_dict(),
+        "protocol_ranges": ranges.to_dict() if not isinstance(protocols, Protocol) else None,
         "split_mode": split, "seed": seed, "specimens": records,
     }
     path = out_dir / MANIFEST
@@ -325,40 +418,63 @@ def pairs_from_folders(input_dir: str | Path, target_dir: str | Path, out_dir: s
     return path
 
 
+def default_data_dir() -> Path:
+    """The real-data folder: ``$TRABECULA_DATA``, else ``shared/data`` beside the repository."""
+    return Path(os.environ.get("TRABECULA_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
+
+
 def default_didsr_dir() -> Path | None:
-    """The DIDSR L1 vertebra structures' default folder, ``$TRABECULA_DATA/didsr_l1_vertebra`` (the data folder
-    defaults to ``shared/data`` beside the repository), or None when that folder does not exist."""
-    base = Path(os.environ.get("TRABECULA_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
-    folder = base / "didsr_l1_vertebra"
+    """The DIDSR L1 vertebra structures' default folder, ``<data>/didsr_l1_vertebra``, or None when that
+    folder does not exist."""
+    folder = default_data_dir() / "didsr_l1_vertebra"
     return folder if folder.is_dir() else None
 
 
+def default_shrew_path() -> Path | None:
+    """The shrew sample's default file, ``<data>/didsr_shrew/Shrew.nrrd``, or None when it does not exist."""
+    path = default_data_dir() / "didsr_shrew" / "Shrew.nrrd"
+    return path if path.is_file() else None
+
+
+def _optional_source(value: str | Path | None, default: Callable[[], Path | None]) -> Path | None:
+    if value is None:
+        return default()
+    return None if str(value).lower() == "none" else Path(value)
+
+
 def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, didsr: str | Path | None = None,
-               backend: str = "twin", split: str = "by-specimen", input_dir: str | Path | None = None,
+               shrew: str | Path | None = None, lookalikes: int = 0, augment: int = 0,
+               protocols: str = "random", mas: float | None = None, body: str | None = None,
+               medium: str | None = None, split: str = "by-specimen", input_dir: str | Path | None = None,
                target_dir: str | Path | None = None, low_dir: str | Path | None = None, size: int = 240,
-               seed: int = 0, mas: float = FULL_MAS, low_mas: float = LOW_MAS, force: bool = False,
-               augment: int = 0) -> Path:
+               seed: int = 0, force: bool = False) -> Path:
     """Make a pairs folder (``trabecula pairs``); returns the manifest path.
 
     With ``input_dir`` and ``target_dir`` (both or neither, else :class:`ParameterError`): the user's own
-    registered pairs (:func:`pairs_from_folders`, ``low_dir`` optional). Otherwise ``synthetic`` level-set
-    specimens, ``edges`` edge objects and the DIDSR structures in ``didsr`` (None: :func:`default_didsr_dir`;
-    ``"none"``: no DIDSR specimens; ``augment`` augmented copies of each), ``size`` voxels across, planned by
-    :func:`specimen_plan` and scanned by
-    :func:`write_pairs` at ``mas`` / ``low_mas`` with a progress bar.
+    registered pairs (:func:`pairs_from_folders`, ``low_dir`` optional). Otherwise the specimens of
+    :func:`specimen_plan` — the DIDSR regions in ``didsr`` (None: :func:`default_didsr_dir`; ``"none"``:
+    none) with ``augment`` augmented copies and ``lookalikes`` look-alikes, the shrew sample ``shrew``
+    (None: :func:`default_shrew_path`; ``"none"``: none), ``synthetic`` level-set structures and ``edges``
+    edge objects, ``size`` voxels across — scanned by :func:`write_pairs` with a progress bar under
+    ``protocols``: ``"random"`` (each specimen its own protocol from
+    :class:`~trabecula.scanner.protocols.ProtocolRanges`) or a preset name (that preset's protocol, with
+    ``mas``, ``body`` and ``medium`` overriding it).
     """
     if (input_dir is None) != (target_dir is None):
         raise ParameterError("--input/--target", "give both folders for your own pairs")
     if input_dir is not None:
         return pairs_from_folders(input_dir, target_dir, out_dir, low_dir, split=split, seed=seed, force=force)
-    if didsr is None:
-        didsr_dir = default_didsr_dir()
+    if protocols == "random":
+        if mas is not None or body is not None or medium is not None:
+            raise ParameterError("--mas/--body/--medium", "fix a protocol with --protocols PRESET; random protocols draw them")
+        chosen: str | Protocol = "random"
     else:
-        didsr_dir = None if str(didsr).lower() == "none" else didsr
-    plan = specimen_plan(synthetic, edges, didsr_dir, seed, size, augment=augment)
+        chosen = preset_protocol(protocols, mas, body, medium)
+    plan = specimen_plan(synthetic, edges, _optional_source(didsr, default_didsr_dir), seed, size, augment=augment,
+                         lookalikes=lookalikes, shrew=_optional_source(shrew, default_shrew_path))
     with progress_steps("scanning specimens", len(plan)) as advance:
-        return write_pairs(out_dir, plan, backend=backend, split=split, seed=seed, force=force,
-                           progress=lambda sid: advance(1, f"scanning {sid}"), full_mas=mas, low_mas=low_mas)
+        return write_pairs(out_dir, plan, protocols=chosen, split=split, seed=seed, force=force,
+                           progress=lambda sid: advance(1, f"scanning {sid}"))
 
 
 def pair_counts(manifest_path: str | Path) -> dict[str, Any]:
@@ -417,22 +533,44 @@ class PairSet:
                 return s
         raise ParameterError("specimen", f"no specimen {spec_id!r} in {self.root}")
 
-    def load(self, spec_id: str, keys: Sequence[str] = ("input", "input_low", "target")) -> dict[str, np.ndarray]:
+    def model_keys(self, model: str) -> tuple[str, str]:
+        """The (input, target) arrays a model trains on here: :func:`pair_keys` of this folder's arrays."""
+        arrays = self.manifest.get("arrays") or {"input": "", "input_low": "", "target": ""}
+        return pair_keys(model, arrays)
+
+    def load(self, spec_id: str, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """The arrays ``keys`` of one specimen (all of them by default), float32 HU."""
         rec = self.record(spec_id)
         path = self.root / rec["shard"]
         try:
             with np.load(path) as z:
-                return {k: z[k].astype(np.float32) for k in keys if k in z.files}
+                return {k: z[k].astype(np.float32) for k in (z.files if keys is None else keys) if k in z.files}
         except (OSError, ValueError) as exc:
             raise InputError(path, f"cannot read shard ({exc})") from exc
 
     def volume(self, spec_id: str, key: str) -> Volume:
         arr = self.load(spec_id, (key,))[key]
         in_sp = self.manifest["input_spacing"]
-        sp = self.manifest["target_spacing"] if key == "target" else in_sp
+        sp = self.manifest["target_spacing"] if key.startswith("target") else in_sp
         # the target grid is edge-aligned with the input grid (whose first voxel centre is the origin)
         origin = tuple(-c / 2 + f / 2 for c, f in zip(in_sp, sp, strict=True))
         return Volume(arr, tuple(sp), origin, "HU")
+
+
+def pair_keys(model: str, arrays: Sequence[str] | Mapping[str, Any]) -> tuple[str, str]:
+    """The (input, target) arrays of a pairs folder holding ``arrays`` that ``model`` learns:
+
+    * ``dlr`` (denoising): ``input`` → ``input_clean`` (the same protocol without noise); folders made
+      before randomised protocols hold ``input_low`` → ``input`` (quarter dose → full dose);
+    * ``srdlr`` (super-resolution): ``input`` → ``target_sr`` (the finer detector) where present, else
+      ``target``;
+    * the micro-CT-like models: ``input`` → ``target`` (micro-CT)."""
+    have = set(arrays)
+    if model == "dlr":
+        return ("input", "input_clean") if "input_clean" in have else ("input_low", "input")
+    if model == "srdlr" and "target_sr" in have:
+        return "input", "target_sr"
+    return "input", "target"
 
 
 def context_stack(vol: np.ndarray, z: int, k: int, stride: int = 1) -> np.ndarray:

@@ -1,7 +1,9 @@
 """Hallucination check: is an enhanced volume's structure supported by the clinical input it came from?
 
 Method (a data-consistency test): re-degrade the output with the input scanner's forward model — the
-calibrated PSF and sampling of :func:`trabecula.scanner.image_domain.blur_and_sample`, noise-free — and
+scanner twin's modelled transfer function (:func:`trabecula.scanner.fast.mtf_model`: detector aperture,
+focal spot, scintillator blur, kernel, back-projection interpolation and slice profile, the signal model of
+the fast path), applied on the output's grid and sampled at the input's voxel centres, noise-free — and
 compare the prediction with the actual input:
 
 1. ``r = input − D(output)`` on the input grid (HU). For an output the input can support, ``r`` is the
@@ -32,7 +34,8 @@ import numpy as np
 from scipy import ndimage
 
 from trabecula.errors import ParameterError
-from trabecula.scanner.image_domain import FWHM_TO_SIGMA, IMAGE_DOMAIN_PRESETS
+from trabecula.scanner.config import Scanner, load_scanner
+from trabecula.scanner.fast import mtf_model
 from trabecula.volume import Volume
 
 
@@ -77,14 +80,35 @@ def _robust_affine(x: np.ndarray, y: np.ndarray, iters: int = 10, k: float = 1.3
     return a, b
 
 
-def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clinical-mdct", smooth_vox: float = 1.0,
+def scanner_blur(a: np.ndarray, spacing, scanner: str | Scanner = "clinical-mdct") -> np.ndarray:
+    """``a`` (z, y, x; ``spacing`` mm) filtered by ``scanner``'s modelled transfer function,
+    ``H_xy(√(f_y² + f_x²)) · H_z(f_z)`` (:func:`trabecula.scanner.fast.mtf_model`), by FFT with edge padding
+    of one in-plane and one axial resolution length (so the blur does not wrap)."""
+    import scipy.fft
+
+    s = load_scanner(scanner)
+    sp = np.asarray(spacing, float)
+    reach = (4 * max(s.geometry.pixel_v_iso_mm, s.reconstruction.slice_thickness_mm),
+             4 * s.geometry.pixel_u_iso_mm, 4 * s.geometry.pixel_u_iso_mm)
+    pad = [min(int(np.ceil(r / d)), n) for r, d, n in zip(reach, sp, a.shape, strict=True)]
+    work = np.pad(a.astype(np.float32), [(p, p) for p in pad], mode="edge")
+    F = scipy.fft.rfftn(work, workers=-1)
+    kz = np.fft.fftfreq(work.shape[0], sp[0])[:, None, None]
+    ky = np.fft.fftfreq(work.shape[1], sp[1])[None, :, None]
+    kx = np.fft.rfftfreq(work.shape[2], sp[2])[None, None, :]
+    F *= (mtf_model(s, np.sqrt(ky ** 2 + kx ** 2), "xy") * mtf_model(s, kz, "z")).astype(np.float32)
+    out = scipy.fft.irfftn(F, s=work.shape, workers=-1).astype(np.float32)
+    return out[pad[0]:pad[0] + a.shape[0], pad[1]:pad[1] + a.shape[1], pad[2]:pad[2] + a.shape[2]]
+
+
+def consistency_check(output: Volume, input_volume: Volume, scanner: str | Scanner = "clinical-mdct", smooth_vox: float = 1.0,
                       z_threshold: float = 4.0, flag_fraction: float = 0.01, min_cluster_mm3: float = 1.0,
                       min_score: float = 0.5, match_hu: bool = False) -> ConsistencyResult:
     """Data-consistency of an enhanced ``output`` with the clinical ``input_volume`` (see the module docstring).
 
-    ``scanner`` names the image-domain model of the input scanner (:data:`trabecula.scanner.image_domain.IMAGE_DOMAIN_PRESETS`);
-    its PSF is applied to ``output`` before sampling onto the input's grid (the input's own spacing and
-    origin are used, so any enhanced grid works).
+    ``scanner`` is the input's scanner (a preset name or :class:`~trabecula.scanner.config.Scanner`); its
+    modelled transfer function (:func:`scanner_blur`) is applied to ``output`` before sampling onto the
+    input's grid (the input's own spacing and origin are used, so any enhanced grid works).
 
     ``match_hu``: CT numbers depend on the beam energy, so a micro-CT-like output (80 kVp: bone far above
     its 120 kVp HU) is mapped to the input's HU scale by a robust (Huber, iteratively reweighted) affine fit
@@ -95,11 +119,8 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
     """
     if output.units != "HU" or input_volume.units != "HU":
         raise ParameterError("units", "both volumes must be in HU")
-    if scanner not in IMAGE_DOMAIN_PRESETS:
-        raise ParameterError("scanner", f"unknown scanner model {scanner!r}; choose {', '.join(IMAGE_DOMAIN_PRESETS)}")
-    p = IMAGE_DOMAIN_PRESETS[scanner]
-    sig = np.asarray(p.psf_fwhm_mm) * FWHM_TO_SIGMA / np.asarray(output.spacing)
-    blurred = ndimage.gaussian_filter(output.numpy().astype(np.float32), sig, mode="nearest")
+    scanner_name = scanner if isinstance(scanner, str) else scanner.name
+    blurred = scanner_blur(output.numpy(), output.spacing, scanner)
     # sample onto the input's voxel centres: area-average (anti-alias) then linear interpolation
     factor = np.asarray(input_volume.spacing) / np.asarray(output.spacing)
     if np.any(factor > 1):
@@ -128,13 +149,13 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str = "clin
     score = 1.0 - float(np.var(r)) / var_in if var_in > 0 else float("nan")
     flagged = unsupported > flag_fraction or largest > min_cluster_mm3 or not score >= min_score
     zmap = Volume(z.astype(np.float32), input_volume.spacing, input_volume.origin, "grey",
-                  input_volume.provenance.with_step(f"consistency z-map[{scanner}, smooth {smooth_vox:g} vox]"))
+                  input_volume.provenance.with_step(f"consistency z-map[{scanner_name}, smooth {smooth_vox:g} vox]"))
     resid = Volume(r.astype(np.float32), input_volume.spacing, input_volume.origin, "HU",
                    input_volume.provenance.with_step("consistency residual (input − re-degraded output)"))
     return ConsistencyResult(score, bool(flagged), unsupported, sd, float(np.sqrt(np.mean(r * r))), zmap, resid,
                              {"largest_unsupported_mm3": largest, "z_threshold": z_threshold,
                               "flag_fraction": flag_fraction, "min_cluster_mm3": min_cluster_mm3, "min_score": min_score,
-                              "scanner_model": scanner, "smoothed_residual_sd_hu": sd_s,
+                              "scanner_model": scanner_name, "smoothed_residual_sd_hu": sd_s,
                               "hu_scale_fit": [a_fit, b_fit]})
 
 

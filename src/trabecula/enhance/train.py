@@ -229,7 +229,7 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
         out.mkdir(parents=True, exist_ok=True)
 
     pairs = PairSet.open(cfg.data)
-    in_key, tgt_key = ("input_low", "input") if cfg.model == "dlr" else ("input", "target")
+    in_key, tgt_key = pairs.model_keys(cfg.model)
     patches = PatchDataset(pairs, "train", cfg.patch, spec.scale, cfg.in_channels, cfg.context_stride, in_key,
                            tgt_key, seed=cfg.seed)
     val = (validation_slices(pairs, "val", cfg.val_slices, cfg.in_channels, cfg.context_stride, in_key, tgt_key)

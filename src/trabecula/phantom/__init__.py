@@ -10,8 +10,9 @@ attenuation.
 ``trabecular_cube``         Voronoi-foam trabecular bone calibrated to measured BV/TV, Tb.Th, Tb.Sp
 ``lookalike``               a foam matching a real binary region's BV/TV, Tb.Th, Tb.Sp
 ``from_binary``             a real segmented micro-CT volume as phantom (optionally upsampled)
-``vertebral_body``          cortical shell, trabecular core, marrow, soft tissue
+``vertebral_body``          cortical shell, trabecular core (foam or real structure), marrow, soft tissue
 ``phalanx``                 finger phalanx: cortical shaft, trabecular ends, marrow, soft tissue
+``wrist``                   an axial slab of the wrist at the distal radius: radius and ulna in soft tissue
 ``wire``, ``slanted_edge``  resolution test objects (PSF/MTF)
 ``bar_pattern``             line-pair groups
 ``water_cylinder``          uniform water (noise, NPS, HU)
@@ -34,10 +35,10 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "_base": ["MATERIALS", "LABEL", "Phantom"],
         "trabecular": ["FoamParams", "trabecular_cube", "calibrate_foam", "foam_bone"],
         "real": ["lookalike", "from_binary", "upsample_binary"],
-        "anatomy": ["vertebral_body", "phalanx", "VERTEBRA_FOAM", "PHALANX_FOAM"],
+        "anatomy": ["vertebral_body", "phalanx", "wrist", "VERTEBRA_FOAM", "PHALANX_FOAM"],
         "objects": ["wire", "slanted_edge", "bar_pattern", "water_cylinder", "cylinder_labels"],
         "simple": ["random_field_bone"],
-        "specimen": ["bone_specimen", "didsr_region"],
+        "specimen": ["bone_specimen", "didsr_region", "quilt_binary"],
         "standin": ["synthetic_structure", "edge_phantom", "slanted_edge_hu"],
         "build": ["build", "KINDS", "with_materials", "write_phantom"],
         "augment": ["Augmentation", "augment_binary", "random_augmentation"],

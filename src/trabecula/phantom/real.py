@@ -174,3 +174,32 @@ def lookalike(
     ph.labels = ph.labels.replace(provenance=prov)
     ph.description = (f"look-alike of {real.provenance.source}: " + ph.description)
     return ph
+
+
+def human_scale(real: Volume, tb_th_mm: float = 0.2, voxel_mm: float = 0.05, size: int = 240,
+                measure: Measure | None = None) -> Volume:
+    """A binary structure of another species (or scale) as a human-scale structure: its voxel is taken as
+    ``tb_th_mm`` / (its measured Tb.Th in voxels), the binary is resampled to ``voxel_mm`` (linear
+    interpolation after an anti-aliasing Gaussian, cut at ½: :func:`skimage.transform.resize`) and mirrored
+    to fill ``size``³ voxels (mirror images meet without seams). The architecture is kept, the size is
+    assumed; the provenance records the scale factor and the assumed strut thickness."""
+    from skimage.transform import resize
+
+    from trabecula.phantom.specimen import _tile_mirrored
+
+    b = binary_of(real, "real")
+    positive(tb_th_mm, "tb_th_mm")
+    positive(voxel_mm, "voxel_mm")
+    measure = measure or default_measure
+    th_vox = float(measure(b, (1.0, 1.0, 1.0))["tb_th_mm"])  # Tb.Th in voxels (unit spacing)
+    equiv = tb_th_mm / th_vox  # mm per source voxel at human scale
+    shape = tuple(max(4, int(round(n * equiv / voxel_mm))) for n in b.shape)
+    small = resize(b.astype(np.float32), shape, order=1, anti_aliasing=True, preserve_range=True) > 0.5
+    out = _tile_mirrored(small.astype(np.uint8), (size, size, size))
+    factor = equiv / float(real.spacing[0])
+    prov = replace(real.provenance, steps=[*real.provenance.steps,
+                                            f"human scale[Tb.Th {th_vox:.1f} voxels -> {tb_th_mm:g} mm, x{factor:.2f}, "
+                                            f"resampled to {voxel_mm:g} mm, mirrored to {size}^3]"],
+                   extra={**real.provenance.extra, "human_scale": {"tb_th_voxels": th_vox, "tb_th_mm": tb_th_mm,
+                                                                   "scale_factor": factor, "voxel_mm": voxel_mm}})
+    return Volume(out, voxel_mm, (0.0, 0.0, 0.0), "binary", prov)

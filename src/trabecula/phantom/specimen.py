@@ -4,7 +4,8 @@ Not a label phantom for the scanner (those are the other :mod:`trabecula.phantom
 volume, so the renderer, its benchmark and the demo's fallback have a realistic-looking subject — a short
 tubular bone (a phalanx-like shaft that widens towards both ends, closed by thin end plates) whose inside is
 a real trabecular network when a binary micro-CT region is given (e.g. a DIDSR L1 region, mirrored to fill
-the volume), or a smoothed random field otherwise.
+the volume), or a smoothed random field otherwise. :func:`quilt_binary` fills a larger volume with patches of
+a real region without mirror symmetry (the cores of :mod:`trabecula.phantom.anatomy`'s phantoms).
 """
 
 from __future__ import annotations
@@ -20,6 +21,86 @@ from trabecula.volume import Provenance, Volume
 
 #: HU of the materials (micro-CT-like contrast: trabecular bone tissue as resolved, not partial-volumed)
 HU = {"air": -1000.0, "fat": -90.0, "soft": 40.0, "marrow": 30.0, "trabecular": 1150.0, "cortex": 1700.0}
+
+
+def _tile_starts(n: int, t: int, overlap: int) -> list[int]:
+    """Start indices of tiles of length ``t`` covering ``n`` samples, evenly spread, neighbours overlapping by
+    at least ``overlap`` (one tile when ``t >= n``)."""
+    if t >= n:
+        return [0]
+    k = int(np.ceil((n - overlap) / max(1, t - overlap)))
+    k = max(k, 2)
+    return [int(round(v)) for v in np.linspace(0, n - t, k)]
+
+
+def _ramp(start: int, t: int, prev_end: int | None, next_start: int | None) -> np.ndarray:
+    """1-D weight of a tile ``[start, start + t)``: 1 inside, rising linearly across the overlap with the
+    previous tile (which ends at ``prev_end``) and falling across the overlap with the next (which starts at
+    ``next_start``); near 0 at the tile's blended edges."""
+    x = np.arange(start, start + t, dtype=np.float32) + 0.5
+    w = np.ones(t, np.float32)
+    if prev_end is not None and prev_end > start:
+        w *= np.clip((x - start) / (prev_end - start), 0.0, 1.0)
+    if next_start is not None and next_start < start + t:
+        w *= np.clip((start + t - x) / (start + t - next_start), 0.0, 1.0)
+    return w
+
+
+def quilt_binary(src: np.ndarray, shape: tuple[int, int, int], seed: int = 0, overlap: int = 20,
+                 sigma: float = 1.0) -> np.ndarray:
+    """Fill ``shape`` with patches of a real binary structure, blended where they meet (no mirror symmetry).
+
+    Method (image quilting with linear blending): the output is covered by tiles as large as ``src`` (or the
+    output, along an axis where that is smaller), evenly spread with neighbours overlapping by at least
+    ``overlap`` voxels. Each tile is ``src`` under a seeded random transform (flips of z, y and x, a y↔x
+    transpose when they have the same length) and, along an axis where the tile is shorter than ``src``, a
+    random window of it; axis 0 stays axis 0 (a vertebral structure keeps its superior-inferior direction).
+    Tile weights ramp linearly across each overlap and are normalised to sum to 1. Where one tile covers a
+    voxel its structure is copied exactly; where tiles mix (Σ w² < 0.9), their structures, smoothed by a
+    Gaussian of ``sigma`` voxels, are averaged with those weights and thresholded, per level of mixing (Σ w²
+    in bins of 0.1), at the quantile that keeps ``src``'s bone fraction.
+    """
+    b = np.asarray(src) != 0
+    shape = tuple(int(n) for n in shape)
+    if b.ndim != 3 or len(shape) != 3 or min(shape) < 1:
+        raise ParameterError("shape", f"expected a 3-D source and a (z, y, x) shape, got {b.shape} and {shape}")
+    rng = np.random.default_rng(seed)
+    tile = [min(s, n) for s, n in zip(b.shape, shape, strict=True)]
+    starts = [_tile_starts(n, t, int(overlap)) for n, t in zip(shape, tile, strict=True)]
+    ramps = [[_ramp(s0, t, st[i - 1] + t if i else None, st[i + 1] if i + 1 < len(st) else None)
+              for i, s0 in enumerate(st)] for st, t in zip(starts, tile, strict=True)]
+    mixed = np.zeros(shape, np.float32)  # Σ w · smoothed structure
+    exact = np.zeros(shape, np.float32)  # Σ w · structure
+    wsum = np.zeros(shape, np.float32)
+    w2sum = np.zeros(shape, np.float32)
+    for iz, z0 in enumerate(starts[0]):
+        for iy, y0 in enumerate(starts[1]):
+            for ix, x0 in enumerate(starts[2]):
+                piece = b
+                for ax in range(3):
+                    if rng.random() < 0.5:
+                        piece = np.flip(piece, ax)
+                if piece.shape[1] == piece.shape[2] and rng.random() < 0.5:
+                    piece = piece.transpose(0, 2, 1)
+                off = [int(rng.integers(0, s - t + 1)) for s, t in zip(piece.shape, tile, strict=True)]
+                p = piece[off[0]:off[0] + tile[0], off[1]:off[1] + tile[1], off[2]:off[2] + tile[2]].astype(np.float32)
+                w = ramps[0][iz][:, None, None] * ramps[1][iy][None, :, None] * ramps[2][ix][None, None, :]
+                sl = (slice(z0, z0 + tile[0]), slice(y0, y0 + tile[1]), slice(x0, x0 + tile[2]))
+                exact[sl] += w * p
+                mixed[sl] += w * ndimage.gaussian_filter(p, sigma, mode="nearest")
+                wsum[sl] += w
+                w2sum[sl] += w * w
+    wsum = np.maximum(wsum, 1e-12)
+    out = exact / wsum > 0.5
+    level = np.minimum((w2sum / wsum**2 * 10).astype(np.int8), 9)
+    del exact, w2sum
+    frac = float(b.mean())
+    for k in range(9):  # the mixed levels; level 9 (Σ w² >= 0.9) is (nearly) a single tile
+        m = level == k
+        if m.any():
+            v = mixed[m] / wsum[m]
+            out[m] = v > np.quantile(v, 1.0 - frac)
+    return out
 
 
 def _tile_mirrored(src: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

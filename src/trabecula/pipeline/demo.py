@@ -10,11 +10,11 @@ seed, console, a progress bar and the results of earlier stages) and run in data
 
 What stages hand to later stages through ``ctx.data`` (in-memory objects) — the contract:
 
-* ``ctx.data["phantoms"]``: ``{"vertebra": Volume, "phalanx": Volume}`` label volumes whose
+* ``ctx.data["phantoms"]``: ``{"vertebra": Volume, "wrist": Volume}`` label volumes whose
   ``provenance.extra["materials"]`` maps label id (str) → material name, plus
   ``ctx.data["truth"]``: ``{"vertebra": Volume}`` the binary bone truth of the trabecular region;
 * ``ctx.data["scans"]``: ``{(phantom, preset): Volume}`` reconstructions in HU, e.g.
-  ``("vertebra", "micro-ct")``, ``("vertebra", "clinical-mdct")``, ``("phalanx", "uhr-extremity")``;
+  ``("vertebra", "micro-ct")``, ``("vertebra", "clinical-mdct")``, ``("wrist", "uhr-extremity")``;
 * ``ctx.data["enhanced"]``: ``{model_name: Volume}`` the clinical vertebra scan enhanced by each shipped model;
 * ``ctx.data["measurements"]``: ``{label: dict}`` morphometry results (cylindrical VOI);
 * ``ctx.data["figures"]``: ``{name: Path}`` PNG files for the report (MTF plot, MPR panels, renders);

@@ -21,12 +21,13 @@ from rich.table import Table
 
 from trabecula.enhance.hallucination import consistency_check
 from trabecula.morphometry.voi import cylinder_voi, study_cylinder_vois
+from trabecula.phantom.real import from_binary
 from trabecula.phantom.standin import synthetic_structure
 from trabecula.pipeline.demo_measure import trabecular_core
 from trabecula.pipeline.vertebra_study import voi_morphometry
 from trabecula.quality.similarity import ssim_study
 from trabecula.report import PairedData
-from trabecula.scanner.image_domain import image_scan
+from trabecula.scanner.simulate import scan
 from trabecula.stats import study_table
 from trabecula.volume import Volume
 
@@ -38,8 +39,8 @@ DLR_MAS = 3.9  # the DLR input dose: the twin's bare specimen then has the noise
 
 
 def _own_scans(seed: int) -> tuple[Volume, Volume]:
-    s = synthetic_structure((160, 192, 192), 0.05, 0.22, 0.9, "mixed", seed=seed + 4242)
-    return image_scan(s, "clinical-mdct", seed=seed + 1), image_scan(s, "micro-ct", seed=seed + 2)
+    ph = from_binary(synthetic_structure((160, 192, 192), 0.05, 0.22, 0.9, "mixed", seed=seed + 4242))
+    return (scan(ph, "clinical-mdct", seed=seed + 1, mode="fast"), scan(ph, "micro-ct", seed=seed + 2, mode="fast"))
 
 
 def _central(vol: Volume, n_xy: int, n_z: int) -> Volume:
@@ -60,6 +61,15 @@ def core_roi(clin: Volume, labels: Volume, margin_mm: float = 0.3) -> Volume | N
         return None
     roi = clin.crop_mm(lo, hi)
     return _central(roi, ROI_VOXELS, ROI_SLICES) if min(roi.shape[1:]) >= 16 else None
+
+
+def around(vol: Volume, roi: Volume, margin_mm: float = 0.5) -> Volume:
+    """``vol`` cropped to ``roi``'s world box widened by ``margin_mm`` (and kept inside ``vol``'s own box): the
+    part of the micro-CT the comparisons in the ROI use (sampling, the paired cylinders), not the whole slab."""
+    lo = np.maximum(np.asarray(roi.index_to_world([0, 0, 0])) - margin_mm, vol.index_to_world([0, 0, 0]))
+    hi = np.minimum(np.asarray(roi.index_to_world(np.asarray(roi.shape) - 1)) + margin_mm,
+                    vol.index_to_world(np.asarray(vol.shape) - 1))
+    return vol.crop_mm(lo, hi)
 
 
 SUB_VOI_MM = (1.2, 1.0)  # diameter, height of the small cylinders tiling the core for the paired statistics
@@ -158,6 +168,8 @@ def run(ctx) -> dict[str, Any]:
     region = "trabecular core of the vertebra (cortex and air excluded: the models are trained on trabecular bone)"
     if roi is None:
         roi, region = _central(clin, ROI_VOXELS, ROI_SLICES), "central region"
+    elif isinstance(micro, Volume):
+        micro = around(micro, roi)
     avail = [m for m in MODELS if m in shipped_models()]
     advance = ctx.subtask("enhancing", max(1, len(avail)))
     rows: list[dict[str, Any]] = []

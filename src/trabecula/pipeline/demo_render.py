@@ -1,4 +1,4 @@
-"""Demo stage — render: 3-D views with virtual sectioning of the phalanx and the vertebra, and an MPR panel
+"""Demo stage — render: 3-D views with virtual sectioning of the wrist and the vertebra, and an MPR panel
 of clinical | enhanced | micro-CT with the same zoomed inset on the trabeculae.
 
 Takes the scans from ``ctx.data["scans"]`` (the twin stage) and the enhanced clinical scans from
@@ -29,7 +29,7 @@ MAX_SIDE = 256
 RENDER_SIZE = (800, 800)
 
 _PREFERRED = {
-    "phalanx": ("uhr-extremity", "micro-ct", "clinical-mdct"),
+    "wrist": ("uhr-extremity", "micro-ct", "clinical-mdct"),
     "vertebra": ("micro-ct", "uhr-extremity", "clinical-mdct"),
 }
 
@@ -120,7 +120,7 @@ def _mpr_panel(ctx, scans: dict, enhanced: dict, fallback: Volume | None, path: 
     lo = ref.index_to_world([0, 0, 0])
     hi = ref.index_to_world(np.asarray(ref.shape) - 1)
     center = (lo + hi) / 2
-    size = float(min(hi - lo)) / 4
+    size = min(2.0, float(min((hi - lo)[1:])) / 4)  # in-plane: a slab phantom is thin along z
     fig = mpr_figure(vols, window="bone", titles=titles, inset=(center, size), dpi=110)
     save_png(fig, path, force=True)
     return {"file": path, "volumes": titles, "source": source, "inset_mm": round(size, 3),
@@ -136,7 +136,7 @@ def run(ctx) -> dict[str, Any]:
     advance = ctx.subtask("render", 3)
     renders: dict[str, Any] = {}
     fallback = None
-    for phantom in ("phalanx", "vertebra"):
+    for phantom in ("wrist", "vertebra"):
         picked = _pick(scans, phantom)
         if picked is None:
             if fallback is None:

@@ -38,7 +38,7 @@ TITLE = "Report: one self-contained HTML file"
 
 #: volumes shown side by side in the report's viewer, in order of preference (at most three)
 VIEWER_PREFERENCE = (("vertebra", "clinical-mdct"), ("enhanced", "pix2pixhd"), ("vertebra", "micro-ct"),
-                     ("phalanx", "uhr-extremity"))
+                     ("wrist", "uhr-extremity"))
 #: voxel budget per viewer volume (64³ each keeps the report at a few MB)
 VIEWER_VOXELS = 262_144
 

@@ -1,13 +1,18 @@
-"""Demo stage — the scanner twin: a vertebral body and a finger phalanx scanned by the five presets.
+"""Demo stage — the scanner twin: a full-size vertebral body and a wrist scanned by the five presets.
 
-* phantoms: :func:`trabecula.phantom.vertebral_body` and :func:`trabecula.phantom.phalanx` (small defaults);
+* phantoms: the vertebra is the central 3 mm axial slab of a 25 × 30 × 40 mm lumbar vertebral body
+  (:func:`trabecula.phantom.vertebral_body` with ``slab_mm``: cortex 0.4 mm, red marrow, soft tissue; the
+  endplates lie outside the slab) whose trabecular core is real anatomy — patches of the DIDSR L1 micro-CT
+  region :data:`DIDSR_REGION` quilted to fill it — or, where the shared data are missing, the built-in foam
+  (the stage's result says which). The wrist is a 3 mm axial slab at the distal radius
+  (:func:`trabecula.phantom.wrist`: radius and ulna, foam cores in yellow marrow);
 * scans (fast path, seconds each): the vertebra with ``micro-ct``, ``clinical-mdct`` and ``study-mdct`` (the
-  vertebra study's protocol, the specimen in PBS), the phalanx with ``uhr-extremity`` (inside its default wrist),
-  ``clinical-uhr`` and ``clinical-mdct``;
+  vertebra study's protocol, the specimen in PBS), the wrist with ``uhr-extremity`` (inside its default wrist
+  body), ``clinical-uhr`` and ``clinical-mdct`` (inside the same wrist body, soft tissue filling the box);
 * resolution: the MTF of every preset from a slanted bone edge through the *full* cone-beam simulation
   (projection, noise-free detector, FDK), written as ``twin/mtf.png``; mid slices as ``twin/slices.png``.
 
-Hands to later stages (``ctx.data``): ``phantoms`` {vertebra, phalanx} label volumes, ``truth`` {vertebra},
+Hands to later stages (``ctx.data``): ``phantoms`` {vertebra, wrist} label volumes, ``truth`` {vertebra},
 ``scans`` {(phantom, preset): Volume in HU}, ``figures`` {"mtf", "twin_slices"}. Checks: the MTF10 targets
 of the scanner presets (uhr-extremity ≥ 5 lp/mm, clinical-uhr 2–4, clinical-mdct 0.7–1.0, in that order), every scan
 in HU on its preset's voxel grid, and micro-CT bone fraction in the trabecular VOI within 25 % of the truth.
@@ -16,23 +21,58 @@ in HU on its preset's voxel grid, and micro-CT bone fraction in the trabecular V
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.table import Table
 
+from trabecula.enhance.data import default_didsr_dir
+from trabecula.io import read_volume
 from trabecula.morphometry.threshold import threshold_isodata_skimage
 from trabecula.morphometry.voi import cylinder_voi
-from trabecula.phantom import phalanx, vertebral_body
+from trabecula.phantom import vertebral_body, wrist
 from trabecula.pipeline.twin_study import mtf_part, plot_mtf, save_figure
 from trabecula.scanner import load_scanner, scan
 
-TITLE = "Scanner twin: phantoms scanned by uhr-extremity, clinical-uhr, clinical-mdct, study-mdct, micro-ct"
+TITLE = "Scanner twin: a vertebra and a wrist scanned by uhr-extremity, clinical-uhr, clinical-mdct, study-mdct, micro-ct"
 
 SCANS = (("vertebra", "micro-ct"), ("vertebra", "clinical-mdct"), ("vertebra", "study-mdct"),
-         ("phalanx", "uhr-extremity"), ("phalanx", "clinical-uhr"), ("phalanx", "clinical-mdct"))
+         ("wrist", "uhr-extremity"), ("wrist", "clinical-uhr"), ("wrist", "clinical-mdct"))
+#: The patient around each scan of a phantom ({}: the preset's defaults); the wrist sits in the wrist body for every preset.
+PATIENT = {"vertebra": {}, "wrist": {"body": "wrist", "medium": "soft_tissue"}}
+#: A lumbar vertebral body (height × antero-posterior depth × width, mm) and the central slab the demo builds.
+VERTEBRA_MM = (25.0, 30.0, 40.0)
+VERTEBRA_SLAB_MM = 3.0
+WRIST_SLAB_MM = 3.0
+#: The DIDSR L1 region whose structure fills the vertebra's core (BV/TV 0.240; its axis 0 is the spine axis:
+#: the longest mean bone run of the ten regions lies along it).
+DIDSR_REGION = "Segmentation-grayscale-1_06219.nrrd"
 MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "study-mdct", "clinical-mdct", "micro-ct")
+
+
+def real_structure(spacing_mm: float = 0.05):
+    """The DIDSR region :data:`DIDSR_REGION` as a binary Volume on ``spacing_mm`` voxels (the origin's stated
+    0.05 mm), and a one-line note; ``(None, why)`` when the shared data are not there."""
+    folder = default_didsr_dir()
+    path = folder / DIDSR_REGION if folder is not None else None
+    if path is None or not path.is_file():
+        return None, (f"built-in foam: the DIDSR L1 region {DIDSR_REGION} was not found "
+                      "(set TRABECULA_DATA to the folder holding didsr_l1_vertebra/)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the header's 1.0 mm spacing is overridden on purpose
+        vol = read_volume(path, spacing=spacing_mm, units="binary")
+    return vol, f"real anatomy: DIDSR L1 region {DIDSR_REGION} (micro-CT, {spacing_mm:g} mm), patches quilted"
+
+
+def demo_phantoms(seed: int = 0):
+    """The demo's phantoms: the vertebra (the central :data:`VERTEBRA_SLAB_MM` slab of a :data:`VERTEBRA_MM`
+    body, its core from :func:`real_structure` or the foam) and the wrist; returns
+    ``(vertebra, wrist, note)``, the note saying where the vertebra's trabecular structure came from."""
+    real, note = real_structure()
+    vert = vertebral_body(VERTEBRA_MM, 0.05, 0.4, trabecular=real, seed=seed, slab_mm=VERTEBRA_SLAB_MM)
+    return vert, wrist(WRIST_SLAB_MM, 0.05, seed=seed), note
 
 
 def _slices_png(scans: dict, path: Path) -> Path:
@@ -41,12 +81,10 @@ def _slices_png(scans: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(scans), figsize=(3.0 * len(scans), 3.3), dpi=110)
+    fig, axes = plt.subplots(1, len(scans), figsize=(3.2 * len(scans), 3.0), dpi=110)
     for ax, ((ph, preset), vol) in zip(np.atleast_1d(axes), scans.items(), strict=True):
         a = vol.numpy()
-        sl = a[a.shape[0] // 2] if ph == "vertebra" else a[:, :, a.shape[2] // 2]  # phalanx: a long-axis cut
-        asp = 1.0 if ph == "vertebra" else vol.spacing[0] / vol.spacing[1]
-        ax.imshow(sl, cmap="gray", vmin=-200, vmax=2200, aspect=asp, interpolation="nearest")
+        ax.imshow(a[a.shape[0] // 2], cmap="gray", vmin=-200, vmax=2200, interpolation="nearest")  # axial mid slice
         ax.set_title(f"{ph}\n{preset} ({vol.spacing[1]:.3g} mm)", fontsize=8)
         ax.axis("off")
 
@@ -64,18 +102,16 @@ def run(ctx) -> dict[str, Any]:
     advance = ctx.subtask("scanner twin", 2 + len(SCANS) + len(MTF_PRESETS))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    vert = vertebral_body(seed=ctx.seed)
-    advance(1, "phantom: vertebral body")
-    phal = phalanx(seed=ctx.seed)
-    advance(1, "phantom: phalanx")
+    vert, wri, structure = demo_phantoms(ctx.seed)
+    advance(2, "phantoms: vertebral body, wrist")
     timings["phantoms"] = round(time.perf_counter() - t0, 2)
-    phantoms = {"vertebra": vert, "phalanx": phal}
+    phantoms = {"vertebra": vert, "wrist": wri}
 
     scans: dict[tuple[str, str], Any] = {}
     rows = []
     for k, (ph, preset) in enumerate(SCANS):
         t1 = time.perf_counter()
-        vol = scan(phantoms[ph], preset, seed=ctx.seed + k, mode="fast")
+        vol = scan(phantoms[ph], preset, seed=ctx.seed + k, mode="fast", progress=False, **PATIENT[ph])
         scans[(ph, preset)] = vol
         s = load_scanner(preset)
         a = vol.numpy()
@@ -120,7 +156,7 @@ def run(ctx) -> dict[str, Any]:
         "every scan in HU on its preset's grid": all(r["grid_ok"] for r in rows),
         "micro-ct BV/TV within 25 % of truth (VOI)": abs(scan_bvtv / truth_bvtv_voi - 1) <= 0.25,
     }
-    ctx.data.setdefault("phantoms", {}).update({"vertebra": vert.labels, "phalanx": phal.labels})
+    ctx.data.setdefault("phantoms", {}).update({"vertebra": vert.labels, "wrist": wri.labels})
     ctx.data.setdefault("truth", {})["vertebra"] = vert.truth
     ctx.data.setdefault("scans", {}).update(scans)
     ctx.data.setdefault("figures", {}).update({"mtf": mtf_png, "twin_slices": slices_png})
@@ -135,7 +171,7 @@ def run(ctx) -> dict[str, Any]:
         iq[f"{name} (edge)"] = {"MTF50": _num(v.get("mtf50_lp_mm")), "MTF10": _num(v.get("mtf10_lp_mm"))}
     return {
         "ok": bool(all(checks.values())), "checks": {k: bool(v) for k, v in checks.items()},
-        "phantoms": {"vertebra": vert.description, "phalanx": phal.description},
+        "phantoms": {"vertebra": vert.description, "wrist": wri.description, "vertebra_structure": structure},
         "scans": rows,
         "mtf": {k: {"mtf50_lp_mm": _num(v["mtf50_lp_mm"]), "mtf10_lp_mm": _num(v["mtf10_lp_mm"]),
                     "nyquist_lp_mm": v["nyquist_lp_mm"], "seconds": v["seconds"]} for k, v in mtf.items()},
@@ -162,6 +198,11 @@ def show(ctx, res: dict[str, Any]) -> None:
         m.add_row(k, f"{m50:.2f}" if m50 is not None else f"> {v['nyquist_lp_mm']:.1f}",
                   f"{m10:.2f}" if m10 is not None else f"> {v['nyquist_lp_mm']:.1f} (Nyquist)")
     ctx.console.print(m)
+    for name in ("vertebra", "wrist"):
+        if name in res.get("phantoms", {}):
+            ctx.console.print(f"{name}: {res['phantoms'][name]}")
+    if res.get("phantoms", {}).get("vertebra_structure"):
+        ctx.console.print(f"vertebra's trabecular structure: {res['phantoms']['vertebra_structure']}")
     b = res["micro_ct_bvtv"]
     ctx.console.print(f"micro-ct BV/TV in the vertebra's VOI: {b['scan']:.3f} (truth {b['truth']:.3f}); "
                       f"figures: {res['figures']['mtf']}, {res['figures']['slices']}")

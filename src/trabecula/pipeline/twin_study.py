@@ -25,9 +25,10 @@
 
 4. **Real anatomy.** With ``real_data``, the ten human L1 regions (DIDSR, binary, 0.05 mm) become phantoms
    (bone in marrow, in 1 mm of PBS), are scanned by ``micro-ct``, ``study-mdct`` and ``clinical-mdct`` and
-   measured with the study's own protocol (bone window L 500 / W 2000 HU to 8 bit, ImageJ IsoData, BoneJ local
-   thickness; :func:`measure_study_protocol`) in a 12 mm × 10 mm cylinder; the MDCT / micro-CT ratios are
-   checked against the study's (``real_anatomy``).
+   measured with the study's own protocol (8-bit stacks, ImageJ IsoData, BoneJ local thickness;
+   :func:`measure_study_protocol`) in a 12 mm × 10 mm cylinder; the MDCT / micro-CT ratios are checked against
+   the study's (``real_anatomy``). The 8-bit conversion, which the study does not state, is per modality
+   (:func:`study_window`): the MDCT in the bone window L 500 / W 2000 HU, the micro-CT over its own range.
 
 The morphometry scans use the fast path by default (the image-domain model whose MTF and NPS are tested
 against the full simulation); every phantom is also scanned by ``clinical-mdct`` through the full simulation
@@ -79,8 +80,14 @@ REAL_SPACING_MM = 0.05
 #: the cylinder measured in each 15 mm region: 12 mm across (1.5 mm from the region's sides, beyond the
 #: clinical scanners' blur) and 10 mm high (the study's two stacked 5 mm cylinders)
 REAL_VOI_MM = (12.0, 10.0)
-#: the study's 8-bit bone window (level, width) in HU, as :func:`trabecula.pipeline.vertebra_study.voi_morphometry`
+#: the study's 8-bit bone window (level, width) in HU, as :func:`trabecula.pipeline.vertebra_study.voi_morphometry`:
+#: the MDCT's conversion
 STUDY_WINDOW = (500.0, 2000.0)
+#: the presets converted to 8 bit with :data:`STUDY_WINDOW` (clinical CT); every other preset — the reference
+#: micro-CT above all — is converted over its own range (:func:`own_range_window`, :func:`study_window`)
+BONE_WINDOW_PRESETS = ("study-mdct", "clinical-mdct", "clinical-uhr")
+#: the percentiles of the VOI's values that span 0…255 in the own-range conversion
+OWN_RANGE_PERCENTILES = (0.1, 99.9)
 #: the second segmentation of the high-resolution scans: threshold half-way between bone and marrow HU,
 #: sub-voxel 2×. Not for clinical CT: at 0.5 mm no voxel of a 0.2 mm strut reaches the half-way value
 #: (BV/TV measures 0 with it), which is why clinical studies use IsoData-type thresholds.
@@ -153,16 +160,52 @@ def jacketed(ph, water_mm: float = 1.0, material: str = "water"):
 
 
 # --------------------------------------------------------------------------------------------- real anatomy
-def measure_study_protocol(scan: Volume, voi: np.ndarray) -> dict[str, float]:
-    """BV/TV, Tb.Th, Tb.Sp (mm) of a scan in HU the way the vertebra study measured: the bone window
-    (:data:`STUDY_WINDOW`, L 500 / W 2000 HU) to 8 bit, ImageJ's default IsoData threshold of the VOI's voxels,
-    BoneJ's local-thickness conventions — :func:`trabecula.pipeline.vertebra_study.voi_morphometry`, the one
-    copy of that protocol. ``voi``: boolean mask on the scan's grid."""
+def own_range_window(values, percentiles=OWN_RANGE_PERCENTILES) -> tuple[float, float]:
+    """(level, width) in HU of the linear 8-bit conversion that spans ``values`` from their
+    ``percentiles[0]``-th to their ``percentiles[1]``-th percentile: ImageJ's conversion of a 16/32-bit stack
+    to 8 bit scales its display range, by default the stack's minimum…maximum; the percentiles keep a few
+    noise extremes from setting it. A constant input gives width 1."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise ParameterError("voi", "no finite values to set the 8-bit range from")
+    lo, hi = (float(x) for x in np.percentile(v, percentiles))
+    return 0.5 * (lo + hi), max(hi - lo, 1.0)
+
+
+def study_window(preset: str, values) -> tuple[float, float]:
+    """The 8-bit conversion (level, width in HU) the study protocol applies to a scan by ``preset`` whose VOI
+    holds ``values``.
+
+    The study (seed ``vertebra-pix2pixhd-study.txt``, §2.8) binarised micro-CT and micro-CT-like images "as
+    8-bit stack maps in Fiji" by IsoData and does not state the conversion. Our decision, per modality: the
+    MDCT (:data:`BONE_WINDOW_PRESETS`) keeps the bone window L 500 / W 2000 HU (:data:`STUDY_WINDOW`,
+    −500…+1500 HU), which holds its bone (a 0.6 mm scanner reads trabecular bone well below 1500 HU); the
+    micro-CT and every other preset are converted linearly over their own range (:func:`own_range_window`,
+    the 0.1st–99.9th percentile of the VOI), as a micro-CT's reconstruction is exported — its bone reads
+    3500–4600 HU at 80 kVp in a specimen (docs/scanner.md, HU scales), so the bone window would saturate it and
+    IsoData would then place the edge outside the bone. A linear map that does not saturate leaves IsoData's
+    threshold where it is on the HU values, up to the 8-bit rounding."""
+    if preset in BONE_WINDOW_PRESETS:
+        return STUDY_WINDOW
+    return own_range_window(values)
+
+
+def measure_study_protocol(scan: Volume, voi: np.ndarray, window: tuple[float, float] = STUDY_WINDOW) -> dict[str, float]:
+    """BV/TV, Tb.Th, Tb.Sp (mm) of a scan in HU the way the vertebra study measured: the 8-bit conversion
+    ``window`` (level, width in HU; the study's bone window :data:`STUDY_WINDOW` by default, per preset
+    :func:`study_window`), ImageJ's default IsoData threshold of the VOI's voxels, BoneJ's local-thickness
+    conventions — :func:`trabecula.pipeline.vertebra_study.voi_morphometry`, the one copy of that protocol.
+    ``voi``: boolean mask on the scan's grid. The result carries the window (``window_hu``) and the fraction of
+    the VOI's voxels above the window, clipped to 255 (``saturated_fraction``)."""
     from trabecula.pipeline.vertebra_study import voi_morphometry
 
-    r = voi_morphometry(scan.numpy(), scan.spacing, voi, window=STUDY_WINDOW)
+    a = scan.numpy()
+    level, width = (float(w) for w in window)
+    r = voi_morphometry(a, scan.spacing, voi, window=(level, width))
     return {"bv_tv": float(r["BV/TV"]), "tb_th_mm": float(r["Tb.Th (mm)"]), "tb_sp_mm": float(r["Tb.Sp (mm)"]),
-            "threshold_8bit": float(r["threshold_8bit"])}
+            "threshold_8bit": float(r["threshold_8bit"]), "window_hu": [level, width],
+            "saturated_fraction": float(np.mean(a[voi] > level + width / 2.0))}
 
 
 def real_regions(data_dir) -> list[Path]:
@@ -181,19 +224,38 @@ def jacket_medium() -> str:
     return "pbs" if "pbs" in LABEL else "water"
 
 
+def eroded(binary: Volume, voxels: int) -> Volume:
+    """``binary`` eroded ``voxels`` times by the 6-connected structuring element (the one-voxel erosion of
+    :mod:`trabecula.phantom.augment`): every strut thinner by about two voxels per step. Unchanged for 0."""
+    if voxels < 0:
+        raise ParameterError("erode", f"must be 0 or more voxels, got {voxels}")
+    if voxels == 0:
+        return binary
+    from scipy import ndimage as ndi
+
+    b = ndi.binary_erosion(np.asarray(binary.numpy()) > 0, iterations=int(voxels))
+    return Volume(b.astype(np.uint8), binary.spacing, binary.origin, "binary",
+                  binary.provenance.with_step(f"eroded {voxels} voxel(s), 6-connected"))
+
+
 def one_region(path: Path, presets, mode: str, seed: int, voi_mm=REAL_VOI_MM, jacket_mm: float = 1.0,
-               medium: str | None = None, crop_margin_mm: float = 1.5) -> dict[str, Any]:
-    """One real region as a phantom (:func:`trabecula.phantom.real.from_binary`: bone in marrow, 0.05 mm),
-    in ``jacket_mm`` of ``medium``, scanned by each preset and measured by :func:`measure_study_protocol` in a
-    centred cylinder (``voi_mm`` = diameter, height); the truth is the binary in the same cylinder (BoneJ
-    conventions, voxel counting)."""
+               medium: str | None = None, crop_margin_mm: float = 1.5, erode_voxels: int = 0,
+               window: str = "per-modality") -> dict[str, Any]:
+    """One real region as a phantom (:func:`trabecula.phantom.real.from_binary`: bone in marrow, 0.05 mm;
+    first :func:`eroded` by ``erode_voxels``, 0 by default), in ``jacket_mm`` of ``medium``, scanned by each
+    preset and measured by :func:`measure_study_protocol` in a centred cylinder (``voi_mm`` = diameter,
+    height) with the preset's :func:`study_window` (``window="per-modality"``) or the bone window for every
+    preset (``"bone"``, the protocol before the per-modality decision); the truth is the binary in the same
+    cylinder (BoneJ conventions, voxel counting)."""
     from trabecula.io import read_volume
     from trabecula.phantom.real import from_binary
     from trabecula.scanner import scan
 
+    if window not in ("per-modality", "bone"):
+        raise ParameterError("window", f"use per-modality or bone, got {window!r}")
     t0 = time.perf_counter()
     medium = medium or jacket_medium()
-    ph = from_binary(read_volume(path, spacing=REAL_SPACING_MM, units="binary"))
+    ph = from_binary(eroded(read_volume(path, spacing=REAL_SPACING_MM, units="binary"), erode_voxels))
     labels, truth = jacketed(ph, jacket_mm, medium)
     center = tuple(float(v) for v in labels.center_mm)
     d, h = voi_mm
@@ -212,8 +274,9 @@ def one_region(path: Path, presets, mode: str, seed: int, voi_mm=REAL_VOI_MM, ja
         vol = scan(labels, name, seed=seed + k, mode=mode, progress=False)
         t2 = time.perf_counter()
         vc = vol.crop_mm(*box)
-        m = measure_study_protocol(vc, cylinder_voi(vc, diameter_mm=d, height_mm=h, center_mm=center))
+        voi = cylinder_voi(vc, diameter_mm=d, height_mm=h, center_mm=center)
         a = vc.numpy()
+        m = measure_study_protocol(vc, voi, study_window(name, a[voi]) if window == "per-modality" else STUDY_WINDOW)
         m["hu_p1_p99"] = [float(np.percentile(a, 1)), float(np.percentile(a, 99.5))]
         m["scan_seconds"] = round(t2 - t1, 1)
         m["measure_seconds"] = round(time.perf_counter() - t2, 1)
@@ -255,20 +318,34 @@ def summarize_real(records: list[dict[str, Any]], presets, reference: str = "mic
     return s
 
 
+#: the study protocol as the real-anatomy part applies it (recorded in its settings)
+PROTOCOL = (f"8 bit: the bone window L 500 / W 2000 HU for {', '.join(BONE_WINDOW_PRESETS)}, the VOI's own "
+            f"{OWN_RANGE_PERCENTILES[0]:g}–{OWN_RANGE_PERCENTILES[1]:g} percentile range for the other presets "
+            "(micro-CT); ImageJ IsoData of the VOI; BoneJ local thickness")
+#: the same with the bone window for every preset (``window="bone"``)
+BONE_PROTOCOL = "8 bit: the bone window L 500 / W 2000 HU for every preset; ImageJ IsoData of the VOI; BoneJ local thickness"
+
+
 def real_part(data_dir, presets=REAL_PRESETS, mode: str = "fast", seed: int = 0, voi_mm=REAL_VOI_MM,
-              records: list | None = None, on_record=None, progress=None, medium: str | None = None) -> dict[str, Any]:
+              records: list | None = None, on_record=None, progress=None, medium: str | None = None,
+              erode_voxels: int = 0, window: str = "per-modality") -> dict[str, Any]:
     """The real-anatomy part: every DIDSR region in ``data_dir`` (:func:`real_regions`) through
-    :func:`one_region`, then :func:`summarize_real`. ``records`` resumes a partial run (regions already in it
-    are skipped); ``on_record(records)`` is called after each region (to save the state)."""
+    :func:`one_region` (``erode_voxels`` thins the struts first, 0 keeps the regions as they are; ``window``
+    as there), then
+    :func:`summarize_real`. ``records`` resumes a partial run (regions already in it are skipped);
+    ``on_record(records)`` is called after each region (to save the state)."""
     if mode not in ("full", "fast"):
         raise ParameterError("mode", f"use full or fast, got {mode!r}")
+    if window not in ("per-modality", "bone"):
+        raise ParameterError("window", f"use per-modality or bone, got {window!r}")
     files = real_regions(data_dir)
     records = [] if records is None else records
     done = {r["region"] for r in records}
     for i, path in enumerate(files):
         name = path.stem.replace("Segmentation-grayscale-", "")
         if name not in done:
-            records.append(one_region(path, presets, mode, seed + 100 * i, voi_mm, medium=medium))
+            records.append(one_region(path, presets, mode, seed + 100 * i, voi_mm, medium=medium,
+                                      erode_voxels=erode_voxels, window=window))
             if on_record:
                 on_record(records)
         if progress:
@@ -276,7 +353,8 @@ def real_part(data_dir, presets=REAL_PRESETS, mode: str = "fast", seed: int = 0,
     return {"settings": {"regions": len(files), "presets": list(presets), "mode": mode, "seed": seed,
                          "spacing_mm": REAL_SPACING_MM, "medium": medium or jacket_medium(), "jacket_mm": 1.0,
                          "voi": {"shape": "cylinder along z", "diameter_mm": voi_mm[0], "height_mm": voi_mm[1]},
-                         "protocol": "bone window L 500 / W 2000 HU to 8 bit, ImageJ IsoData of the VOI, BoneJ local thickness"},
+                         "protocol": PROTOCOL if window == "per-modality" else BONE_PROTOCOL,
+                         "erode_voxels": int(erode_voxels)},
             "regions": records, "summary": summarize_real(records, presets)}
 
 
@@ -693,7 +771,8 @@ def run_study(out_dir: Path, n: int = 20, seed: int = 0, mode: str = "fast", siz
                                                    voi_height_mm, sensitivity_k, progress=lambda: adv(1))
     if real_data is not None:
         old_real = state.get("real_anatomy", {})
-        same = old_real.get("settings", {}).get("presets") == list(real_presets)
+        same = (old_real.get("settings", {}).get("presets") == list(real_presets)
+                and old_real.get("settings", {}).get("protocol") == PROTOCOL)
         recs = old_real.get("regions", []) if same else []
         n_reg = len(real_regions(real_data))
 

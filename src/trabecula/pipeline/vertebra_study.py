@@ -26,9 +26,10 @@ output — against the micro-CT target:
   (:func:`trabecula.enhance.hallucination.consistency_check`).
 
 :func:`resolution_noise_test` measures the DLR/SR-DLR targets on a slanted bone edge in water
-(:func:`trabecula.phantom.standin.slanted_edge_hu`) scanned by the image-domain clinical model
-(:func:`trabecula.scanner.image_domain.image_scan`): noise SD in the water and MTF50/MTF10 by the
-slanted-edge method (:func:`trabecula.quality.mtf.mtf_edge`), model output against the FBP input.
+(:func:`trabecula.phantom.objects.slanted_edge`, 12 × 12 × 4 mm) inside the lumbar body, scanned by the
+twin's ``clinical-mdct`` fast path at the full and the quarter dose (:data:`EDGE_MAS`): noise SD in the
+water and MTF50/MTF10 by the slanted-edge method (:func:`trabecula.quality.mtf.mtf_edge`), model output
+against the FBP input.
 
 :func:`run_evaluation` is what ``trabecula evaluate`` does: :func:`evaluate`, then the edge test, written to
 ``edge_test.json``.
@@ -44,18 +45,18 @@ from typing import Any
 
 import numpy as np
 
-from trabecula.enhance.data import FULL_MAS, LOW_MAS, PairSet
+from trabecula.enhance.data import PairSet
 from trabecula.enhance.hallucination import consistency_check
 from trabecula.enhance.infer import LoadedModel, enhance_array, load_model, shipped_models
 from trabecula.errors import ParameterError
 from trabecula.io import atomic_output, check_writable
 from trabecula.morphometry.measure import measure
 from trabecula.morphometry.voi import study_cylinder_vois
-from trabecula.phantom.standin import slanted_edge_hu
+from trabecula.phantom.objects import slanted_edge
 from trabecula.quality.fid import fid_from_features, inception_features, kid_from_features
 from trabecula.quality.mtf import mtf_edge
 from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study, ssim_study_slices
-from trabecula.scanner.image_domain import image_scan
+from trabecula.scanner.simulate import scan
 from trabecula.stats import methods_table, study_table, to_markdown, write_table
 from trabecula.volume import Volume, window_to_uint8
 
@@ -99,8 +100,8 @@ def continuity(out: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {"ssim_coronal": ssim_study(cor_o, cor_t), "z_diff_rms_hu": float(np.sqrt(np.mean(dz.astype(np.float64) ** 2)))}
 
 
-def _model_input_key(lm) -> str:
-    return "input_low" if lm.name == "dlr" else "input"
+def _model_input_key(lm, pairs: PairSet) -> str:
+    return pairs.model_keys(lm.name)[0]
 
 
 def _rows(d: dict) -> dict:
@@ -162,7 +163,7 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
         outputs["input_low"] = double_inplane(d["input_low"])
     native: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for label, lm in loaded.items():
-        key = _model_input_key(lm)
+        key = _model_input_key(lm, pairs)
         if key not in d:
             continue
         radius = lm.manifest.get("receptive_radius_px")
@@ -355,15 +356,20 @@ def _edge_metrics(img: np.ndarray, spacing: tuple[float, float, float]) -> dict[
     return {"mtf50_lpmm": float(res.mtf50), "mtf10_lpmm": float(res.mtf10), "noise_sd_hu": sd}
 
 
+#: the edge test's doses (mAs): the study's 250 mAs and a quarter of it, through the lumbar body
+EDGE_MAS = (250.0, 62.5)
+
+
 def resolution_noise_test(models: Mapping[str, Any], seed: int = 123, tile: int = 256) -> dict[str, Any]:
     """The DLR/SR-DLR targets on a slanted edge: FBP input (full and quarter dose) vs each model's output.
 
-    ``dlr`` is applied to the quarter-dose input (its training domain), ``srdlr`` and the others to the
-    full-dose input. Returns the metrics and the ratios output/input.
+    ``dlr`` is applied to the quarter-dose input, ``srdlr`` and the others to the full-dose input. Returns
+    the metrics and the ratios output/input.
     """
-    edge = slanted_edge_hu()
-    full = image_scan(edge, "clinical-mdct", mas=FULL_MAS, seed=seed)
-    low = image_scan(edge, "clinical-mdct", mas=LOW_MAS, seed=seed + 1)
+    edge = slanted_edge(5.0, voxel_mm=0.05, size_mm=(4.0, 12.0, 12.0), material="bone", background="water")
+    patient = {"body": "lumbar", "medium": "water", "mode": "fast"}
+    full = scan(edge, "clinical-mdct", mas=EDGE_MAS[0], seed=seed, **patient)
+    low = scan(edge, "clinical-mdct", mas=EDGE_MAS[1], seed=seed + 1, **patient)
     res: dict[str, Any] = {"input_full": _edge_metrics(full.numpy(), full.spacing),
                            "input_low": _edge_metrics(low.numpy(), low.spacing)}
     for label, m in models.items():

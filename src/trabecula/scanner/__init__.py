@@ -20,8 +20,8 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "tomo": ["reconstruct_parallel", "reconstruct_projections"],
         "fast": ["fast_scan"],
         "spectrum": ["material_hu", "to_hu"],
-        "image_domain": ["image_scan", "blur_and_sample"],
         "body": ["Body", "BODIES", "parse_body", "body_path_lengths"],
         "dose": ["ctdi_w", "scan_dose", "CTDIResult"],
+        "protocols": ["Protocol", "ProtocolRanges", "random_protocol"],
     },
 )

@@ -144,11 +144,12 @@ def to_hu(mu: np.ndarray, mu_water: float, mu_air: float = 0.0) -> np.ndarray:
 
 
 def material_hu(scanner, material: str) -> float:
-    """The HU value a large, uniform region of ``material`` reconstructs to with this scanner:
+    """The HU value a thin, uniform layer of ``material`` reconstructs to with this scanner:
     ``1000 (μ_m − μ_w) / (μ_w − μ_air)`` with the spectrum-weighted (thin-layer) attenuations of the detected
-    beam — what scanning a calibration insert of that material gives, and the scale the fast path and the
-    reconstruction's HU conversion use. ``scanner`` is a :class:`~trabecula.scanner.config.Scanner` or a preset
-    name."""
+    beam — what a small calibration insert gives, and the scale of the reconstruction's HU conversion. Inside
+    a specimen the beam is hardened by the specimen itself and dense materials read lower (bone at 80 kVp by
+    a third to a half; :mod:`trabecula.scanner.fast` models it). ``scanner`` is a
+    :class:`~trabecula.scanner.config.Scanner` or a preset name."""
     sc = load_scanner(scanner) if isinstance(scanner, str) else scanner
     spec = detector_spectrum(sc)
     return float(to_hu(np.float64(effective_mu(material, spec)), water_reference_mu(spec), effective_mu("air", spec)))

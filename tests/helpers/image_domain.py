@@ -1,23 +1,14 @@
-"""The image-domain scanner model: a quick stand-in for the projection/reconstruction twin.
+"""A test helper: the image-domain scanner model that made the pairs of the first shipped weights.
 
-The scanner digital twin (:func:`trabecula.scanner.scan`) simulates projections and reconstruction. When it
-is not installed, or for speed, trabecula's paired data use this image-domain model of the same scanners —
-and the hallucination check always uses it (it needs the *calibrated blur and sampling* of the input
-scanner, applied to an enhanced volume):
+It is not a scanner model of the project (the scanner twin, :mod:`trabecula.scanner`, is the one): the
+shipped weights trained before randomised twin protocols (``dlr``, ``srdlr``, ``pix2pixhd``, ``pix2pix``,
+``crn`` and their ``-2d`` variants) learned its images, and ``tests/enhance/test_shipped.py`` holds them to
+their numbers in that domain until they are retrained on twin pairs.
 
-1. bone tissue / marrow HU assigned to a binary structure on its fine grid (``tissue_hu``, ``marrow_hu``;
-   defaults :data:`trabecula.phantom.standin.TISSUE_HU` and :data:`~trabecula.phantom.standin.MARROW_HU`);
-2. a separable Gaussian point-spread function (σ in mm per axis, from the preset's FWHM);
-3. area-averaging resampling to the scanner's voxel grid (:meth:`trabecula.Volume.resample`, Gaussian
-   anti-aliasing of σ = (factor − 1)/2 voxels then linear interpolation);
-4. additive Gaussian noise, correlated by a Gaussian kernel (σ in voxels, per axis) and scaled to the
-   preset's SD at its reference tube current–time product, ``SD ∝ 1/√mAs`` (quantum-limited).
-
-Each entry of :data:`IMAGE_DOMAIN_PRESETS` is an image-domain approximation of the TOML scanner preset of
-the same name (:mod:`trabecula.scanner.config`, ``scanner/presets/<name>.toml``): stated numbers, not
-measurements of a real scanner, and not derived from the TOML file. ``clinical-mdct`` follows the vertebra
-study's protocol (0.6 mm slice thickness sampled every 0.1 mm, ~0.2 mm pixels, in-plane FWHM 0.5 mm) and
-``micro-ct`` its 52 µm micro-CT (resampled to the 0.1 mm target grid).
+Model: bone tissue / marrow HU assigned to a binary structure on its fine grid; a separable Gaussian PSF;
+area-averaging resampling to the output grid; additive Gaussian noise correlated by a Gaussian kernel and
+scaled as 1/√mAs. ``clinical-mdct``: 0.6 mm slices every 0.1 mm, 0.2 mm pixels, in-plane FWHM 0.5 mm;
+``micro-ct``: 52 µm micro-CT resampled to the 0.1 mm target grid.
 """
 
 from __future__ import annotations

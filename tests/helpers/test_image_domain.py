@@ -6,16 +6,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from trabecula.errors import ParameterError
-from trabecula.phantom.standin import MARROW_HU, TISSUE_HU, synthetic_structure
-from trabecula.scanner.config import PRESETS
-from trabecula.scanner.image_domain import (
+from tests.helpers.image_domain import (
     FWHM_TO_SIGMA,
     IMAGE_DOMAIN_PRESETS,
     blur_and_sample,
     image_scan,
     structure_to_hu,
 )
+from trabecula.errors import ParameterError
+from trabecula.phantom.standin import MARROW_HU, TISSUE_HU, synthetic_structure
+from trabecula.scanner.config import PRESETS
 from trabecula.volume import Volume
 
 
