@@ -208,3 +208,49 @@ def test_augmented_copies_of_real_structures_are_planned_recorded_and_split_with
     assert v.units == "binary" and all(n % 4 == 0 for n in v.shape)
     assert v.provenance.extra["source_specimen"] == copies[0]["source_specimen"]
     assert v.provenance.extra["augmentation"] == copies[0]["augmentation"]
+
+
+def test_shrew_at_human_scale_and_look_alikes_are_planned_and_split_with_their_source(tmp_path):
+    from trabecula.enhance.data import _split_specimens, default_shrew_path, load_structure, specimen_plan
+    from trabecula.morphometry import measure
+
+    d = _fake_didsr(tmp_path / "didsr", 5, size=40)
+    shrew = default_shrew_path()
+    if shrew is None:
+        pytest.skip("the shrew sample is not in the data folder")
+    plan = specimen_plan(n_synthetic=0, n_edges=0, didsr_dir=d, seed=2, size=40, augment=1, lookalikes=2, shrew=shrew)
+    sources = [p["source"] for p in plan]
+    assert sources.count("shrew") == 2 and sources.count("lookalike") == 2
+    look = [p for p in plan if p["source"] == "lookalike"]
+    assert all(p["source_specimen"].startswith("didsr-") for p in look)
+    split = _split_specimens(plan, seed=2)
+    for p in plan:
+        assert split[p["id"]] == split[p["source_specimen"]]
+    v = load_structure(next(p for p in plan if p["id"] == "shrew"))
+    assert v.units == "binary" and v.spacing == pytest.approx((0.05,) * 3) and v.shape == (40, 40, 40)
+    m = measure(v.numpy(), spacing=v.spacing, metrics=("bvtv", "tbth"))
+    assert m.tb_th_mm == pytest.approx(0.2, rel=0.2) and 0.2 < m.bv_tv < 0.4  # human strut, shrew's BV/TV 0.29
+    assert "human_scale" in v.provenance.extra
+    lk = load_structure(look[0])
+    assert lk.units == "binary" and lk.shape == (40, 40, 40) and 0.05 < lk.numpy().mean() < 0.5
+
+
+def test_random_protocol_pairs_record_their_protocols_and_reproduce_from_the_seed(tmp_path):
+    from trabecula.scanner.protocols import ProtocolRanges
+
+    plan = specimen_plan(n_synthetic=2, n_edges=0, seed=4, size=40)
+    for run in ("a", "b"):
+        write_pairs(tmp_path / run, plan, seed=4)
+    a, b = PairSet.open(tmp_path / "a"), PairSet.open(tmp_path / "b")
+    assert a.manifest["protocols"] == "random"
+    assert ProtocolRanges.from_dict(a.manifest["protocol_ranges"]) == ProtocolRanges()
+    protos = [r["protocol"] for r in a.specimens]
+    assert protos[0] != protos[1] and protos == [r["protocol"] for r in b.specimens]
+    for p in protos:
+        assert 0.15 <= p["pixel_mm"] <= 0.5 and 5 <= p["mas"] <= 300 and 100 <= p["kvp"] <= 140
+    for sid in a.ids("train") + a.ids("test") + a.ids("val"):
+        da, db = a.load(sid), b.load(sid)
+        assert set(da) == {"input", "input_clean", "target_sr", "target"}
+        assert all(np.array_equal(da[k], db[k]) for k in da)  # reproducible from the seed
+        assert da["target_sr"].shape == da["target"].shape == (da["input"].shape[0], 2 * da["input"].shape[1],
+                                                               2 * da["input"].shape[2])

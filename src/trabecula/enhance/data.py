@@ -70,7 +70,8 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
       in 1 ± 0.15, a one-voxel erosion or dilation, drawn from ``seed``);
     * ``lookalikes``: that many Voronoi-foam look-alikes (:func:`trabecula.phantom.real.lookalike`), each
       matching the BV/TV, Tb.Th and Tb.Sp of one DIDSR region in turn (needs ``didsr_dir``);
-    * ``shrew``: the shrew sample (:func:`shrew_structure`, rescaled to human strut thickness);
+    * ``shrew``: the shrew sample (:func:`shrew_structure`, rescaled to human strut thickness), with
+      ``augment`` augmented copies too;
     * ``n_synthetic`` level-set structures and ``n_edges`` edge objects.
 
     Each specimen records its ``source_specimen`` (for look-alikes: the region it imitates); the split keeps
@@ -109,6 +110,11 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
             raise InputError(shrew, "no such file (expected the shrew sample, Shrew.nrrd)")
         plan.append({"id": "shrew", "source": "shrew", "path": str(shrew), "size": size,
                      "seed": int(seed * 1000 + 400), "source_specimen": "shrew"})
+        shrew_rng = np.random.default_rng(seed + 6)
+        for j in range(augment):
+            plan.append({"id": f"shrew-aug{j + 1}", "source": "shrew", "path": str(shrew), "size": size,
+                         "seed": int(seed * 1000 + 450 + j), "source_specimen": "shrew",
+                         "augmentation": random_augmentation(shrew_rng).to_dict()})
     kinds = ("plate", "rod", "mixed")
     for k in range(n_synthetic):
         plan.append({
@@ -152,21 +158,24 @@ def _whole_input_voxels(v: Volume) -> Volume:
     return Volume(arr[: n[0], : n[1], : n[2]], DIDSR_SPACING, (0.0, 0.0, 0.0), "binary", v.provenance)
 
 
+def _augmented(v: Volume, spec: dict) -> Volume:
+    """``v`` with the specimen's recorded augmentation applied (unchanged without one)."""
+    if not spec.get("augmentation"):
+        return v
+    aug = Augmentation(**{k: tuple(x) if isinstance(x, list) else x for k, x in spec["augmentation"].items()})
+    return augment_binary(v, aug, source_id=spec.get("source_specimen"))
+
+
 def load_structure(spec: dict) -> Volume:
     """The fine-grid (0.05 mm) structure of a planned specimen: binary for bone, HU for edge objects."""
     synthetic_size = int(spec.get("size", 240))
     if spec["source"] == "didsr":
-        v = _real_binary(spec)
-        if spec.get("augmentation"):
-            v = augment_binary(v, Augmentation(**{k: tuple(x) if isinstance(x, list) else x
-                                                  for k, x in spec["augmentation"].items()}),
-                               source_id=spec.get("source_specimen"))
-        return _whole_input_voxels(v)
+        return _whole_input_voxels(_augmented(_real_binary(spec), spec))
     if spec["source"] == "lookalike":
         ph = lookalike(_real_binary(spec), seed=spec["seed"], size_mm=synthetic_size * DIDSR_SPACING)
         return _whole_input_voxels(ph.truth)
     if spec["source"] == "shrew":
-        return shrew_structure(spec["path"], synthetic_size)
+        return _whole_input_voxels(_augmented(shrew_structure(spec["path"], synthetic_size), spec))
     if spec["source"] == "synthetic":
         p = spec["params"]
         return synthetic_structure((synthetic_size,) * 3, DIDSR_SPACING, p["bv_tv"], p["scale_mm"], p["kind"],
