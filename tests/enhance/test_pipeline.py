@@ -254,3 +254,32 @@ def test_random_protocol_pairs_record_their_protocols_and_reproduce_from_the_see
         assert all(np.array_equal(da[k], db[k]) for k in da)  # reproducible from the seed
         assert da["target_sr"].shape == da["target"].shape == (da["input"].shape[0], 2 * da["input"].shape[1],
                                                                2 * da["input"].shape[2])
+
+
+def test_the_check_flags_a_region_exactly_at_its_size_limit(tiny_pairs):
+    ps = PairSet.open(tiny_pairs)
+    sid = ps.ids("train")[0]
+    inp = ps.volume(sid, "input_clean")
+    inp = inp.crop((4, inp.shape[0] - 4), (3, inp.shape[1] - 3), (3, inp.shape[2] - 3))
+    ok = consistency_check(ps.volume(sid, "target"), inp, match_hu=True)
+    a, b = ok.details["hu_scale_fit"]
+    own = ps.volume(sid, "target")
+    fake = (a * own.numpy().astype(np.float32) + b).astype(np.float32)
+    fake[8:24, 12:22, 12:22] = np.percentile(fake, 99)
+    bad = consistency_check(own.with_data(fake), inp, flag_fraction=1.0, min_score=-1e9)
+    size = bad.details["largest_unsupported_mm3"]
+    assert size > 0
+    at_limit = consistency_check(own.with_data(fake), inp, flag_fraction=1.0, min_score=-1e9, min_cluster_mm3=size)
+    assert at_limit.flagged  # a region of exactly the limit is not within it
+    above = consistency_check(own.with_data(fake), inp, flag_fraction=1.0, min_score=-1e9, min_cluster_mm3=size * 1.01)
+    assert not above.flagged
+
+
+def test_a_shipped_model_names_itself_as_chosen():
+    from trabecula.enhance.infer import load_model, shipped_models
+
+    if "srdlr-twin" not in shipped_models():
+        pytest.skip("srdlr-twin is not shipped")
+    lm = load_model("srdlr-twin", "cpu")
+    assert lm.name == "srdlr" and lm.label == "srdlr-twin (srdlr)"
+    assert load_model("srdlr", "cpu").label == "srdlr"

@@ -102,11 +102,11 @@ def enhance(
     check_outputs(force, output, consistency_map)
     vol = read_input(src, input_spacing, units, series)
     lm = load_model(model, device)
-    with progress_steps(f"enhance ({lm.name})", vol.shape[0]) as advance:
+    with progress_steps(f"enhance ({lm.label})", vol.shape[0]) as advance:
         res = run_enhance(vol, lm, tile=tile, overlap=overlap, batch=batch, device=device, resample=resample,
                           threads=threads, progress=advance)
     write_volume(res, output, force=force)
-    out.print(f"wrote {output}  {res}  (model {lm.name}, weights sha256 {lm.sha256[:12]}…)")
+    out.print(f"wrote {output}  {res}  (model {lm.label}, weights sha256 {lm.sha256[:12]}…)")
     if check or consistency_map is not None:
         from trabecula.enhance.hallucination import check_enhanced
 

@@ -14,11 +14,11 @@ compare the prediction with the actual input:
 3. The residual is averaged locally (a Gaussian of σ = ``smooth_vox`` input voxels), which keeps
    coherent structure and suppresses noise; its noise-only SD is estimated the same robust way, giving
    the **consistency map** ``z = smoothed r / robust SD`` (dimensionless).
-4. Voxels with ``|z| > z_threshold`` (default 4) are *unsupported*. The volume is **flagged** when more
-   than ``flag_fraction`` (default 1 %) of its voxels are, when one connected unsupported region is larger
-   than ``min_cluster_mm3`` (default 1 mm³, several resolution elements of clinical CT), or when the score
-   below is under ``min_score`` (default 0.5; a globally wrong output inflates the robust SD of step 3,
-   so steps 3–4 alone would miss it).
+4. Voxels with ``|z| > z_threshold`` (default 4) are *unsupported*. The volume is **flagged** when at least
+   ``flag_fraction`` (default 1 %) of its voxels are, when one connected unsupported region reaches
+   ``min_cluster_mm3`` (default 1 mm³, several resolution elements of clinical CT), or when the score
+   below is not above ``min_score`` (default 0.5; a globally wrong output inflates the robust SD of step 3,
+   so steps 3–4 alone would miss it). A value at a limit is flagged: the limits are what is not allowed.
 
 The **score** is the fraction of the input's variance explained by the re-degraded output,
 ``1 − Var(r) / Var(input)`` (1 = fully consistent; noise keeps it below 1; an output unrelated to the
@@ -147,7 +147,8 @@ def consistency_check(output: Volume, input_volume: Volume, scanner: str | Scann
     largest = float(np.bincount(lab.ravel())[1:].max()) * float(np.prod(input_volume.spacing)) if n else 0.0
     var_in = float(np.var(inp))
     score = 1.0 - float(np.var(r)) / var_in if var_in > 0 else float("nan")
-    flagged = unsupported > flag_fraction or largest > min_cluster_mm3 or not score >= min_score
+    # at a limit is not within it: a region of exactly min_cluster_mm3 is flagged
+    flagged = unsupported >= flag_fraction or largest >= min_cluster_mm3 or not score > min_score
     zmap = Volume(z.astype(np.float32), input_volume.spacing, input_volume.origin, "grey",
                   input_volume.provenance.with_step(f"consistency z-map[{scanner_name}, smooth {smooth_vox:g} vox]"))
     resid = Volume(r.astype(np.float32), input_volume.spacing, input_volume.origin, "HU",

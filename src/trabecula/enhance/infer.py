@@ -63,7 +63,21 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
+        """The network's architecture (``dlr``, ``srdlr``, ``pix2pixhd``, …): what decides its data."""
         return self.model.name
+
+    @property
+    def label(self) -> str:
+        """The model as the user chose it: a shipped model's name (``srdlr-twin``), else the weights file;
+        with the architecture when the two differ."""
+        src = Path(self.source) if self.source else None
+        if src is not None and src.parent.parent == WEIGHTS_DIR:
+            chosen = src.parent.name
+        elif src is not None:
+            chosen = str(src)
+        else:
+            return self.name
+        return chosen if chosen == self.name else f"{chosen} ({self.name})"
 
     @property
     def input_spacing(self) -> tuple[float, float, float] | None:
@@ -307,10 +321,10 @@ def check_spacing(vol: Volume, lm: LoadedModel, resample: bool) -> Volume:
     need = ", ".join(f"{want[a]:g}" for a in axes)
     what = "z, y, x" if k > 1 else "y, x"
     if not resample:
-        raise ParameterError("spacing", f"input spacing ({what}) is ({have}) mm but {lm.name} was trained on ({need}) mm; "
+        raise ParameterError("spacing", f"input spacing ({what}) is ({have}) mm but {lm.label} was trained on ({need}) mm; "
                                         "resample the input first or pass --resample (resample=True)")
     new = tuple(want[a] if a in axes else vol.spacing[a] for a in range(3))
-    warnings.warn(f"resampling the input from ({have}) mm to the {lm.name} training grid ({need}) mm", stacklevel=3)
+    warnings.warn(f"resampling the input from ({have}) mm to the {lm.label} training grid ({need}) mm", stacklevel=3)
     return vol.resample(new)
 
 
@@ -339,7 +353,7 @@ def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int =
     s = lm.model.scale
     sp = (vol.spacing[0], vol.spacing[1] / s, vol.spacing[2] / s)
     origin = tuple(o - old / 2 + new / 2 for o, old, new in zip(vol.origin, vol.spacing, sp, strict=True))
-    prov = vol.provenance.with_step(f"enhance[{lm.name}, sha256 {lm.sha256[:12]}]")
-    prov.extra = {**prov.extra, "enhance_model": lm.name, "enhance_weights_sha256": lm.sha256,
+    prov = vol.provenance.with_step(f"enhance[{lm.label}, sha256 {lm.sha256[:12]}]")
+    prov.extra = {**prov.extra, "enhance_model": lm.label, "enhance_architecture": lm.name, "enhance_weights_sha256": lm.sha256,
                   "enhance_weights": lm.source}
     return Volume(out, sp, origin, "HU", prov)
