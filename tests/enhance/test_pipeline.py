@@ -63,6 +63,8 @@ def test_make_pairs_scans_planned_specimens_and_counts_them(tmp_path):
         make_pairs(tmp_path / "q", input_dir=tmp_path)
     with pytest.raises(ParameterError, match="--protocols PRESET"):
         make_pairs(tmp_path / "q", synthetic=1, didsr="none", shrew="none", mas=50)
+    with pytest.raises(ParameterError, match="--protocols: use random or a preset name"):
+        make_pairs(tmp_path / "q", synthetic=1, didsr="none", shrew="none", protocols="foo")
 
 
 def test_default_didsr_dir_is_under_trabecula_data(tmp_path, monkeypatch):

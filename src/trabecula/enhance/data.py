@@ -478,7 +478,12 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
             raise ParameterError("--mas/--body/--medium", "fix a protocol with --protocols PRESET; random protocols draw them")
         chosen: str | Protocol = "random"
     else:
-        chosen = preset_protocol(protocols, mas, body, medium)
+        try:
+            chosen = preset_protocol(protocols, mas, body, medium)
+        except ParameterError as exc:
+            if exc.name != "scanner":
+                raise
+            raise ParameterError("--protocols", f"use random or a preset name; {exc.message}") from exc
     plan = specimen_plan(synthetic, edges, _optional_source(didsr, default_didsr_dir), seed, size, augment=augment,
                          lookalikes=lookalikes, shrew=_optional_source(shrew, default_shrew_path))
     with progress_steps("scanning specimens", len(plan)) as advance:
