@@ -21,6 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import versions, write_results  # noqa: E402
 
+from trabecula.pipeline.scan_checks import bone_marrow_cores, didsr_crop_in_pbs, rod_centre_hu  # noqa: E402
+
 DEFAULT_DATA = Path(os.environ.get("TRABECULA_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 #: (preset, cylinder diameter mm, phantom voxel mm, height mm, rod diameter mm, body)
@@ -33,14 +35,6 @@ CROPS = [("micro-ct", "1_06219", 8.0, 0.3), ("micro-ct", "1_06219", 15.0, 0.3), 
          ("study-mdct", "1_06219", 8.0, 2.0), ("study-mdct", "9_67960", 8.0, 2.0)]
 
 
-def rod_centre(vol, r_mm: float) -> float:
-    """Median of the middle slice's central square of half-width ``r_mm``."""
-    a = vol.numpy()
-    nz, ny, nx = a.shape
-    r = max(1, int(r_mm / vol.spacing[1]))
-    return float(np.median(a[nz // 2, ny // 2 - r:ny // 2 + r + 1, nx // 2 - r:nx // 2 + r + 1]))
-
-
 def rods(quick: bool) -> list[dict]:
     from trabecula.phantom.objects import cylinder_labels
     from trabecula.scanner import scan
@@ -51,9 +45,9 @@ def rods(quick: bool) -> list[dict]:
         cyl = cylinder_labels(diameter_mm=d, height_mm=h, voxel_mm=vox, box_mm=d + 1, rod_mm=rod, rod_at_mm=0.0)
         kw = {"body": body, "medium": "water"} if body else {}
         t0 = time.perf_counter()
-        fast = rod_centre(scan(cyl, preset, noise=False, mode="fast", **kw), rod / 4)
+        fast = rod_centre_hu(scan(cyl, preset, noise=False, mode="fast", **kw), rod / 4)
         t1 = time.perf_counter()
-        full = rod_centre(scan(cyl, preset, noise=False, progress=False, **kw), rod / 4)
+        full = rod_centre_hu(scan(cyl, preset, noise=False, progress=False, **kw), rod / 4)
         rec = {"preset": preset, "cylinder_mm": d, "rod_mm": rod, "body": body or "NONE", "fast_hu": round(fast, 1),
                "full_hu": round(full, 1), "thin_layer_bone_hu": round(material_hu(preset, "bone"), 1),
                "fast_s": round(t1 - t0, 1), "full_s": round(time.perf_counter() - t1, 1)}
@@ -64,51 +58,17 @@ def rods(quick: bool) -> list[dict]:
     return out
 
 
-def crop_phantom(path: Path, size_mm: float, height_mm: float):
-    """The centred crop of a DIDSR region as a phantom (bone in marrow, 0.05 mm) with 1 mm of PBS in-plane;
-    (labels, truth)."""
-    from trabecula.io import read_volume
-    from trabecula.phantom import LABEL
-    from trabecula.phantom.real import from_binary
-    from trabecula.volume import Volume
-
-    b = read_volume(path, spacing=0.05, units="binary")
-    c, half = np.asarray(b.center_mm), np.array([height_mm / 2, size_mm / 2, size_mm / 2])
-    ph = from_binary(b.crop_mm(c - half, c + half))
-    lab, n = ph.labels, int(round(1.0 / ph.labels.spacing[1]))
-    pad = ((0, 0), (n, n), (n, n))
-    prov = lab.provenance.with_step("pbs 1 mm in-plane")
-    prov.extra["materials"] = {**lab.provenance.extra["materials"], str(LABEL["pbs"]): "pbs"}
-    origin = (lab.origin[0], lab.origin[1] - n * lab.spacing[1], lab.origin[2] - n * lab.spacing[2])
-    return (Volume(np.pad(lab.numpy(), pad, constant_values=LABEL["pbs"]), lab.spacing, origin, "label", prov),
-            Volume(np.pad(ph.truth.numpy(), pad), lab.spacing, origin, "binary"))
-
-
-def cores(scan, truth, margin_mm: float = 1.5):
-    """Bone and marrow two scan voxels inside their boundary (truth at the scan's voxel centres), in the crop's
-    interior and off its first and last slice."""
-    from scipy import ndimage as ndi
-
-    idx = [np.clip(np.round((scan.origin[a] + np.arange(scan.shape[a]) * scan.spacing[a] - truth.origin[a])
-                            / truth.spacing[a]).astype(int), 0, truth.shape[a] - 1) for a in range(3)]
-    t = truth.numpy()[np.ix_(*idx)].astype(bool)
-    inside = np.zeros_like(t)
-    m = int(round(margin_mm / scan.spacing[1]))
-    inside[1:-1, m:-m, m:-m] = True
-    return ndi.binary_erosion(t, iterations=2) & inside, ndi.binary_erosion(~t, iterations=2) & inside
-
-
 def crops(data: Path, quick: bool) -> list[dict]:
     from trabecula.scanner import scan
 
     out = []
     for preset, region, size, h in CROPS[:1] if quick else CROPS:
-        labels, truth = crop_phantom(data / f"Segmentation-grayscale-{region}.nrrd", size, h)
+        labels, truth = didsr_crop_in_pbs(data / f"Segmentation-grayscale-{region}.nrrd", size, h)
         t0 = time.perf_counter()
         fast = scan(labels, preset, noise=False, mode="fast")
         t1 = time.perf_counter()
         full = scan(labels, preset, noise=False, progress=False)
-        bone, marrow = cores(full, truth)
+        bone, marrow = bone_marrow_cores(full, truth)
         interior = np.zeros(bone.shape, bool)
         m = int(round(1.5 / full.spacing[1]))
         interior[1:-1, m:-m, m:-m] = True

@@ -8,10 +8,11 @@ Counts, for the package under ``SRC`` (default ``src/trabecula``, or an older tr
   sit inside a function body rather than at module level;
 * the start-up time of ``trabecula --help`` (median of 5 runs, the whole process) when ``--help-time`` is given.
 
-Compare two revisions with ``git worktree add /tmp/before REV`` and run this once on each tree:
+Compare two revisions: ``--rev REV`` checks REV out into a temporary git worktree, measures its package and
+removes the worktree again:
 
-    .venv/bin/python bench/code_shape.py
-    .venv/bin/python bench/code_shape.py --src /tmp/before/src/trabecula
+    .venv/bin/python bench/code_shape.py --help-time .venv/bin/trabecula   # this tree
+    .venv/bin/python bench/code_shape.py --rev fd5b98b                      # an earlier revision
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,12 +75,32 @@ def help_time(exe: str, runs: int = 5) -> float:
     return statistics.median(ts)
 
 
+def shape(src: Path) -> dict:
+    """Command-line line counts and internal-import placement of the package at ``src``."""
+    return {"src": str(src), "cli": line_counts(cli_files(src)), **import_placement(src)}
+
+
+def shape_at_revision(rev: str) -> dict:
+    """:func:`shape` of the package at git revision ``rev``, checked out into a temporary worktree."""
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
+                       capture_output=True)
+        try:
+            return {**shape(tree / "src" / "trabecula"), "src": f"{rev}:src/trabecula"}
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=True,
+                           capture_output=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1] / "src" / "trabecula")
+    ap.add_argument("--rev", help="measure this git revision instead (a temporary worktree)")
     ap.add_argument("--help-time", metavar="TRABECULA_EXE", help="also time `TRABECULA_EXE --help`")
     a = ap.parse_args(argv)
-    res = {"src": str(a.src), "cli": line_counts(cli_files(a.src)), **import_placement(a.src)}
+    res = shape_at_revision(a.rev) if a.rev else shape(a.src)
     if a.help_time:
         res["help_seconds_median"] = round(help_time(a.help_time), 3)
     json.dump(res, sys.stdout, indent=1)

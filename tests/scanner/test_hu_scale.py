@@ -19,9 +19,10 @@ point and the FBP of the residual, :mod:`trabecula.scanner.fast`); the tests bel
 the full simulation on a bone rod in water and on a real trabecular region — see docs/scanner.md, HU scales.
 """
 
-import numpy as np
 import pytest
 
+from tests.conftest import data_path
+from trabecula.pipeline.scan_checks import bone_marrow_cores, didsr_crop_in_pbs, rod_centre_hu
 from trabecula.scanner.spectrum import material_hu
 
 CLINICAL_120 = ("clinical-mdct", "clinical-uhr", "study-mdct")
@@ -52,14 +53,6 @@ def test_softer_beams_raise_bone_contrast_monotonically():
     assert 6000 < b["micro-ct"] < 8000 and 4000 < b["uhr-extremity"] < 5500
 
 
-def _rod_centre(vol, r_mm: float = 0.8) -> float:
-    """Median of the middle slice's central square (half-width ``r_mm``)."""
-    a = vol.numpy()
-    nz, ny, nx = a.shape
-    r = max(1, int(r_mm / vol.spacing[1]))
-    return float(np.median(a[nz // 2, ny // 2 - r:ny // 2 + r, nx // 2 - r:nx // 2 + r]))
-
-
 @pytest.mark.slow
 def test_micro_ct_bone_rod_in_water_fast_path_reads_the_full_simulations_hardened_hu():
     """A 3 mm bone rod in an 8 mm water cylinder (noise-free, water correction on): the rod and the water
@@ -71,47 +64,11 @@ def test_micro_ct_bone_rod_in_water_fast_path_reads_the_full_simulations_hardene
     cyl = cylinder_labels(diameter_mm=8.0, height_mm=0.2, voxel_mm=0.05, box_mm=9.0, rod_mm=3.0, rod_at_mm=0.0)
     full = scan(cyl, "micro-ct", noise=False, progress=False)
     fast = scan(cyl, "micro-ct", noise=False, mode="fast")
-    bone_full, bone_fast = _rod_centre(full), _rod_centre(fast)
+    bone_full, bone_fast = rod_centre_hu(full, 0.8), rod_centre_hu(fast, 0.8)
     assert 3500 < bone_full < 5500
     assert bone_full < 0.75 * material_hu("micro-ct", "bone")
     assert bone_fast == pytest.approx(bone_full, rel=0.05)
     assert fast.provenance.extra["hardening_paths_mm"]["bone"] == pytest.approx(3.0, abs=0.1)
-
-
-def _didsr_crop(name: str, size_mm: float, height_mm: float):
-    """A ``size_mm`` × ``size_mm`` × ``height_mm`` crop of a DIDSR region (bone in marrow, 0.05 mm) with 1 mm of
-    PBS around it in-plane (none above or below, so the crop's slices are all specimen); (labels, truth)."""
-    from tests.conftest import data_path
-    from trabecula.io import read_volume
-    from trabecula.phantom import LABEL
-    from trabecula.phantom.real import from_binary
-    from trabecula.volume import Volume
-
-    b = read_volume(data_path("didsr_l1_vertebra", f"Segmentation-grayscale-{name}.nrrd"), spacing=0.05, units="binary")
-    c, half = np.asarray(b.center_mm), np.array([height_mm / 2, size_mm / 2, size_mm / 2])
-    ph = from_binary(b.crop_mm(c - half, c + half))
-    lab, n = ph.labels, 20  # 1 mm at 0.05 mm
-    pad = ((0, 0), (n, n), (n, n))
-    prov = lab.provenance.with_step("pbs 1 mm in-plane")
-    prov.extra["materials"] = {**lab.provenance.extra["materials"], str(LABEL["pbs"]): "pbs"}
-    origin = (lab.origin[0], lab.origin[1] - n * 0.05, lab.origin[2] - n * 0.05)
-    labels = Volume(np.pad(lab.numpy(), pad, constant_values=LABEL["pbs"]), lab.spacing, origin, "label", prov)
-    truth = Volume(np.pad(ph.truth.numpy(), pad), lab.spacing, origin, "binary")
-    return labels, truth
-
-
-def _cores(scan, truth, margin_mm: float = 1.5):
-    """Masks of bone and marrow two scan voxels inside their boundary (truth sampled at the scan's voxel
-    centres), in the crop's interior (``margin_mm`` from its sides) and off the first and last slice."""
-    from scipy import ndimage as ndi
-
-    idx = [np.clip(np.round((scan.origin[a] + np.arange(scan.shape[a]) * scan.spacing[a] - truth.origin[a])
-                            / truth.spacing[a]).astype(int), 0, truth.shape[a] - 1) for a in range(3)]
-    t = truth.numpy()[np.ix_(*idx)].astype(bool)
-    inside = np.zeros_like(t)
-    m = int(round(margin_mm / scan.spacing[1]))
-    inside[1:-1, m:-m, m:-m] = True
-    return ndi.binary_erosion(t, iterations=2) & inside, ndi.binary_erosion(~t, iterations=2) & inside
 
 
 @pytest.mark.slow
@@ -122,10 +79,10 @@ def test_fast_path_bone_and_marrow_hu_in_a_real_trabecular_region_match_the_full
     within 40 HU (the specimen's beam hardening lifts it)."""
     from trabecula.scanner import scan
 
-    labels, truth = _didsr_crop("1_06219", 8.0, height_mm)
+    labels, truth = didsr_crop_in_pbs(data_path("didsr_l1_vertebra", "Segmentation-grayscale-1_06219.nrrd"), 8.0, height_mm)
     full = scan(labels, preset, noise=False, progress=False)
     fast = scan(labels, preset, noise=False, mode="fast")
-    bone, marrow = _cores(full, truth)
+    bone, marrow = bone_marrow_cores(full, truth)
     f, g = fast.numpy(), full.numpy()
     assert float(f[bone].mean()) == pytest.approx(float(g[bone].mean()), rel=0.05)
     assert abs(float(f[marrow].mean()) - float(g[marrow].mean())) < 40

@@ -5,10 +5,21 @@ the edge MTF of a scanned slanted edge and the NPS of a scanned water cylinder, 
   ±18 % along it (x) about the centre, through :func:`trabecula.quality.mtf.mtf_edge`;
 * :func:`central_nps`: the middle half of the slices and a (2·``half``)² pixel square about the centre,
   through :func:`trabecula.quality.nps.nps_2d` (32-pixel ROIs, 50 % overlap, quadratic detrend).
+
+And the HU-scale checks' objects and readings (shared by ``tests/scanner/test_hu_scale.py`` and
+``bench/bench_fast_hardening.py``): :func:`rod_centre_hu`, :func:`didsr_crop_in_pbs`, :func:`bone_marrow_cores`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from trabecula.io import read_volume
+from trabecula.phantom import LABEL
+from trabecula.phantom.real import from_binary
 from trabecula.quality.mtf import mtf_edge
 from trabecula.quality.nps import nps_2d
 from trabecula.volume import Volume
@@ -31,4 +42,40 @@ def central_nps(vol: Volume, half: int):
     return nps_2d(sub, vol.spacing, roi_size=32, overlap=0.5, detrend_mode="poly2")
 
 
-__all__ = ["edge_mtf", "central_nps"]
+def rod_centre_hu(vol: Volume, r_mm: float) -> float:
+    """Median HU of the middle slice's central square of half-width ``r_mm`` (a rod on the axis)."""
+    a = vol.numpy()
+    nz, ny, nx = a.shape
+    r = max(1, int(r_mm / vol.spacing[1]))
+    return float(np.median(a[nz // 2, ny // 2 - r:ny // 2 + r + 1, nx // 2 - r:nx // 2 + r + 1]))
+
+
+def didsr_crop_in_pbs(path: str | Path, size_mm: float, height_mm: float, pbs_mm: float = 1.0) -> tuple[Volume, Volume]:
+    """The centred ``size_mm`` × ``size_mm`` × ``height_mm`` crop of a DIDSR region (0.05 mm binary) as a phantom,
+    bone in marrow, with ``pbs_mm`` of PBS around it in-plane (none above or below, so every slice is
+    specimen); (labels, truth on the same grid)."""
+    b = read_volume(path, spacing=0.05, units="binary")
+    c, half = np.asarray(b.center_mm), np.array([height_mm / 2, size_mm / 2, size_mm / 2])
+    ph = from_binary(b.crop_mm(c - half, c + half))
+    lab, n = ph.labels, int(round(pbs_mm / ph.labels.spacing[1]))
+    pad = ((0, 0), (n, n), (n, n))
+    prov = lab.provenance.with_step(f"pbs {pbs_mm:g} mm in-plane")
+    prov.extra["materials"] = {**lab.provenance.extra["materials"], str(LABEL["pbs"]): "pbs"}
+    origin = (lab.origin[0], lab.origin[1] - n * lab.spacing[1], lab.origin[2] - n * lab.spacing[2])
+    return (Volume(np.pad(lab.numpy(), pad, constant_values=LABEL["pbs"]), lab.spacing, origin, "label", prov),
+            Volume(np.pad(ph.truth.numpy(), pad), lab.spacing, origin, "binary"))
+
+
+def bone_marrow_cores(scan: Volume, truth: Volume, margin_mm: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (on the scan's grid) of bone and marrow two scan voxels inside their boundary (the truth sampled
+    at the scan's voxel centres), ``margin_mm`` inside the crop's sides and off its first and last slice."""
+    idx = [np.clip(np.round((scan.origin[a] + np.arange(scan.shape[a]) * scan.spacing[a] - truth.origin[a])
+                            / truth.spacing[a]).astype(int), 0, truth.shape[a] - 1) for a in range(3)]
+    t = truth.numpy()[np.ix_(*idx)].astype(bool)
+    inside = np.zeros_like(t)
+    m = int(round(margin_mm / scan.spacing[1]))
+    inside[1:-1, m:-m, m:-m] = True
+    return ndimage.binary_erosion(t, iterations=2) & inside, ndimage.binary_erosion(~t, iterations=2) & inside
+
+
+__all__ = ["edge_mtf", "central_nps", "rod_centre_hu", "didsr_crop_in_pbs", "bone_marrow_cores"]
