@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from trabecula.errors import ParameterError
 from trabecula.scanner.config import Scanner, load_scanner
-from trabecula.scanner.fast import mtf_model
+from trabecula.scanner.fast import transfer_filter
 from trabecula.volume import Volume
 
 
@@ -81,23 +81,15 @@ def _robust_affine(x: np.ndarray, y: np.ndarray, iters: int = 10, k: float = 1.3
 
 
 def scanner_blur(a: np.ndarray, spacing, scanner: str | Scanner = "clinical-mdct") -> np.ndarray:
-    """``a`` (z, y, x; ``spacing`` mm) filtered by ``scanner``'s modelled transfer function,
-    ``H_xy(√(f_y² + f_x²)) · H_z(f_z)`` (:func:`trabecula.scanner.fast.mtf_model`), by FFT with edge padding
-    of one in-plane and one axial resolution length (so the blur does not wrap)."""
-    import scipy.fft
-
+    """``a`` (z, y, x; ``spacing`` mm) filtered by ``scanner``'s modelled transfer function
+    (:func:`trabecula.scanner.fast.transfer_filter`), with edge padding of four in-plane and four axial
+    resolution lengths so the blur does not wrap."""
     s = load_scanner(scanner)
     sp = np.asarray(spacing, float)
     reach = (4 * max(s.geometry.pixel_v_iso_mm, s.reconstruction.slice_thickness_mm),
              4 * s.geometry.pixel_u_iso_mm, 4 * s.geometry.pixel_u_iso_mm)
     pad = [min(int(np.ceil(r / d)), n) for r, d, n in zip(reach, sp, a.shape, strict=True)]
-    work = np.pad(a.astype(np.float32), [(p, p) for p in pad], mode="edge")
-    F = scipy.fft.rfftn(work, workers=-1)
-    kz = np.fft.fftfreq(work.shape[0], sp[0])[:, None, None]
-    ky = np.fft.fftfreq(work.shape[1], sp[1])[None, :, None]
-    kx = np.fft.rfftfreq(work.shape[2], sp[2])[None, None, :]
-    F *= (mtf_model(s, np.sqrt(ky ** 2 + kx ** 2), "xy") * mtf_model(s, kz, "z")).astype(np.float32)
-    out = scipy.fft.irfftn(F, s=work.shape, workers=-1).astype(np.float32)
+    out = transfer_filter(np.pad(a.astype(np.float32), [(p, p) for p in pad], mode="edge"), sp, s)
     return out[pad[0]:pad[0] + a.shape[0], pad[1]:pad[1] + a.shape[1], pad[2]:pad[2] + a.shape[2]]
 
 

@@ -164,6 +164,23 @@ def mtf_model(scanner, f_lp_mm, axis: str = "xy", kernel: str | None = None, gri
     raise ParameterError("axis", f"use 'xy' or 'z', got {axis!r}")
 
 
+def transfer_filter(work: np.ndarray, spacing, scanner, kernel: str | None = None,
+                    grid_mm: tuple[float | None, float | None] = (None, None), slice_filter: bool = True) -> np.ndarray:
+    """``work`` (z, y, x on ``spacing`` mm; pad it first, the product is circular) filtered by the scanner's
+    modelled transfer function ``H_xy(√(f_y² + f_x²)) · H_z(f_z)`` (:func:`mtf_model`; ``grid_mm`` = (z, in-plane)
+    projection grids), by real FFT; float32."""
+    import scipy.fft
+
+    scanner = load_scanner(scanner)
+    F = scipy.fft.rfftn(work, workers=-1)
+    kz = np.fft.fftfreq(work.shape[0], spacing[0])[:, None, None]
+    ky = np.fft.fftfreq(work.shape[1], spacing[1])[None, :, None]
+    kx = np.fft.rfftfreq(work.shape[2], spacing[2])[None, None, :]
+    F *= (mtf_model(scanner, np.sqrt(ky**2 + kx**2), "xy", kernel, grid_mm=grid_mm[1])
+          * mtf_model(scanner, kz, "z", grid_mm=grid_mm[0], slice_filter=slice_filter)).astype(np.float32)
+    return scipy.fft.irfftn(F, s=work.shape, workers=-1).astype(np.float32)
+
+
 # ------------------------------------------------------------------------------------------------ noise
 def _detector_noise_spectrum(blur_fwhm_mm: float, pitch_mm: float, k: int, nu: np.ndarray) -> tuple[np.ndarray, float]:
     """Normalised PSD P(ν) (mean 1 over a period; ν cycles/pixel) of pixel noise made of white sub-pixel
@@ -598,22 +615,12 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
         mu_map += _field_on_grid(hardening_field(vol, materials, mu_eff, body_, scanner, spec), vol, shape_w, fsp)[None]
     # transfer function on the working grid, padded by ~8 detector elements (air, or the body's core material
     # around a box inside a body) so the blur does not wrap
-    import scipy.fft
-
     g = scanner.geometry
     reach = (8 * g.pixel_v_iso_mm, 8 * g.pixel_u_iso_mm, 8 * g.pixel_u_iso_mm)
     pad = [min(int(math.ceil(r / s)), n) for r, s, n in zip(reach, fsp, shape_w, strict=True)]
     work = np.pad(mu_map, [(p, p) for p in pad], constant_values=outside)
-    F = scipy.fft.rfftn(work, workers=-1)
-    kz = np.fft.fftfreq(work.shape[0], fsp[0])[:, None, None]
-    ky = np.fft.fftfreq(work.shape[1], fsp[1])[None, :, None]
-    kx = np.fft.rfftfreq(work.shape[2], fsp[2])[None, None, :]
-    g_xy, g_z = float(fsp[2]), float(fsp[0])
-    F *= (mtf_model(scanner, np.sqrt(ky**2 + kx**2), "xy", kern, grid_mm=g_xy)
-          * mtf_model(scanner, kz, "z", grid_mm=g_z, slice_filter=False)).astype(np.float32)
     # (the box average of the projection grid is applied by block_fractions, as in the full chain)
-    blurred = scipy.fft.irfftn(F, s=work.shape, workers=-1).astype(np.float32)
-    del F
+    blurred = transfer_filter(work, fsp, scanner, kern, grid_mm=(float(fsp[0]), float(fsp[2])), slice_filter=False)
     # sample at the recon grid's voxel centres
     center = np.asarray(vol.center_mm if center_mm is None else center_mm, float)
     grid = recon_grid(scanner, (0.0, 0.0, 0.0), vol.extent_mm)
@@ -641,5 +648,5 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
     return Volume(hu, grid.spacing, origin, "HU", prov)
 
 
-__all__ = ["fast_scan", "mtf_model", "nps_model", "central_ray_variance", "body_effective_mu", "self_hardened_mu",
+__all__ = ["fast_scan", "mtf_model", "transfer_filter", "nps_model", "central_ray_variance", "body_effective_mu", "self_hardened_mu",
            "hardening_field", "operating_point_mu", "specimen_central_paths"]
