@@ -37,6 +37,11 @@ def test_demo_runs_every_stage_and_checks_pass(tmp_path, capsys):
     scans = {(r["phantom"], r["preset"]): r for r in twin["scans"]}
     assert str(scans[("wrist", "uhr-extremity")]["body"]).startswith("wrist")
     assert all(str(scans[("wrist", p)]["body"]).startswith("wrist") for p in ("clinical-uhr", "clinical-mdct"))
+    # and makes one training pair from the vertebra's core under a random protocol, as `trabecula pairs` does
+    pair = twin["training_pair"]
+    assert set(pair["shapes"]) == {"input", "input_clean", "target_sr", "target"} and pair["aligned"]
+    assert 0.15 <= pair["protocol"]["pixel_mm"] <= 0.5 and pair["input_noise_sd_hu"] > 0
+    assert "training pair (as `trabecula pairs` makes them)" in out
 
 
 def test_summary_table_from_partial_results():

@@ -28,13 +28,15 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from trabecula.enhance.data import default_didsr_dir
+from trabecula.enhance.data import default_didsr_dir, scan_specimen
 from trabecula.io import read_volume
 from trabecula.morphometry.threshold import threshold_isodata_skimage
 from trabecula.morphometry.voi import cylinder_voi
 from trabecula.phantom import vertebral_body, wrist
 from trabecula.pipeline.twin_study import mtf_part, plot_mtf, save_figure
 from trabecula.scanner import load_scanner, scan
+from trabecula.scanner.protocols import random_protocol
+from trabecula.volume import Volume
 
 TITLE = "Scanner twin: a vertebra and a wrist scanned by uhr-extremity, clinical-uhr, clinical-mdct, study-mdct, micro-ct"
 
@@ -50,6 +52,30 @@ WRIST_SLAB_MM = 3.0
 #: the longest mean bone run of the ten regions lies along it).
 DIDSR_REGION = "Segmentation-grayscale-1_06219.nrrd"
 MTF_PRESETS = ("uhr-extremity", "clinical-uhr", "study-mdct", "clinical-mdct", "micro-ct")
+#: in-plane size (mm) of the vertebra-core cube the demo turns into one training pair
+PAIR_MM = 4.0
+
+
+def training_pair(truth: Volume, seed: int) -> dict[str, Any]:
+    """One paired specimen as ``trabecula pairs`` makes it: a ``PAIR_MM`` cube (in-plane; the slab's height)
+    of the vertebra's trabecular truth at its centre, under a protocol drawn from
+    :class:`~trabecula.scanner.protocols.ProtocolRanges` with ``seed``
+    (:func:`trabecula.enhance.data.scan_specimen`): the protocol, the arrays' shapes, the input's noise SD
+    (noisy − noise-free scan) and whether the targets sit on the 2×-finer grid of the input."""
+    t0 = time.perf_counter()
+    n = int(round(PAIR_MM / truth.spacing[1])) // 4 * 4
+    nz = truth.shape[0] // 4 * 4
+    z0, y0, x0 = (truth.shape[0] - nz) // 2, (truth.shape[1] - n) // 2, (truth.shape[2] - n) // 2
+    cube = truth.numpy()[z0:z0 + nz, y0:y0 + n, x0:x0 + n].astype(np.uint8)
+    structure = Volume(cube, truth.spacing, (0.0, 0.0, 0.0), "binary", truth.provenance.with_step("demo pair cube"))
+    protocol = random_protocol(np.random.default_rng(seed))
+    arrs = scan_specimen(structure, seed, protocol)
+    zi, yi, xi = arrs["input"].shape
+    aligned = all(arrs[k].shape == (zi, 2 * yi, 2 * xi) for k in ("target", "target_sr"))
+    noise = float(np.std(arrs["input"].astype(np.float32) - arrs["input_clean"].astype(np.float32)))
+    return {"protocol": protocol.to_dict(), "shapes": {k: list(v.shape) for k, v in arrs.items()},
+            "bv_tv": float(cube.mean()), "input_noise_sd_hu": noise, "aligned": bool(aligned),
+            "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def real_structure(spacing_mm: float = 0.05):
@@ -144,6 +170,7 @@ def run(ctx) -> dict[str, Any]:
     t2 = time.perf_counter()
     mtf = mtf_part(MTF_PRESETS, progress=lambda name: advance(1, f"edge MTF {name}"))
     timings["mtf"] = round(time.perf_counter() - t2, 2)
+    pair = training_pair(vert.truth, ctx.seed)
     mtf_png = plot_mtf({k: mtf[k] for k in MTF_PRESETS if k != "micro-ct"}, out / "mtf.png")
     slices_png = _slices_png(scans, out / "slices.png")
 
@@ -155,6 +182,7 @@ def run(ctx) -> dict[str, Any]:
         "MTF10 order uhr-extremity > clinical-uhr > clinical-mdct": m10["uhr-extremity"] > m10["clinical-uhr"] > m10["clinical-mdct"],
         "every scan in HU on its preset's grid": all(r["grid_ok"] for r in rows),
         "micro-ct BV/TV within 25 % of truth (VOI)": abs(scan_bvtv / truth_bvtv_voi - 1) <= 0.25,
+        "training pair: targets on the input's 2x-finer grid": pair["aligned"],
     }
     ctx.data.setdefault("phantoms", {}).update({"vertebra": vert.labels, "wrist": wri.labels})
     ctx.data.setdefault("truth", {})["vertebra"] = vert.truth
@@ -173,6 +201,7 @@ def run(ctx) -> dict[str, Any]:
         "ok": bool(all(checks.values())), "checks": {k: bool(v) for k, v in checks.items()},
         "phantoms": {"vertebra": vert.description, "wrist": wri.description, "vertebra_structure": structure},
         "scans": rows,
+        "training_pair": pair,
         "mtf": {k: {"mtf50_lp_mm": _num(v["mtf50_lp_mm"]), "mtf10_lp_mm": _num(v["mtf10_lp_mm"]),
                     "nyquist_lp_mm": v["nyquist_lp_mm"], "seconds": v["seconds"]} for k, v in mtf.items()},
         "micro_ct_bvtv": {"scan": scan_bvtv, "truth": truth_bvtv_voi, "truth_whole_core": truth_bvtv, "threshold_hu": thr,
@@ -206,5 +235,12 @@ def show(ctx, res: dict[str, Any]) -> None:
     b = res["micro_ct_bvtv"]
     ctx.console.print(f"micro-ct BV/TV in the vertebra's VOI: {b['scan']:.3f} (truth {b['truth']:.3f}); "
                       f"figures: {res['figures']['mtf']}, {res['figures']['slices']}")
+    if res.get("training_pair"):
+        p, q = res["training_pair"], res["training_pair"]["protocol"]
+        ctx.console.print(
+            f"training pair (as `trabecula pairs` makes them) from a {PAIR_MM:g} mm cube of the vertebra's core: random "
+            f"protocol {q['detector']}, {q['kvp']:g} kVp, {q['mas']:g} mAs, {q['kernel']} kernel, {q['pixel_mm']:.3f} mm "
+            f"pixels, {q['slice_thickness_mm']:.2f} mm slices, {q['body']} body, {q['medium']}; input noise "
+            f"{p['input_noise_sd_hu']:.0f} HU; arrays " + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in p["shapes"].items()))
     for k, v in res["checks"].items():
         ctx.console.print(f"  {'[green]ok[/green]' if v else '[red]FAILED[/red]'}  {k}")
