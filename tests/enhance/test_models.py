@@ -8,8 +8,8 @@ from trabecula.enhance.models import MODELS, Enhancer, build_discriminator
 from trabecula.errors import ParameterError
 
 SMALL = {"pix2pixhd": {"ngf_global": 8, "n_blocks_global": 1, "n_blocks_local": 1, "ndf": 8},
-         "pix2pix": {"ngf": 8, "ndf": 8}, "crn": {"widths": [16, 16, 8, 8, 8]}, "dlr": {"width": 8, "depth": 4},
-         "srdlr": {"width": 8, "blocks": 2}}
+         "pix2pix": {"ngf": 8, "ndf": 8}, "crn": {"widths": [16, 16, 8, 8, 8]}, "dlr": {"features": [4, 4, 8, 8, 8, 4]},
+         "srdlr": {"features": [4, 4, 8, 8, 8, 4]}}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -31,13 +31,33 @@ def test_output_shape_dtype_and_scale(name, k):
         assert d is None
 
 
-def test_dlr_is_residual_identity_at_zero_body():
-    m = Enhancer("dlr", 1, config=SMALL["dlr"]).eval()
-    for p in m.net.body[-1].parameters():
+@pytest.mark.parametrize("config", [SMALL["dlr"], {"width": 8, "depth": 4}])
+def test_dlr_is_residual_identity_at_zero_body(config):
+    m = Enhancer("dlr", 1, config=config).eval()
+    last = [mod for mod in m.net.body.modules() if isinstance(mod, torch.nn.Conv2d)][-1]
+    for p in last.parameters():
         torch.nn.init.zeros_(p)
     x = torch.randn(1, 1, 16, 16) * 200
     with torch.no_grad():
         assert torch.allclose(m(x), x, atol=1e-3)
+
+
+def test_the_default_denoiser_is_a_monai_unet_of_a_million_parameters_or_more():
+    from monai.networks.nets import BasicUNet
+
+    from trabecula.enhance.models import count_parameters
+
+    m = Enhancer("dlr", 3)
+    assert isinstance(m.net.body, BasicUNet) and count_parameters(m.net) >= 1_000_000
+
+
+def test_weights_written_before_arch_keep_their_network():
+    from trabecula.enhance.models import DnCNN, EDSRLite
+
+    assert isinstance(Enhancer("dlr", 1, config={"width": 8, "depth": 4}).net, DnCNN)
+    old_sr = Enhancer("srdlr", 1, config={"width": 8, "blocks": 2})
+    assert isinstance(old_sr.net, EDSRLite) and old_sr.upsample == 1
+    assert Enhancer("srdlr", 1, config=SMALL["srdlr"]).upsample == 2
 
 
 def test_same_seed_same_network_and_output():

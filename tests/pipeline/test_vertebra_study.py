@@ -64,7 +64,9 @@ def test_the_study_writes_its_tables_and_edge_test_and_returns_their_paths(tmp_p
     assert set(tables["morphometry"]) == set(s["morphometry"])
     assert all(p.is_file() and p.name.startswith("table_") for p in tables["morphometry"].values())
     assert json.loads(tables["edge_test"].read_text()) == s["edge_test"]
-    assert {"input_full", "input_low", "srdlr"} <= set(s["edge_test"])
+    assert any(k.startswith("srdlr on ") for k in s["edge_test"]["models"])
+    assert any(k.startswith("clinical-mdct quarter dose") for k in s["edge_test"]["inputs"]) == any(
+        k.startswith("dlr on ") for k in s["edge_test"]["models"])
     written = json.loads((tmp_path / "ev" / "summary.json").read_text())
     assert "tables" not in written and "edge_test" not in written
     assert written["specimens"] == s["specimens"]

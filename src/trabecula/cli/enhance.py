@@ -31,11 +31,19 @@ def pairs(
     low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
     size: Annotated[int, typer.Option(help="Synthetic, look-alike and shrew specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
     seed: Annotated[int, typer.Option(help="Random seed (specimens, protocols, noise, split).")] = 0,
+    cv_of: Annotated[Path | None, typer.Option(help="Make no scans: write fold --fold of a cross-validation over the real L1 regions of this pairs folder (shards shared).")] = None,
+    fold: Annotated[int, typer.Option(help="With --cv-of: the fold (0-based) whose regions are the test split.")] = 0,
+    folds: Annotated[int, typer.Option(help="With --cv-of: the number of folds (every region is tested once).")] = 5,
     force: Force = False,
 ) -> None:
-    """Make paired training data with the scanner twin: real and generated specimens, each scanned under a clinical protocol (noisy, noise-free, finer detector) and by micro-CT; or your own registered pairs."""
-    from trabecula.enhance.data import make_pairs, pair_counts
+    """Make paired training data with the scanner twin: real and generated specimens, each scanned under a clinical protocol (noisy, noise-free, finer detector) and by micro-CT; or your own registered pairs; or a cross-validation fold of a pairs folder."""
+    from trabecula.enhance.data import cross_validation_fold, make_pairs, pair_counts
 
+    if cv_of is not None:
+        path = cross_validation_fold(cv_of, out_dir, fold, folds, seed=seed, force=force)
+        c = pair_counts(path)
+        out.print(f"wrote {path}: fold {fold} of {folds} ({', '.join(f'{k} {v}' for k, v in c['splits'].items() if v)})")
+        return
     path = make_pairs(out_dir, synthetic=synthetic, edges=edges, didsr=didsr, shrew=shrew, lookalikes=lookalikes,
                       augment=augment, protocols=protocols, mas=mas, body=body, medium=medium, split=split,
                       input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, force=force)
@@ -76,16 +84,50 @@ def train(
 
 
 @app.command()
+def bundle(
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (RUN/best.pt) beside its config.json.")],
+    out_dir: Annotated[Path, typer.Argument(help="Weights folder to write (model.pt, manifest.json, config.toml).")],
+    evaluation: Annotated[Path | None, typer.Option(help="JSON of evaluation numbers to record in the manifest.")] = None,
+    notes: Annotated[str, typer.Option(help="A note for the manifest.")] = "",
+    force: Force = False,
+) -> None:
+    """Package a trained checkpoint as a weights folder: SHA-256, training config, the pairs' data hash and training ranges (enhance refuses inputs outside them)."""
+    import json
+
+    from trabecula.enhance.bundle import export_bundle
+    from trabecula.errors import InputError
+
+    ev = None
+    if evaluation is not None:
+        try:
+            ev = json.loads(evaluation.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(evaluation, f"not readable JSON ({exc})") from exc
+    path = export_bundle(checkpoint, out_dir, evaluation=ev, notes=notes, force=force)
+    m = json.loads(path.read_text())
+    out.print(f"wrote {out_dir}: {m['model']} ({m['parameters']} parameters, sha256 {m['sha256'][:12]}…); "
+              f"training ranges: {', '.join(m.get('training_ranges') or {}) or 'none recorded'}")
+
+
+def _shipped_epilog() -> str:
+    from trabecula.enhance.infer import shipped_model_lines
+
+    lines = shipped_model_lines()
+    return ("Shipped models:\n\n" + "\n\n".join(f"- {ln}" for ln in lines)) if lines else "No shipped models."
+
+
+@app.command(epilog=_shipped_epilog())
 def enhance(
     src: Annotated[Path, typer.Argument(help="Clinical CT volume in HU (file or folder).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Output volume path (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
-    model: Annotated[str, typer.Option(help="Shipped model (dlr, srdlr, pix2pixhd) or a .pt file (weights or checkpoint).")] = "dlr",
+    model: Annotated[str, typer.Option(help="A shipped model (listed below, with the protocols each was trained on) or a .pt file (weights or checkpoint).")] = "dlr",
     tile: Annotated[int, typer.Option(help="Tile size in input pixels.")] = 256,
     overlap: Annotated[int | None, typer.Option(help="Tile overlap in input pixels (default: exact, from the receptive field).")] = None,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 8,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda when available).")] = None,
     threads: Threads = None,
-    resample: Annotated[bool, typer.Option(help="Resample an input whose spacing differs from the model's training grid (with a warning) instead of refusing.")] = False,
+    resample: Annotated[bool, typer.Option(help="For a model without training ranges: resample an input whose spacing differs from its training grid (with a warning) instead of refusing.")] = False,
+    allow_out_of_range: Annotated[bool, typer.Option(help="Enhance an input outside the model's training ranges (pixel, slice, kernel, MTF50, noise) with a warning instead of refusing.")] = False,
     check: Annotated[bool, typer.Option(help="Run the hallucination (data-consistency) check and print its score.")] = False,
     consistency_map: Annotated[Path | None, typer.Option(help="Write the consistency z-map here (implies --check).")] = None,
     input_spacing: InputSpacing = None,
@@ -96,22 +138,25 @@ def enhance(
     """Enhance a clinical CT volume with a trained model (tiled, batched; SHA-256-checked weights)."""
     from trabecula.enhance.infer import enhance as run_enhance
     from trabecula.enhance.infer import load_model
+    from trabecula.enhance.protocol import protocol_line
     from trabecula.io import write_volume
     from trabecula.progress import progress_steps
 
     check_outputs(force, output, consistency_map)
     vol = read_input(src, input_spacing, units, series)
     lm = load_model(model, device)
-    with progress_steps(f"enhance ({lm.label})", vol.shape[0]) as advance:
+    with progress_steps(f"enhance ({lm.label})", None) as advance:
         res = run_enhance(vol, lm, tile=tile, overlap=overlap, batch=batch, device=device, resample=resample,
-                          threads=threads, progress=advance)
+                          threads=threads, progress=advance, allow_out_of_range=allow_out_of_range)
     write_volume(res, output, force=force)
+    out.print(protocol_line(res.provenance.extra["enhance_input_protocol"]))
     out.print(f"wrote {output}  {res}  (model {lm.label}, weights sha256 {lm.sha256[:12]}…)")
     if check or consistency_map is not None:
         from trabecula.enhance.hallucination import check_enhanced
 
         r = check_enhanced(res, vol, lm, resample=resample)
-        flag = "[red]FLAGGED[/red]: structure the input cannot support" if r.flagged else "[green]consistent[/green]"
+        why = "; ".join(r.details.get("reasons", []))
+        flag = f"[red]FLAGGED[/red]: {why}" if r.flagged else "[green]consistent[/green]"
         out.print(f"consistency score {r.score:.3f}, unsupported voxels {100 * r.unsupported_fraction:.2f} %, "
                   f"largest unsupported region {r.details['largest_unsupported_mm3']:.2f} mm³ — {flag}")
         if consistency_map is not None:
@@ -152,7 +197,8 @@ def _print_evaluation(summary: dict, out_dir: Path) -> None:
                       "(per specimen: consistency.csv)")
     for p in tables["morphometry"].values():
         out.print(Path(p).read_text())
-    for k, v in (summary.get("edge_test") or {}).items():
+    edge = summary.get("edge_test") or {}
+    for k, v in {**edge.get("inputs", {}), **edge.get("models", {})}.items():
         extra = (f"; noise {v['noise_change_percent']:+.0f} %, MTF50 {v['mtf50_change_percent']:+.1f} %, "
                  f"MTF10 {v['mtf10_change_percent']:+.1f} % vs {v['against']}") if "against" in v else ""
         out.print(f"{k}: noise SD {v['noise_sd_hu']:.1f} HU, MTF50 {v['mtf50_lpmm']:.3f}, MTF10 {v['mtf10_lpmm']:.3f} lp/mm{extra}")

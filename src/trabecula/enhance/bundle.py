@@ -4,6 +4,7 @@ training configuration, human-readable). :func:`export_bundle` turns a training 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,36 @@ def to_toml(d: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pairs_digest(pairs_dir: str | Path) -> str:
+    """SHA-256 of a pairs folder: of its ``manifest.json`` and every shard it lists (in the listed order)."""
+    from trabecula.enhance.infer import sha256_file
+
+    root = Path(pairs_dir)
+    m = json.loads((root / "manifest.json").read_text())
+    h = hashlib.sha256(sha256_file(root / "manifest.json").encode())
+    for r in m["specimens"]:
+        h.update(sha256_file(root / r["shard"]).encode())
+    return h.hexdigest()
+
+
+def pairs_training_ranges(pairs_dir: str | Path, manifest: dict, in_channels: int = 1) -> dict[str, Any]:
+    """The training ranges a model learnt from a pairs folder (:func:`trabecula.enhance.protocol.training_ranges`),
+    the noise yardstick measured on each training specimen's ``input`` (the canonical grid)."""
+    import numpy as np
+
+    from trabecula.enhance.protocol import noise_yardstick, training_ranges
+
+    root = Path(pairs_dir)
+    noise = []
+    for r in manifest.get("specimens", []):
+        if r.get("split") not in ("train", "mixed") or r.get("source") == "edge" or not r.get("protocol"):
+            continue
+        with np.load(root / r["shard"]) as z:
+            if "input" in z:
+                noise.append(noise_yardstick(z["input"]))
+    return training_ranges(manifest, noise)
+
+
 def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict | None = None,
                   notes: str = "", force: bool = False) -> Path:
     """Write ``model.pt``, ``manifest.json`` and ``config.toml`` for the checkpoint's generator into ``out_dir``."""
@@ -61,15 +92,18 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict 
     net.eval()
     in_sp = [float(s) for s in ck.get("input_spacing") or [0.1, 0.2, 0.2]]
     s = net.scale
-    data_manifest = {}
+    data_manifest: dict[str, Any] = {}
+    ranges: dict[str, Any] = {}
     dm = cfg.get("data_manifest")
     if dm and Path(dm).exists():
         m = json.loads(Path(dm).read_text())
+        ranges = pairs_training_ranges(Path(dm).parent, m, hp.get("in_channels", 1))
         data_manifest = {"backend": m.get("backend"), "backend_note": m.get("backend_note"), "split_mode": m.get("split_mode"),
                          "seed": m.get("seed"), "doses_mas": m.get("doses_mas"),
                          "specimens": {sp: sum(1 for r in m["specimens"] if r["split"] == sp) for sp in ("train", "val", "test")},
                          "sources": sorted({r["source"] for r in m["specimens"]}),
-                         "test_specimens": [r["id"] for r in m["specimens"] if r["split"] == "test"]}
+                         "test_specimens": [r["id"] for r in m["specimens"] if r["split"] == "test"],
+                         "sha256": pairs_digest(Path(dm).parent)}
     manifest = {
         "format": "trabecula-weights/1",
         "model": hp["model"],
@@ -85,6 +119,7 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict 
                      "checkpoint": "best validation" if checkpoint.name == "best.pt" else checkpoint.name,
                      "config": {k: v for k, v in cfg.items() if k not in ("hparams",)}},
         "data": data_manifest,
+        "training_ranges": ranges,
         "evaluation": evaluation or {},
         "notes": notes,
     }

@@ -491,6 +491,47 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
                            progress=lambda sid: advance(1, f"scanning {sid}"))
 
 
+def cross_validation_fold(pairs_dir: str | Path, out_dir: str | Path, fold: int, folds: int = 5, seed: int = 0,
+                          force: bool = False) -> Path:
+    """A pairs folder whose split is fold ``fold`` of a ``folds``-fold cross-validation over the real L1
+    regions of ``pairs_dir`` (its shards are shared, not copied: the new manifest points at them).
+
+    The DIDSR source regions (sorted, shuffled by ``seed``) are dealt into ``folds`` groups; group ``fold`` is
+    the test split, the first region of the next group the validation split, the rest trains; every augmented
+    copy and look-alike goes with its region. Other families keep their split. Across the folds every region
+    is tested exactly once (the vertebra study's question, answered per region). Returns the manifest path."""
+    src = PairSet.open(pairs_dir)
+    if not (isinstance(folds, int) and folds >= 2 and isinstance(fold, int) and 0 <= fold < folds):
+        raise ParameterError("--fold", f"need 0 <= fold < folds and folds >= 2, got fold {fold} of {folds}")
+    if src.split_mode != "by-specimen":
+        raise ParameterError("--cv-of", "cross-validation folds need a by-specimen pairs folder")
+    regions = sorted({r.get("source_specimen", r["id"]) for r in src.specimens if _family(r) == "didsr"})
+    if len(regions) < folds:
+        raise ParameterError("--folds", f"{len(regions)} real regions cannot fill {folds} folds")
+    order = [regions[i] for i in np.random.default_rng(seed + 13).permutation(len(regions))]
+    groups = [order[k::folds] for k in range(folds)]
+    test, val = set(groups[fold]), {groups[(fold + 1) % folds][0]}
+    out = Path(out_dir)
+    if (out / MANIFEST).exists() and not force:
+        raise InputError(out / MANIFEST, "already exists (use --force to overwrite)")
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for r in src.specimens:
+        rec = dict(r)
+        rec["shard"] = os.path.relpath((src.root / r["shard"]).resolve(), out.resolve())
+        if _family(r) == "didsr":
+            g = r.get("source_specimen", r["id"])
+            rec["split"] = "test" if g in test else "val" if g in val else "train"
+        records.append(rec)
+    manifest = {**src.manifest, "specimens": records,
+                "cross_validation": {"of": str(Path(pairs_dir).resolve()), "fold": fold, "folds": folds, "seed": seed,
+                                     "test_regions": sorted(test), "val_regions": sorted(val)}}
+    path = out / MANIFEST
+    with atomic_output(path, force=True) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=1))
+    return path
+
+
 def pair_counts(manifest_path: str | Path) -> dict[str, Any]:
     """A pairs manifest summarised: ``{"specimens": n, "backend": …, "split_mode": …, "splits": {split: n}}``,
     counting specimens per split (``train``, ``val``, ``test``, ``mixed`` for by-slice folders)."""

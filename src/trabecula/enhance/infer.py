@@ -11,11 +11,16 @@ float rounding); the default overlap is chosen that way from the model's measure
 layers line up as in the whole-slice pass; the far edge is padded by edge replication to that multiple
 in both cases.
 
-Spacing: each model was trained on one input grid (its manifest's ``input.spacing_mm``). An input whose
-in-plane spacing (and, for 2.5D models, slice spacing) differs by more than 5 % is **refused** with an
-error naming both spacings, unless ``resample=True`` (CLI ``--resample``), which resamples the input to
-the training grid with a warning. The output is in HU on the model's output grid (in-plane spacing
-divided by the model's scale), with the model name and weights SHA-256 in its provenance.
+Protocol and grid: each model was trained on one canonical input grid (its manifest's ``input.spacing_mm``).
+A model whose manifest records ``training_ranges`` (the twin's randomised protocols it learnt from) serves
+every protocol inside them: the input's protocol is stated (:func:`trabecula.enhance.protocol.describe_input`:
+pixel, slice, kernel class, modelled MTF50, measured noise), the input is resampled to the canonical grid,
+and an input outside the ranges is **refused** with an error naming each value outside, unless
+``allow_out_of_range=True`` (CLI ``--allow-out-of-range``), which enhances it with a warning. A model
+without ranges (a user's checkpoint) keeps the plain spacing rule: an input whose in-plane spacing (and,
+for 2.5D models, slice spacing) differs by more than 5 % is refused unless ``resample=True``
+(``--resample``). The output is in HU on the model's output grid (in-plane spacing divided by the
+model's scale), with the model, its weights' SHA-256 and the input's protocol in its provenance.
 """
 
 from __future__ import annotations
@@ -50,6 +55,24 @@ def shipped_models() -> list[str]:
     if not WEIGHTS_DIR.is_dir():
         return []
     return sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / "manifest.json").is_file() and (p / "model.pt").is_file())
+
+
+def shipped_model_lines() -> list[str]:
+    """One line per shipped model: its name, network, output scale and training ranges (from its manifest)."""
+    from trabecula.enhance.protocol import ranges_line
+
+    lines = []
+    for name in shipped_models():
+        try:
+            m = json.loads((WEIGHTS_DIR / name / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        arch = m.get("hparams", {}).get("model", "?")
+        scale = m.get("output", {}).get("scale_inplane", 1)
+        ranges = m.get("training_ranges")
+        where = ranges_line(ranges) if ranges else f"one grid, {m.get('input', {}).get('spacing_mm')} mm"
+        lines.append(f"{name} ({arch}, x{scale} in-plane): trained on {where}")
+    return lines
 
 
 @dataclass
@@ -328,13 +351,45 @@ def check_spacing(vol: Volume, lm: LoadedModel, resample: bool) -> Volume:
     return vol.resample(new)
 
 
+def on_model_grid(volume: Volume, lm: LoadedModel, resample: bool = False, allow_out_of_range: bool = False):
+    """``volume`` on the model's input grid, with its stated protocol and what lies outside the training ranges.
+
+    Returns ``(volume on the model's grid, InputProtocol, [phrases naming each value outside])``. With
+    ``training_ranges`` in the manifest: resampled to the canonical grid, refused outside the ranges unless
+    ``allow_out_of_range`` (then warned); without: :func:`check_spacing` (``resample``). See the module
+    docstring.
+    """
+    from trabecula.enhance.protocol import describe_input, out_of_range
+
+    ranges = lm.manifest.get("training_ranges")
+    if not ranges:
+        vol = check_spacing(volume, lm, resample)
+        return vol, describe_input(volume, vol.numpy()), []
+    want = lm.input_spacing or volume.spacing
+    axes = (0, 1, 2) if lm.model.in_channels > 1 else (1, 2)
+    new = tuple(want[a] if a in axes else volume.spacing[a] for a in range(3))
+    same = all(abs(volume.spacing[a] - new[a]) <= 1e-6 * new[a] for a in range(3))
+    vol = volume if same else volume.resample(new)
+    proto = describe_input(volume, vol.numpy())
+    bad = out_of_range(proto, ranges)
+    if bad and not allow_out_of_range:
+        raise ParameterError("protocol", f"the input lies outside {lm.label}'s training ranges: {'; '.join(bad)}; "
+                                         "pass --allow-out-of-range (allow_out_of_range=True) to enhance it anyway")
+    if bad:
+        warnings.warn(f"enhancing outside {lm.label}'s training ranges ({'; '.join(bad)}): the output is "
+                      "extrapolated; check it (--check)", stacklevel=3)
+    return vol, proto, bad
+
+
 def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int = 256, overlap: int | None = None,
             batch: int = 8, device: str | None = None, resample: bool = False, threads: int | None = None,
-            progress=None) -> Volume:
+            progress=None, allow_out_of_range: bool = False) -> Volume:
     """Enhance a clinical CT volume (HU) with a shipped or trained model; returns the HU output Volume.
 
-    See the module docstring for tiling and the spacing rule. NaN or infinite input values, non-HU units
-    and a spacing mismatch (without ``resample``) raise :class:`ParameterError`.
+    See the module docstring for tiling, the protocol ranges and the spacing rule. NaN or infinite input
+    values, non-HU units, an input outside the training ranges (without ``allow_out_of_range``) and, for a
+    model without ranges, a spacing mismatch (without ``resample``) raise :class:`ParameterError`. The
+    stated protocol is in the output's ``provenance.extra["enhance_input_protocol"]``.
     """
     torch = _torch()
     if threads:
@@ -345,7 +400,7 @@ def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int =
     arr = volume.numpy()
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
         raise ParameterError("volume", "input contains NaN or infinite values; fill or mask them before enhancing")
-    vol = check_spacing(volume, lm, resample)
+    vol, proto, bad = on_model_grid(volume, lm, resample, allow_out_of_range)
     radius = lm.manifest.get("receptive_radius_px")
     if overlap is None and radius is not None:
         overlap = 2 * int(radius) + 8
@@ -355,5 +410,6 @@ def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int =
     origin = tuple(o - old / 2 + new / 2 for o, old, new in zip(vol.origin, vol.spacing, sp, strict=True))
     prov = vol.provenance.with_step(f"enhance[{lm.label}, sha256 {lm.sha256[:12]}]")
     prov.extra = {**prov.extra, "enhance_model": lm.label, "enhance_architecture": lm.name, "enhance_weights_sha256": lm.sha256,
-                  "enhance_weights": lm.source}
+                  "enhance_weights": lm.source, "enhance_input_protocol": proto.to_dict(),
+                  "enhance_out_of_range": bad}
     return Volume(out, sp, origin, "HU", prov)

@@ -9,10 +9,15 @@ study did by "doubling" its MDCT images.
 =============  ================================================================  ===========  =========
 name           network                                                           output grid  loss
 =============  ================================================================  ===========  =========
-``dlr``        DnCNN-style residual denoiser (Zhang et al. 2017): conv-ReLU stack     same         L2
-               predicting the noise, subtracted from the input
-``srdlr``      EDSR-lite (Lim et al. 2017): residual blocks without norm, pixel-     ×2 in-plane  L1
-               shuffle ×2 up-sampler (Shi et al. 2016), bilinear global skip
+``dlr``        residual U-Net denoiser: MONAI ``BasicUNet`` (2-D, four poolings,  same         L2
+               2.0 M parameters) predicting the noise, subtracted from the centre
+               slice (DnCNN's residual learning, Zhang et al. 2017, on a U-Net,
+               Ronneberger et al. 2015); ``arch="dncnn"`` keeps the plain
+               DnCNN conv stack
+``srdlr``      residual U-Net on the input bilinearly up-sampled ×2 (VDSR's      ×2 in-plane  L1
+               global residual, Kim et al. 2016, on MONAI ``BasicUNet``);
+               ``arch="edsr"`` keeps EDSR-lite (Lim et al. 2017: residual blocks
+               without norm, pixel-shuffle ×2, Shi et al. 2016)
 ``pix2pixhd``  pix2pixHD (Wang et al. 2018): global generator (conv → 2 down →      ×2 in-plane  LSGAN + FM
                residual blocks → 2 up) at half resolution + one local enhancer at        + L1
                full resolution; three-scale PatchGAN discriminators (instance norm)
@@ -92,6 +97,26 @@ class DnCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, self.mid:self.mid + 1] - self.body(x)
+
+
+class ResidualUNet(nn.Module):
+    """A MONAI ``BasicUNet`` (2-D; conv-norm-LeakyReLU pairs, four max-pool levels, transposed-conv
+    up-sampling with skip concatenation) whose output is a residual on the centre input channel:
+    ``out = x_centre + sign · UNet(x)``, ``sign = −1`` for a denoiser that predicts the noise (DnCNN's
+    residual learning), ``+1`` for super-resolution on an up-sampled input (VDSR's global residual).
+    Batch norm (running statistics at inference), so tiled inference equals whole-slice inference."""
+
+    def __init__(self, in_ch: int = 1, features: tuple[int, ...] = (32, 32, 64, 128, 256, 32), sign: float = -1.0):
+        super().__init__()
+        from monai.networks.nets import BasicUNet
+
+        self.body = BasicUNet(spatial_dims=2, in_channels=in_ch, out_channels=1, features=tuple(features),
+                              act=("LeakyReLU", {"negative_slope": 0.1, "inplace": True}), norm=("batch", {}))
+        self.mid = in_ch // 2
+        self.sign = float(sign)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.mid:self.mid + 1] + self.sign * self.body(x)
 
 
 class EDSRLite(nn.Module):
@@ -285,8 +310,10 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "dlr": ModelSpec("dlr", 1, 1, "regression", {"width": 32, "depth": 8}, "DnCNN-style residual denoiser, low-dose → full-dose"),
-    "srdlr": ModelSpec("srdlr", 2, 1, "regression", {"width": 32, "blocks": 6}, "EDSR-lite ×2 super-resolution, clinical → micro-CT-like"),
+    "dlr": ModelSpec("dlr", 1, 1, "regression", {"arch": "unet", "features": [32, 32, 64, 128, 256, 32]},
+                     "residual U-Net denoiser (MONAI BasicUNet), noisy → noise-free"),
+    "srdlr": ModelSpec("srdlr", 2, 2, "regression", {"arch": "unet", "features": [32, 32, 64, 128, 256, 32]},
+                       "residual U-Net ×2 super-resolution (MONAI BasicUNet on the up-sampled input)"),
     "pix2pixhd": ModelSpec("pix2pixhd", 2, 2, "gan", {"ngf_global": 24, "n_down_global": 2, "n_blocks_global": 3,
                                                       "n_blocks_local": 2, "ndf": 16, "num_d": 3, "n_layers_d": 3,
                                                       "lambda_fm": 10.0, "lambda_l1": 10.0},
@@ -298,15 +325,41 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def build_network(name: str, in_ch: int = 1, **cfg: Any) -> nn.Module:
-    """The generator network for model ``name`` with ``in_ch`` input channels and config overrides."""
+#: the architecture a config without ``arch`` names, told by its keys (weights written before ``arch``)
+_LEGACY_ARCH = {"dlr": ("depth", "dncnn"), "srdlr": ("blocks", "edsr")}
+_LEGACY_DEFAULTS = {"dncnn": {"width": 32, "depth": 8}, "edsr": {"width": 32, "blocks": 6}}
+
+
+def model_config(name: str, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model's defaults with ``cfg`` over them; a ``dlr``/``srdlr`` config naming no ``arch`` but the
+    plain networks' keys (``depth``, ``blocks``) selects those networks (``dncnn``, ``edsr``)."""
     if name not in MODELS:
         raise ParameterError("model", f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    c = {**MODELS[name].defaults, **cfg}
+    cfg = dict(cfg or {})
+    legacy = _LEGACY_ARCH.get(name)
+    if legacy and "arch" not in cfg and legacy[0] in cfg:
+        cfg["arch"] = legacy[1]
+    arch = cfg.get("arch", MODELS[name].defaults.get("arch"))
+    base = _LEGACY_DEFAULTS.get(arch, MODELS[name].defaults) if legacy else MODELS[name].defaults
+    return {**base, **cfg, **({"arch": arch} if legacy else {})}
+
+
+def upsample_factor(name: str, cfg: dict[str, Any] | None = None) -> int:
+    """Bilinear ×n of the input before the network: the model's, except the pixel-shuffle EDSR (×1)."""
+    return 1 if model_config(name, cfg).get("arch") == "edsr" else MODELS[name].upsample_input
+
+
+def build_network(name: str, in_ch: int = 1, **cfg: Any) -> nn.Module:
+    """The generator network for model ``name`` with ``in_ch`` input channels and config overrides."""
+    c = model_config(name, cfg)
     if name == "dlr":
-        return DnCNN(in_ch, c["width"], c["depth"])
+        if c["arch"] == "dncnn":
+            return DnCNN(in_ch, c["width"], c["depth"])
+        return ResidualUNet(in_ch, tuple(c["features"]), sign=-1.0)
     if name == "srdlr":
-        return EDSRLite(in_ch, c["width"], c["blocks"], 2)
+        if c["arch"] == "edsr":
+            return EDSRLite(in_ch, c["width"], c["blocks"], 2)
+        return ResidualUNet(in_ch, tuple(c["features"]), sign=1.0)
     if name == "pix2pixhd":
         return Pix2PixHDGenerator(in_ch, c["ngf_global"], c["n_down_global"], c["n_blocks_global"], c["n_blocks_local"])
     if name == "pix2pix":
@@ -325,7 +378,9 @@ def build_discriminator(name: str, in_ch: int = 1, **cfg: Any) -> nn.Module | No
 
 def network_multiple(name: str, **cfg: Any) -> int:
     """Size multiple (in network-input pixels) the network needs so that strided layers line up."""
-    c = {**MODELS[name].defaults, **cfg}
+    c = model_config(name, cfg)
+    if name in ("dlr", "srdlr") and c["arch"] == "unet":
+        return 16
     if name == "pix2pixhd":
         return 2 * 2 ** c["n_down_global"]
     if name == "pix2pix":
@@ -357,7 +412,8 @@ class Enhancer(nn.Module):
         self.hu_center = float(hu_center)
         self.hu_scale = float(hu_scale)
         self.net = build_network(name, in_channels, **self.config)
-        up = self.spec.upsample_input
+        self.upsample = upsample_factor(name, self.config)
+        up = self.upsample
         self.multiple = max(1, network_multiple(name, **self.config) // up)
         self.scale = self.spec.scale
 
@@ -369,8 +425,8 @@ class Enhancer(nn.Module):
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
         """The network on normalised input (training uses this; no HU conversion)."""
-        if self.spec.upsample_input > 1:
-            z = F.interpolate(z, scale_factor=self.spec.upsample_input, mode="bilinear", align_corners=False)
+        if self.upsample > 1:
+            z = F.interpolate(z, scale_factor=self.upsample, mode="bilinear", align_corners=False)
         return self.net(z)
 
     def upsampled_input(self, z: torch.Tensor) -> torch.Tensor:
@@ -387,7 +443,7 @@ class Enhancer(nn.Module):
 
     def hparams(self) -> dict[str, Any]:
         return {"model": self.name, "in_channels": self.in_channels, "hu_center": self.hu_center,
-                "hu_scale": self.hu_scale, "config": {**self.spec.defaults, **self.config}}
+                "hu_scale": self.hu_scale, "config": model_config(self.name, self.config)}
 
 
 def count_parameters(module: nn.Module) -> int:

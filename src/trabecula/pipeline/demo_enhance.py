@@ -2,13 +2,13 @@
 
 Takes ``ctx.data["scans"][("vertebra", "clinical-mdct")]`` (and, for comparison, ``("vertebra", "micro-ct")``)
 from the twin stage and enhances the vertebra's trabecular core (what the models are trained on; cortex and
-air excluded), with the shipped variants fine-tuned on twin pairs (``dlr-twin``, ``srdlr-twin``,
-``pix2pixhd-twin``). DLR, a low-dose denoiser, gets a low-dose scan of the same core (``DLR_MAS``) and is
-judged by the noise SD against the twin's noise-free scan. Without the twin stage it makes its own clinical-like
-scan and micro-CT of a synthetic specimen with the image-domain scanner model and uses the image-domain weights
-on a central region. Results go to ``ctx.data["enhanced"]`` (``{model: Volume}``); the stage prints, for the
-input and each model, the noise, the study SSIM against micro-CT, BV/TV, Tb.Th and Tb.Sp in a central
-cylinder, and the hallucination-check score.
+air excluded) with the shipped weights (trained on the twin's randomised-protocol pairs; each states the
+input's protocol and checks it against its training ranges). DLR, a denoiser, gets a low-dose scan of the
+same core (``DLR_MAS``) and is judged by the noise SD against the twin's noise-free scan. Without the twin
+stage it makes its own clinical scan and micro-CT of a synthetic specimen with the twin's fast path and
+enhances a central region. Results go to ``ctx.data["enhanced"]`` (``{model: Volume}``); the stage prints,
+for the input and each model, the noise, the study SSIM against micro-CT, BV/TV, Tb.Th and Tb.Sp in a
+central cylinder, and the hallucination check (score, and why it flagged).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from trabecula.enhance.hallucination import consistency_check
+from trabecula.enhance.hallucination import check_enhanced
 from trabecula.morphometry.voi import cylinder_voi, study_cylinder_vois
 from trabecula.phantom.real import from_binary
 from trabecula.phantom.standin import synthetic_structure
@@ -206,19 +206,18 @@ def run(ctx) -> dict[str, Any]:
                 rows[0]["noise_sd_hu"] = float(np.std(roi.numpy() - clean.numpy()))
             rows.append(describe(f"low-dose input ({DLR_MAS:g} mAs)", low, None, None, None))
             rows[-1]["noise_sd_hu"] = float(np.std(low.numpy() - clean.numpy()))
-    shipped = shipped_models()
     for name in avail:
         t0 = time.perf_counter()
-        # on the twin's scans, the variants fine-tuned on twin pairs (their domain); else the image-domain ones
-        weights = f"{name}-twin" if source == "twin stage" and f"{name}-twin" in shipped else name
-        lm = load_model(weights)
+        lm = load_model(name)
         src = dlr_test[0] if name == "dlr" and dlr_test else roi
-        out = enhance(src, lm, resample=True)
+        out = enhance(src, lm)
         dt = time.perf_counter() - t0
         enhanced[name] = out
-        c = consistency_check(out, src, match_hu=name != "dlr")  # micro-CT-like outputs: 80 kVp HU scale
+        c = check_enhanced(out, src, lm, resample=False)
         rows.append(describe(name, out, round(dt, 2), c.score, c.flagged))
-        rows[-1]["weights"] = weights
+        rows[-1]["weights"] = name
+        rows[-1]["protocol"] = out.provenance.extra.get("enhance_input_protocol")
+        rows[-1]["reasons"] = c.details.get("reasons", [])
         if name == "dlr" and dlr_test:
             rows[-1]["noise_sd_hu"] = float(np.std(out.numpy() - dlr_test[1].numpy()))
         advance(1, f"enhanced with {name}")
@@ -269,5 +268,12 @@ def show(ctx, res: dict[str, Any]) -> None:
     ctx.console.print(t)
     ctx.console.print("noise SD: against the twin's noise-free scan (dlr row: its output on the low-dose scan); "
                       "noise proxy: robust SD of the fine-scale residual (responds to structure too)")
+    from trabecula.enhance.protocol import protocol_line
+
+    for r in res["rows"]:
+        if r.get("protocol"):
+            ctx.console.print(f"{r['method']}: {protocol_line(r['protocol'])}")
+        if r.get("flagged"):
+            ctx.console.print(f"{r['method']} flagged: " + "; ".join(r.get("reasons", [])))
     bad = [k for k, v in res["checks"].items() if not v]
     ctx.console.print("checks: " + ("[green]all passed[/green]" if not bad else "[red]failed: " + ", ".join(bad) + "[/red]"))

@@ -79,3 +79,30 @@ def bone_marrow_cores(scan: Volume, truth: Volume, margin_mm: float = 1.5) -> tu
 
 
 __all__ = ["edge_mtf", "central_nps", "rod_centre_hu", "didsr_crop_in_pbs", "bone_marrow_cores"]
+
+
+def vertebral_body_roi(volume: Volume, labels: Volume | np.ndarray, label_ids=(32, 33), erode_mm: float = 4.0,
+                       keep: float = 0.5) -> Volume:
+    """The trabecular interior of a labelled vertebral body in a clinical scan, as a box cropped from ``volume``.
+
+    The vertebra labels (``label_ids``; TotalSegmentator's T12/T11 in the shared series) are eroded in-plane
+    by ``erode_mm`` (the cortex and the thin posterior arch go), the largest remaining 3-D component is the
+    body; its slices whose area is at least ``keep`` of the largest area, and the 10th–90th percentile of its
+    voxels in y and x, make the box."""
+    lab = labels.numpy() if isinstance(labels, Volume) else np.asarray(labels)
+    m = np.isin(lab, label_ids)
+    r = [max(1, int(round(erode_mm / s))) for s in volume.spacing[1:]]
+    st = np.zeros((1, 2 * r[0] + 1, 2 * r[1] + 1), bool)
+    yy, xx = np.ogrid[-r[0]:r[0] + 1, -r[1]:r[1] + 1]
+    st[0] = (yy / r[0]) ** 2 + (xx / r[1]) ** 2 <= 1
+    er = ndimage.binary_erosion(m, st)
+    comp, n = ndimage.label(er)
+    if n == 0:
+        raise ValueError("no vertebral body left after erosion")
+    body = comp == (1 + int(np.argmax(np.bincount(comp.ravel())[1:])))
+    area = body.sum(axis=(1, 2))
+    zs = np.nonzero(area >= keep * area.max())[0]
+    z, y, x = np.nonzero(body[zs.min():zs.max() + 1])
+    y0, y1 = np.percentile(y, [10, 90]).astype(int)
+    x0, x1 = np.percentile(x, [10, 90]).astype(int)
+    return volume.crop((int(zs.min()), int(zs.max()) + 1), (int(y0), int(y1) + 1), (int(x0), int(x1) + 1))

@@ -27,9 +27,10 @@ output — against the micro-CT target:
 
 :func:`resolution_noise_test` measures the DLR/SR-DLR targets on a slanted bone edge in water
 (:func:`trabecula.phantom.objects.slanted_edge`, 12 × 12 × 4 mm) inside the lumbar body, scanned by the
-twin's ``clinical-mdct`` fast path at the full and the quarter dose (:data:`EDGE_MAS`): noise SD in the
-water and MTF50/MTF10 by the slanted-edge method (:func:`trabecula.quality.mtf.mtf_edge`), model output
-against the FBP input.
+twin's fast path (:func:`edge_protocols`: ``clinical-mdct`` at a quarter of the study's dose for DLR,
+``study-mdct`` and ``clinical-uhr`` at full dose for the others): noise SD in the water and MTF50/MTF10
+by the slanted-edge method (:func:`trabecula.quality.mtf.mtf_edge`), model output against the FBP input
+on the model's grid; with BM3D, BM4D and a Gaussian at DLR's MTF50 (:func:`denoiser_baselines`).
 
 :func:`run_evaluation` is what ``trabecula evaluate`` does: :func:`evaluate`, then the edge test, written to
 ``edge_test.json``.
@@ -47,7 +48,7 @@ import numpy as np
 
 from trabecula.enhance.data import PairSet
 from trabecula.enhance.hallucination import consistency_check
-from trabecula.enhance.infer import LoadedModel, enhance_array, load_model, shipped_models
+from trabecula.enhance.infer import LoadedModel, enhance, enhance_array, load_model, on_model_grid, shipped_models
 from trabecula.errors import ParameterError
 from trabecula.io import atomic_output, check_writable
 from trabecula.morphometry.measure import measure
@@ -56,6 +57,7 @@ from trabecula.phantom.objects import slanted_edge
 from trabecula.quality.fid import fid_from_features, inception_features, kid_from_features
 from trabecula.quality.mtf import mtf_edge
 from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study, ssim_study_slices
+from trabecula.scanner.protocols import Protocol, preset_protocol
 from trabecula.scanner.simulate import scan
 from trabecula.stats import methods_table, study_table, to_markdown, write_table
 from trabecula.volume import Volume, window_to_uint8
@@ -121,8 +123,10 @@ def _central_slices(d: dict[str, np.ndarray], zs: list[int], max_slices: int | N
 
 
 def _consistency_rows(sid: str, d: dict[str, np.ndarray], native: dict, loaded: dict[str, LoadedModel],
-                      in_sp, t_sp, match_hu: bool) -> list[dict]:
-    """The hallucination check of every model's output, and of micro-CT itself, against the clinical input."""
+                      in_sp, t_sp, match_hu: bool, protocol: dict | None = None) -> list[dict]:
+    """The hallucination check of every model's output, and of micro-CT itself, against the clinical input
+    (re-degraded with the specimen's recorded ``protocol``, else the conventional clinical-mdct)."""
+    scanner = Protocol.from_dict(protocol).scanner() if protocol else "clinical-mdct"
     rows = []
     inp = Volume(d["input"], in_sp, (0, 0, 0), "HU")
     for label, (y, x) in native.items():
@@ -132,9 +136,11 @@ def _consistency_rows(sid: str, d: dict[str, np.ndarray], native: dict, loaded: 
         else:
             out_v = Volume(y, t_sp, _fine_origin(in_sp, t_sp), "HU")
             ref_v = inp
-        r = consistency_check(out_v, ref_v, match_hu=match_hu and loaded[label].model.scale != 1)
+        r = consistency_check(out_v, ref_v, scanner=scanner, match_hu=match_hu and loaded[label].model.scale != 1,
+                              redegrade=loaded[label].model.scale != 1)
         rows.append({"specimen": sid, "method": label, **_rows(r.to_dict())})
-    r = consistency_check(Volume(d["target"], t_sp, _fine_origin(in_sp, t_sp), "HU"), inp, match_hu=match_hu)
+    r = consistency_check(Volume(d["target"], t_sp, _fine_origin(in_sp, t_sp), "HU"), inp, scanner=scanner,
+                          match_hu=match_hu)
     rows.append({"specimen": sid, "method": "micro-CT (reference)", **_rows(r.to_dict())})
     return rows
 
@@ -188,7 +194,7 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
             res["morph"].append({"specimen": sid, "voi": k, "voi_desc": desc, "method": label,
                                  **voi_morphometry(arr, t_sp, voi)})
     if consistency:
-        res["cons"] = _consistency_rows(sid, d, native, loaded, in_sp, t_sp, match_hu)
+        res["cons"] = _consistency_rows(sid, d, native, loaded, in_sp, t_sp, match_hu, pairs.record(sid).get("protocol"))
     return res
 
 
@@ -360,31 +366,104 @@ def _edge_metrics(img: np.ndarray, spacing: tuple[float, float, float]) -> dict[
 EDGE_MAS = (250.0, 62.5)
 
 
-def resolution_noise_test(models: Mapping[str, Any], seed: int = 123, tile: int = 256) -> dict[str, Any]:
-    """The DLR/SR-DLR targets on a slanted edge: FBP input (full and quarter dose) vs each model's output.
+def edge_protocols() -> dict[str, Protocol]:
+    """The edge test's protocols, all inside the twin's training ranges, the edge in water in the lumbar body:
+    ``clinical-mdct`` and ``study-mdct`` as their presets are; ``clinical-uhr`` on its 0.25 mm detector at the
+    finest pixel and slice of the ranges (0.15 mm, 0.5 mm; the preset's own 0.125 / 0.25 mm lie outside)."""
+    body = {"body": "lumbar", "medium": "water"}
+    return {"clinical-mdct": preset_protocol("clinical-mdct", **body),
+            "study-mdct": preset_protocol("study-mdct", **body),
+            "clinical-uhr": Protocol("clinical-uhr", 0.15, 0.5, "bone", 200.0, 120.0, **body)}
 
-    ``dlr`` is applied to the quarter-dose input, ``srdlr`` and the others to the full-dose input. Returns
-    the metrics and the ratios output/input.
-    """
+
+def edge_scan(protocol: Protocol, mas: float | None = None, seed: int = 123) -> Volume:
+    """A 5°-slanted bone block edge in water (12 × 12 × 4 mm) scanned by the twin's fast path under
+    ``protocol`` (at ``mas`` when given)."""
+    from dataclasses import replace
+
     edge = slanted_edge(5.0, voxel_mm=0.05, size_mm=(4.0, 12.0, 12.0), material="bone", background="water")
-    patient = {"body": "lumbar", "medium": "water", "mode": "fast"}
-    full = scan(edge, "clinical-mdct", mas=EDGE_MAS[0], seed=seed, **patient)
-    low = scan(edge, "clinical-mdct", mas=EDGE_MAS[1], seed=seed + 1, **patient)
-    res: dict[str, Any] = {"input_full": _edge_metrics(full.numpy(), full.spacing),
-                           "input_low": _edge_metrics(low.numpy(), low.spacing)}
+    p = protocol if mas is None else replace(protocol, mas=float(mas))
+    return scan(edge, p.scanner(), seed=seed, mode="fast", body=p.body, medium=p.medium)
+
+
+def _on_grid_metrics(vol: Volume, lm: LoadedModel) -> tuple[Volume, dict[str, float]]:
+    grid, _, _ = on_model_grid(vol, lm, resample=True, allow_out_of_range=True)
+    return grid, _edge_metrics(grid.numpy(), grid.spacing)
+
+
+def _changes(met: dict[str, float], ref: dict[str, float]) -> dict[str, float]:
+    return {"noise_change_percent": 100 * (met["noise_sd_hu"] / ref["noise_sd_hu"] - 1),
+            "mtf50_change_percent": 100 * (met["mtf50_lpmm"] / ref["mtf50_lpmm"] - 1),
+            "mtf10_change_percent": 100 * (met["mtf10_lpmm"] / ref["mtf10_lpmm"] - 1)}
+
+
+def resolution_noise_test(models: Mapping[str, Any], seed: int = 123, tile: int = 256,
+                          baselines: bool = False) -> dict[str, Any]:
+    """The DLR/SR-DLR targets on a slanted edge (:func:`edge_scan`), each model against its own input on
+    its own canonical grid (the input resampled as ``enhance`` does it, so that only the model differs).
+
+    ``dlr`` (scale 1) gets the quarter-dose ``clinical-mdct`` scan; every other model the full-dose
+    ``study-mdct`` and ``clinical-uhr`` scans (:func:`edge_protocols`). With ``baselines`` the denoisers of
+    :func:`denoiser_baselines` are measured beside each ``dlr`` at its MTF50. Returns, per input and per
+    model, noise SD (HU), MTF50 and MTF10 (lp/mm) and the changes against the input (%).
+    """
+    prots = edge_protocols()
+    scans = {"clinical-mdct quarter dose": edge_scan(prots["clinical-mdct"], EDGE_MAS[1], seed + 1),
+             "study-mdct": edge_scan(prots["study-mdct"], None, seed),
+             "clinical-uhr": edge_scan(prots["clinical-uhr"], None, seed + 2)}
+    res: dict[str, Any] = {"protocols": {k: v.to_dict() for k, v in prots.items()}, "inputs": {}, "models": {}}
     for label, m in models.items():
         lm = m if isinstance(m, LoadedModel) else load_model(m)
-        src, key = (low, "input_low") if lm.name == "dlr" else (full, "input_full")
-        y = enhance_array(lm, src.numpy(), tile=tile)
-        s = lm.model.scale
-        sp = (src.spacing[0], src.spacing[1] / s, src.spacing[2] / s)
-        met = _edge_metrics(y, sp)
-        ref = res[key]
-        met.update({"against": key, "noise_change_percent": 100 * (met["noise_sd_hu"] / ref["noise_sd_hu"] - 1),
-                    "mtf50_change_percent": 100 * (met["mtf50_lpmm"] / ref["mtf50_lpmm"] - 1),
-                    "mtf10_change_percent": 100 * (met["mtf10_lpmm"] / ref["mtf10_lpmm"] - 1)})
-        res[label] = met
+        keys = ["clinical-mdct quarter dose"] if lm.model.scale == 1 else ["study-mdct", "clinical-uhr"]
+        for key in keys:
+            grid, ref = _on_grid_metrics(scans[key], lm)
+            res["inputs"][f"{key} on {label}'s grid"] = ref
+            y = enhance(scans[key], lm, tile=tile, resample=True, allow_out_of_range=True)
+            met = _edge_metrics(y.numpy(), y.spacing)
+            met.update({"against": key, **_changes(met, ref)})
+            res["models"][f"{label} on {key}"] = met
+            if baselines and lm.model.scale == 1:
+                res["baselines"] = denoiser_baselines(grid, met["mtf50_lpmm"])
     return res
+
+
+def _gaussian_denoise(a: np.ndarray, strength: float) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(a, (0, strength, strength))
+
+
+def _bm3d_denoise(a: np.ndarray, strength: float) -> np.ndarray:
+    import bm3d
+
+    return np.stack([bm3d.bm3d(s.astype(np.float64), sigma_psd=strength) for s in a]).astype(np.float32)
+
+
+def _bm4d_denoise(a: np.ndarray, strength: float) -> np.ndarray:
+    import bm4d
+
+    return np.asarray(bm4d.bm4d(a.astype(np.float64), sigma_psd=strength), np.float32)
+
+
+def denoiser_baselines(vol: Volume, mtf50_lpmm: float) -> dict[str, Any]:
+    """Classical denoisers at the MTF50 of a model's output: a Gaussian in-plane (σ in pixels), BM3D per slice
+    and BM4D on the volume (``bm3d`` / ``bm4d`` packages, Dabov et al. 2007, Maggioni et al. 2013; strength =
+    their ``sigma_psd`` in HU), each swept over its strength; their noise SD at ``mtf50_lpmm`` is interpolated
+    on the noise-vs-MTF50 curve (None when the sweep does not reach that MTF50)."""
+    a = vol.numpy().astype(np.float32)
+    noise0 = _edge_metrics(a, vol.spacing)["noise_sd_hu"]
+    sweeps = {"gaussian": (_gaussian_denoise, [0.3, 0.5, 0.7, 0.9, 1.2, 1.6]),
+              "bm3d": (_bm3d_denoise, [f * noise0 for f in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)]),
+              "bm4d": (_bm4d_denoise, [f * noise0 for f in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)])}
+    out: dict[str, Any] = {}
+    for name, (fn, strengths) in sweeps.items():
+        curve = [{"strength": float(s), **_edge_metrics(fn(a, s), vol.spacing)} for s in strengths]
+        m50 = np.array([c["mtf50_lpmm"] for c in curve])
+        sd = np.array([c["noise_sd_hu"] for c in curve])
+        order = np.argsort(m50)
+        at = float(np.interp(mtf50_lpmm, m50[order], sd[order])) if m50.min() <= mtf50_lpmm <= m50.max() else None
+        out[name] = {"curve": curve, "noise_sd_at_model_mtf50_hu": at}
+    return out
 
 
 # ------------------------------------------------------------------------------ the whole study

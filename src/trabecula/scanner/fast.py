@@ -643,7 +643,9 @@ def fast_scan(phantom, scanner, mas: float | None = None, seed: int = 0, kernel:
                       steps=[f"fast scan[{scanner.name}, kernel {kern}, mAs {scanner.exposure.mas:g}, seed {seed}, "
                              f"body {rec['body']}, medium {medium_}]"],
                       extra={"mode": "fast", "mu_water_per_mm": mu_w, "sigma2_quantum": s2q, "sigma2_electronic": s2e,
-                             "seed": int(seed), "kernel": kern, **hardening, **info, **rec})
+                             "seed": int(seed), "kernel": kern,
+                             "slice_thickness_mm": float(scanner.reconstruction.slice_thickness_mm),
+                             **hardening, **info, **rec})
     origin = tuple(float(v) for v in np.asarray(grid.origin) + center)
     return Volume(hu, grid.spacing, origin, "HU", prov)
 

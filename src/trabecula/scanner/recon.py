@@ -247,7 +247,8 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
     mu_w = water_reference_mu(spec)
     mu_air = effective_mu("air", spec)
     extra = {"mu_water_per_mm": mu_w, "mu_air_per_mm": mu_air, "kernel": kernel, "backend": backend,
-             "seed": geo_d.get("seed"), "mas_per_view": geo_d.get("mas_per_view")}
+             "seed": geo_d.get("seed"), "mas_per_view": geo_d.get("mas_per_view"),
+             "slice_thickness_mm": float(scanner.reconstruction.slice_thickness_mm)}
     if units == "HU":
         data = to_hu(mu, mu_w, mu_air)
         steps.append(f"HU (μ_water {mu_w:.5f}/mm)")
