@@ -6,8 +6,15 @@ import torch
 
 from trabecula.enhance.infer import LoadedModel, enhance, on_model_grid, shipped_model_lines
 from trabecula.enhance.models import Enhancer
-from trabecula.enhance.protocol import (describe_input, kernel_class, modelled_mtf50, noise_yardstick, out_of_range,
-                                        ranges_line, training_ranges)
+from trabecula.enhance.protocol import (
+    describe_input,
+    kernel_class,
+    modelled_mtf50,
+    noise_yardstick,
+    out_of_range,
+    ranges_line,
+    training_ranges,
+)
 from trabecula.errors import ParameterError
 from trabecula.volume import Provenance, Volume
 

@@ -48,7 +48,14 @@ import numpy as np
 
 from trabecula.enhance.data import PairSet
 from trabecula.enhance.hallucination import consistency_check
-from trabecula.enhance.infer import LoadedModel, enhance, enhance_array, load_model, on_model_grid, shipped_models
+from trabecula.enhance.infer import (
+    LoadedModel,
+    enhance,
+    enhance_array,
+    load_model,
+    on_model_grid,
+    shipped_models,
+)
 from trabecula.errors import ParameterError
 from trabecula.io import atomic_output, check_writable
 from trabecula.morphometry.measure import measure
