@@ -212,6 +212,30 @@ def test_augmented_copies_of_real_structures_are_planned_recorded_and_split_with
     assert v.provenance.extra["augmentation"] == copies[0]["augmentation"]
 
 
+def test_two_vertebrae_of_one_donor_are_two_specimens_and_duplicate_ids_are_refused(tmp_path):
+    from trabecula.enhance.data import didsr_region_id, specimen_plan
+
+    assert didsr_region_id("Segmentation-grayscale-5_06219.nrrd") == "didsr-5_06219"
+    d = _fake_didsr(tmp_path / "didsr", 2, size=40)
+    (d / "Segmentation-grayscale-1_00001.nrrd").rename(d / "Segmentation-grayscale-7_00000.nrrd")  # same donor as 0_00000
+    plan = specimen_plan(0, 0, d, 1, size=40, augment=1)
+    assert len({p["id"] for p in plan}) == len(plan) == 4
+    with pytest.raises(ParameterError, match="unique"):
+        write_pairs(tmp_path / "dup", [plan[0], plan[0]])
+
+
+def test_parallel_scanning_writes_the_same_pairs(tmp_path):
+    plan = specimen_plan(n_synthetic=2, n_edges=0, seed=9, size=32)
+    one = write_pairs(tmp_path / "one", plan, seed=9)
+    two = write_pairs(tmp_path / "two", plan, seed=9, workers=2)
+    a, b = PairSet.open(one.parent), PairSet.open(two.parent)
+    strip = [{k: v for k, v in r.items()} for r in a.specimens]
+    assert strip == b.specimens
+    for r in plan:
+        da, db = a.load(r["id"]), b.load(r["id"])
+        assert all(np.array_equal(da[k], db[k]) for k in da)
+
+
 def test_shrew_at_human_scale_and_look_alikes_are_planned_and_split_with_their_source(tmp_path):
     from trabecula.enhance.data import _split_specimens, default_shrew_path, load_structure, specimen_plan
     from trabecula.morphometry import measure

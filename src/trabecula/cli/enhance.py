@@ -31,6 +31,7 @@ def pairs(
     low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
     size: Annotated[int, typer.Option(help="Synthetic, look-alike and shrew specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
     seed: Annotated[int, typer.Option(help="Random seed (specimens, protocols, noise, split).")] = 0,
+    workers: Annotated[int, typer.Option(help="Scan specimens in this many parallel processes (same result).")] = 1,
     cv_of: Annotated[Path | None, typer.Option(help="Make no scans: write fold --fold of a cross-validation over the real L1 regions of this pairs folder (shards shared).")] = None,
     fold: Annotated[int, typer.Option(help="With --cv-of: the fold (0-based) whose regions are the test split.")] = 0,
     folds: Annotated[int, typer.Option(help="With --cv-of: the number of folds (every region is tested once).")] = 5,
@@ -46,7 +47,8 @@ def pairs(
         return
     path = make_pairs(out_dir, synthetic=synthetic, edges=edges, didsr=didsr, shrew=shrew, lookalikes=lookalikes,
                       augment=augment, protocols=protocols, mas=mas, body=body, medium=medium, split=split,
-                      input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, force=force)
+                      input_dir=input_dir, target_dir=target_dir, low_dir=low_dir, size=size, seed=seed, force=force,
+                      workers=workers)
     c = pair_counts(path)
     out.print(f"wrote {path}: {c['specimens']} specimens ({c['backend']} backend, {c['split_mode']}; "
               + ", ".join(f"{k} {v}" for k, v in c["splits"].items() if v) + ")")

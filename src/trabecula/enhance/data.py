@@ -60,6 +60,12 @@ SPLITS = ("train", "val", "test")
 # ------------------------------------------------------------------------------------------ specimens
 
 
+def didsr_region_id(path: str | Path) -> str:
+    """The id of a DIDSR L1 region file: ``didsr-`` and the vertebra and donor numbers of its name
+    (``Segmentation-grayscale-5_06219.nrrd`` → ``didsr-5_06219``; two vertebrae of one donor stay distinct)."""
+    return f"didsr-{Path(path).stem.split('-')[-1]}"
+
+
 def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path | None = None, seed: int = 0,
                   size: int = 240, augment: int = 0, lookalikes: int = 0, shrew: str | Path | None = None) -> list[dict]:
     """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``); synthetic,
@@ -90,7 +96,7 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
             raise InputError(didsr_dir, "no .nrrd files (expected the DIDSR L1 vertebra structures)")
         aug_rng = np.random.default_rng(seed + 5)
         for k, f in enumerate(files):
-            sid = f"didsr-{f.stem.split('_')[-1]}"
+            sid = didsr_region_id(f)
             plan.append({"id": sid, "source": "didsr", "path": str(f), "seed": int(seed * 1000 + k),
                          "source_specimen": sid})
             for j in range(augment):
@@ -102,7 +108,7 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
             raise ParameterError("lookalikes", "look-alikes imitate the DIDSR regions: give their folder (--didsr)")
         for j in range(lookalikes):
             f = files[j % len(files)]
-            sid = f"didsr-{f.stem.split('_')[-1]}"
+            sid = didsr_region_id(f)
             plan.append({"id": f"look-{j:03d}-{sid}", "source": "lookalike", "path": str(f), "size": size,
                          "seed": int(seed * 1000 + 300 + j), "source_specimen": sid})
     if shrew is not None:
@@ -293,15 +299,42 @@ def _split_slices(n: int, rng: np.random.Generator, test_frac: float = 0.2, val_
             "train": sorted(idx[n_test + n_val:].tolist())}
 
 
+def _scan_one(spec: dict, protocols: str | Protocol, ranges: ProtocolRanges, out_dir: str) -> dict:
+    """Scan one planned specimen, write its shard into ``out_dir``; return its manifest record (no split)."""
+    structure = load_structure(spec)
+    protocol = specimen_protocol(spec, protocols, ranges)
+    arrs = scan_specimen(structure, spec["seed"], protocol)
+    shard = f"{spec['id']}.npz"
+    with atomic_output(Path(out_dir) / shard, force=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrs)
+    rec = {k: v for k, v in spec.items() if k != "path"}
+    if "path" in spec:
+        rec["file"] = Path(spec["path"]).name
+    bv = float(structure.numpy().mean()) if structure.units == "binary" else None
+    rec.update({
+        "shard": shard, "backend": "twin", "bv_tv_truth": bv, "protocol": protocol.to_dict(),
+        "scans": {"input": {"scanner": protocol.scanner().name, "seed": spec["seed"], "noise": True},
+                  "input_clean": {"scanner": protocol.scanner().name, "noise": False},
+                  "target_sr": {"scanner": protocol.finer().name, "noise": False},
+                  "target": {"scanner": "micro-ct", "seed": spec["seed"] + 2, "medium": protocol.medium}},
+        "shape_input": list(arrs["input"].shape), "shape_target": list(arrs["target"].shape),
+    })
+    return rec
+
+
 def write_pairs(out_dir: str | Path, plan: list[dict], protocols: str | Protocol = "random",
                 split: str = "by-specimen", seed: int = 0, force: bool = False,
-                progress: Callable[[str], None] | None = None, ranges: ProtocolRanges | None = None) -> Path:
+                progress: Callable[[str], None] | None = None, ranges: ProtocolRanges | None = None,
+                workers: int = 1) -> Path:
     """Scan every planned specimen (:func:`scan_specimen`) and write the shards and ``manifest.json``.
 
     ``protocols``: ``"random"`` draws each specimen's clinical protocol from ``ranges`` (default
     :class:`~trabecula.scanner.protocols.ProtocolRanges`) with the specimen's seed; a
     :class:`~trabecula.scanner.protocols.Protocol` scans every specimen with it. The manifest records the
-    ranges, and every specimen its protocol, source specimen and augmentation. Returns the manifest path.
+    ranges, and every specimen its protocol, source specimen and augmentation. ``workers > 1`` scans specimens
+    in that many spawned processes (the shards and manifest are the same: each specimen depends only on its
+    own seed). Specimen ids must be unique. Returns the manifest path.
     """
     if split not in ("by-specimen", "by-slice"):
         raise ParameterError("split", f"use by-specimen or by-slice, got {split!r}")
@@ -312,36 +345,39 @@ def write_pairs(out_dir: str | Path, plan: list[dict], protocols: str | Protocol
     if (out_dir / MANIFEST).exists() and not force:
         raise InputError(out_dir / MANIFEST, "already exists (use --force to overwrite)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ParameterError("workers", f"must be a whole number >= 1, got {workers!r}")
+    ids = [s["id"] for s in plan]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise ParameterError("specimens", f"specimen ids must be unique (shards are named by them): {', '.join(dup)}")
     assign = _split_specimens(plan, seed)
     rng = np.random.default_rng(seed + 11)
+    jobs = [(spec, protocols, ranges, str(out_dir)) for spec in plan]
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            futures = [ex.submit(_scan_one, *job) for job in jobs]
+            done = []
+            for spec, fut in zip(plan, futures, strict=True):
+                done.append(fut.result())
+                if progress:
+                    progress(spec["id"])
+    else:
+        done = []
+        for job in jobs:
+            if progress:
+                progress(job[0]["id"])
+            done.append(_scan_one(*job))
     records = []
-    for spec in plan:
-        if progress:
-            progress(spec["id"])
-        structure = load_structure(spec)
-        protocol = specimen_protocol(spec, protocols, ranges)
-        arrs = scan_specimen(structure, spec["seed"], protocol)
-        shard = f"{spec['id']}.npz"
-        with atomic_output(out_dir / shard, force=True) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrs)
-        rec = {k: v for k, v in spec.items() if k != "path"}
-        if "path" in spec:
-            rec["file"] = Path(spec["path"]).name
-        bv = float(structure.numpy().mean()) if structure.units == "binary" else None
-        rec.update({
-            "shard": shard, "backend": "twin", "bv_tv_truth": bv, "protocol": protocol.to_dict(),
-            "scans": {"input": {"scanner": protocol.scanner().name, "seed": spec["seed"], "noise": True},
-                      "input_clean": {"scanner": protocol.scanner().name, "noise": False},
-                      "target_sr": {"scanner": protocol.finer().name, "noise": False},
-                      "target": {"scanner": "micro-ct", "seed": spec["seed"] + 2, "medium": protocol.medium}},
-            "shape_input": list(arrs["input"].shape), "shape_target": list(arrs["target"].shape),
-        })
+    for rec in done:
         if split == "by-specimen":
-            rec["split"] = assign[spec["id"]]
+            rec["split"] = assign[rec["id"]]
         else:
             rec["split"] = "mixed"
-            rec["slices"] = _split_slices(arrs["input"].shape[0], rng)
+            rec["slices"] = _split_slices(rec["shape_input"][0], rng)
         records.append(rec)
     manifest = {
         "format": "trabecula-pairs/1",
@@ -456,7 +492,7 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
                protocols: str = "random", mas: float | None = None, body: str | None = None,
                medium: str | None = None, split: str = "by-specimen", input_dir: str | Path | None = None,
                target_dir: str | Path | None = None, low_dir: str | Path | None = None, size: int = 240,
-               seed: int = 0, force: bool = False) -> Path:
+               seed: int = 0, force: bool = False, workers: int = 1) -> Path:
     """Make a pairs folder (``trabecula pairs``); returns the manifest path.
 
     With ``input_dir`` and ``target_dir`` (both or neither, else :class:`ParameterError`): the user's own
@@ -488,7 +524,7 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
                          lookalikes=lookalikes, shrew=_optional_source(shrew, default_shrew_path))
     with progress_steps("scanning specimens", len(plan)) as advance:
         return write_pairs(out_dir, plan, protocols=chosen, split=split, seed=seed, force=force,
-                           progress=lambda sid: advance(1, f"scanning {sid}"))
+                           progress=lambda sid: advance(1, f"scanned {sid}"), workers=workers)
 
 
 def cross_validation_fold(pairs_dir: str | Path, out_dir: str | Path, fold: int, folds: int = 5, seed: int = 0,

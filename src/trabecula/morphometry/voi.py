@@ -145,9 +145,9 @@ def study_cylinder_vois(
 
     Diameter ``min(diameter_mm, in-plane field)`` and height ``min(height_mm, field height)`` — the study's
     15 mm × 5 mm wherever it fits, otherwise the largest cylinder that does (the field is the image's extent,
-    voxel edges included, as :func:`cylinder_voi` checks it). Two such cylinders, stacked and touching, centred
-    on the volume's centre when the height holds two (the study measured two per vertebra); one central
-    cylinder otherwise. Masks from :func:`cylinder_voi` (voxel centres inside the cylinder); the description's
+    voxel edges included, as :func:`cylinder_voi` checks it). As many such cylinders as the height holds,
+    stacked and touching, centred on the volume's centre (the study measured two per vertebra; a 15 mm
+    region holds three); one central cylinder when it holds one. Masks from :func:`cylinder_voi` (voxel centres inside the cylinder); the description's
     ``z`` is the cylinder centre's world position.
     """
     sp = np.asarray(as_spacing(spacing))
@@ -156,7 +156,8 @@ def study_cylinder_vois(
     d = min(float(diameter_mm), float(ext[1]), float(ext[2]))
     h = min(float(height_mm), float(ext[0]))
     centre = org + sp * (np.asarray(shape, float) - 1) / 2
-    offsets = (-h / 2, h / 2) if ext[0] >= 2 * h - 1e-9 else (0.0,)
+    n = max(1, int(ext[0] / h + 1e-9))
+    offsets = tuple((k - (n - 1) / 2) * h for k in range(n))
     out = []
     for dz in offsets:
         c = (centre[0] + dz, centre[1], centre[2])

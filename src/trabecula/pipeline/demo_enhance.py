@@ -24,6 +24,7 @@ from trabecula.morphometry.voi import cylinder_voi, study_cylinder_vois
 from trabecula.phantom.real import from_binary
 from trabecula.phantom.standin import synthetic_structure
 from trabecula.pipeline.demo_measure import trabecular_core
+from trabecula.pipeline.twin_study import STUDY_WINDOW, own_range_window
 from trabecula.pipeline.vertebra_study import voi_morphometry
 from trabecula.quality.similarity import ssim_study
 from trabecula.report import PairedData
@@ -33,6 +34,8 @@ from trabecula.volume import Volume
 
 TITLE = "Enhance: DLR, SR-DLR and pix2pixHD on the clinical scan"
 MODELS = ("dlr", "srdlr", "pix2pixhd")
+#: models whose output is on the micro-CT's HU scale (trained toward it)
+MICRO_SCALE = ("pix2pixhd", "pix2pix", "crn")
 ROI_VOXELS = 64
 ROI_SLICES = 40
 DLR_MAS = 3.9  # the DLR input dose: the twin's bare specimen then has the noise of a scan through a patient
@@ -90,7 +93,9 @@ def sub_voi_centres(roi: Volume, d: float = SUB_VOI_MM[0], h: float = SUB_VOI_MM
 
 def paired_morphometry(ctx, roi: Volume, micro: Volume, methods: dict[str, Volume]) -> int:
     """BV/TV, Tb.Th and Tb.Sp in small cylinders tiling the core, on micro-CT (reference) and on each method's
-    volume (same world cylinders, each on its own grid; the evaluation's 8-bit IsoData + BoneJ measurement).
+    volume (same world cylinders, each on its own grid; the evaluation's 8-bit IsoData + BoneJ measurement:
+    the bone window for the clinical HU scale, the VOI's own range for micro-CT and the models trained toward
+    it, :data:`MICRO_SCALE`).
     Puts Table-4/5 statistics (``ctx.data["study_tables"]``) and scatter / Bland–Altman data
     (``ctx.data["paired"]``) for the report. Returns the number of cylinders (0 when fewer than 4 fit)."""
     centres = sub_voi_centres(roi)
@@ -98,20 +103,20 @@ def paired_morphometry(ctx, roi: Volume, micro: Volume, methods: dict[str, Volum
         return 0
     params = ("BV/TV", "Tb.Th (mm)", "Tb.Sp (mm)")
 
-    def values(vol: Volume) -> dict[str, list[float]]:
+    def values(vol: Volume, micro_scale: bool) -> dict[str, list[float]]:
         arr = vol.numpy().astype(np.float32)
         out: dict[str, list[float]] = {p: [] for p in params}
         for c in centres:
             m = cylinder_voi(vol.shape, vol.spacing, SUB_VOI_MM[0], SUB_VOI_MM[1], center_mm=c, origin=vol.origin)
-            res = voi_morphometry(arr, vol.spacing, m)
+            res = voi_morphometry(arr, vol.spacing, m, window=own_range_window(arr[m]) if micro_scale else STUDY_WINDOW)
             for p in params:
                 out[p].append(float(res[p]))
         return out
 
-    ref = values(micro)
+    ref = values(micro, True)
     tables, paired = ctx.data.setdefault("study_tables", []), ctx.data.setdefault("paired", [])
     for name, vol in methods.items():
-        meth = values(vol)
+        meth = values(vol, name in MICRO_SCALE)
         ok = [i for i in range(len(centres)) if all(np.isfinite(ref[p][i]) and np.isfinite(meth[p][i]) for p in params)]
         if len(ok) < 4:
             continue
@@ -186,7 +191,9 @@ def run(ctx) -> dict[str, Any]:
             row["ssim_vs_micro_ct"] = ssim_study(arr[ok], ref[ok]) if ok.any() else None
         try:  # one central cylinder: the study's 15 mm × 5 mm, or the largest that fits the ROI
             desc, voi = study_cylinder_vois(vol.shape, vol.spacing, height_mm=min(5.0, vol.shape[0] * vol.spacing[0]))[0]
-            row.update(voi_morphometry(arr, vol.spacing, voi), voi=desc)
+            micro_scale = label in MICRO_SCALE or label.startswith("micro-CT")
+            row.update(voi_morphometry(arr, vol.spacing, voi, window=own_range_window(arr[voi]) if micro_scale else STUDY_WINDOW),
+                       voi=desc)
         except Exception as exc:  # morphometry is informative here, not a check
             row["morphometry_error"] = f"{type(exc).__name__}: {exc}"
         return row

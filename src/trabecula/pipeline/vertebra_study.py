@@ -15,10 +15,13 @@ output — against the micro-CT target:
   RMS error of the slice-to-slice difference, ``RMS(∂z output − ∂z target)`` in HU;
 * **morphometry** with the project's engine (:func:`trabecula.morphometry.measure`) in the study's
   cylindrical VOIs (:func:`trabecula.morphometry.voi.study_cylinder_vois`: axis z, 15 mm × 5 mm where it
-  fits, otherwise the largest cylinder that fits the field; two stacked and centred when the height holds
-  two, else one): the HU values windowed to 8 bit with the bone window (the study binarised 8-bit stacks in
-  Fiji), ImageJ's default IsoData threshold from the VOI's voxels (``threshold="isodata"``), BV/TV by voxel
-  counting, Tb.Th and Tb.Sp as the mean local thickness of bone and marrow in BoneJ's conventions
+  fits, otherwise the largest cylinder that fits the field; as many stacked and centred as the height
+  holds): the HU values windowed to 8 bit (the study binarised 8-bit stacks in Fiji) — the clinical input,
+  DLR and SR-DLR (on the clinical HU scale) with the bone window, the micro-CT and the models trained toward
+  it over their own VOI range (:func:`trabecula.pipeline.twin_study.own_range_window`: the twin's 80 kVp
+  micro-CT reads bone at 3500–4600 HU, which the bone window would saturate; issue 17's per-modality
+  decision) — ImageJ's default IsoData threshold from the VOI's voxels (``threshold="isodata"``), BV/TV by
+  voxel counting, Tb.Th and Tb.Sp as the mean local thickness of bone and marrow in BoneJ's conventions
   (``bonej=True``);
 * **statistics**: per method, a Table-4/5 layout against micro-CT (paired t-test, Pearson R, Bland–Altman,
   ICC(2,1)); Kruskal–Wallis of the per-slice SSIM across methods (:mod:`trabecula.stats`);
@@ -64,6 +67,7 @@ from trabecula.phantom.objects import slanted_edge
 from trabecula.quality.fid import fid_from_features, inception_features, kid_from_features
 from trabecula.quality.mtf import mtf_edge
 from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study, ssim_study_slices
+from trabecula.pipeline.twin_study import STUDY_WINDOW, own_range_window
 from trabecula.scanner.protocols import Protocol, preset_protocol
 from trabecula.scanner.simulate import scan
 from trabecula.stats import methods_table, study_table, to_markdown, write_table
@@ -195,11 +199,13 @@ def evaluate_specimen(pairs_dir: str | Path, sid: str, models: Mapping[str, Any]
             res["feats"][label] = inception_features(arr[z_fid])
         res["cont"].append({"specimen": sid, "method": label, **continuity(arr, target)})
     grids = {"micro-CT": target, **outputs}
+    micro_scale = {"micro-CT"} | {label for label, lm in loaded.items() if pairs.model_keys(lm.name)[1] == "target"}
     vois = study_cylinder_vois(target.shape, t_sp)
     for label, arr in grids.items():
         for k, (desc, voi) in enumerate(vois):
+            window = own_range_window(arr[voi]) if label in micro_scale else STUDY_WINDOW
             res["morph"].append({"specimen": sid, "voi": k, "voi_desc": desc, "method": label,
-                                 **voi_morphometry(arr, t_sp, voi)})
+                                 **voi_morphometry(arr, t_sp, voi, window=window)})
     if consistency:
         res["cons"] = _consistency_rows(sid, d, native, loaded, in_sp, t_sp, match_hu, pairs.record(sid).get("protocol"))
     return res
