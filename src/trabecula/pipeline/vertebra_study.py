@@ -64,10 +64,10 @@ from trabecula.io import atomic_output, check_writable
 from trabecula.morphometry.measure import measure
 from trabecula.morphometry.voi import study_cylinder_vois
 from trabecula.phantom.objects import slanted_edge
+from trabecula.pipeline.twin_study import STUDY_WINDOW, own_range_window
 from trabecula.quality.fid import fid_from_features, inception_features, kid_from_features
 from trabecula.quality.mtf import mtf_edge
 from trabecula.quality.similarity import psnr_slices, ssim_hu_slices, ssim_study, ssim_study_slices
-from trabecula.pipeline.twin_study import STUDY_WINDOW, own_range_window
 from trabecula.scanner.protocols import Protocol, preset_protocol
 from trabecula.scanner.simulate import scan
 from trabecula.stats import methods_table, study_table, to_markdown, write_table
