@@ -41,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", help="shipped model (repeat); default: srdlr, pix2pixhd, pix2pix, crn")
     ap.add_argument("--seed", type=int, default=0, help="the training plan's seed (decides the held-out regions)")
+    ap.add_argument("--workers", type=int, default=2, help="processes scanning the regions")
     ap.add_argument("--out", type=Path, default=None, help="keep the pairs and evaluations here (default: a temporary folder)")
     args = ap.parse_args()
     models = {m: m for m in (args.model or DEFAULT)}
@@ -49,7 +50,7 @@ def main() -> None:
     rows, results = [], {}
     for name, prot in protocols().items():
         folder = root / name.split()[0] / name.replace(" ", "_").replace("/", "")
-        write_pairs(folder, plan, protocols=prot, seed=args.seed, force=True)
+        write_pairs(folder, plan, protocols=prot, seed=args.seed, force=True, workers=args.workers)
         s = evaluate(folder, models, folder / "eval", fid_slices=8, seed=args.seed, force=True, consistency=False)
         results[name] = {"protocol": prot.to_dict(), "specimens": s["specimens"], "morphometry": s["morphometry"]}
         tab = s["morphometry"]

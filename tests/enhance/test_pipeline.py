@@ -301,11 +301,15 @@ def test_the_check_flags_a_region_exactly_at_its_size_limit(tiny_pairs):
     assert not any("unsupported region" in r for r in above.details["reasons"])
 
 
-def test_a_shipped_model_names_itself_as_chosen():
-    from trabecula.enhance.infer import load_model, shipped_models
+def test_a_model_names_itself_as_chosen(tmp_path):
+    from trabecula.enhance.infer import load_model
 
-    if "srdlr-twin" not in shipped_models():
-        pytest.skip("srdlr-twin is not shipped")
-    lm = load_model("srdlr-twin", "cpu")
-    assert lm.name == "srdlr" and lm.label == "srdlr-twin (srdlr)"
     assert load_model("srdlr", "cpu").label == "srdlr"
+    # a weights folder of another name reports that name beside its network
+    import shutil
+
+    from trabecula.enhance.catalog import WEIGHTS_DIR
+
+    shutil.copytree(WEIGHTS_DIR / "srdlr", tmp_path / "srdlr-mine")
+    lm = load_model(str(tmp_path / "srdlr-mine"), "cpu")
+    assert lm.name == "srdlr" and "srdlr-mine" in lm.label and lm.label.endswith(" (srdlr)")

@@ -70,3 +70,14 @@ def test_a_same_named_folder_without_weights_does_not_shadow_a_shipped_model(tmp
     (tmp_path / "srdlr").mkdir()  # e.g. a training run's folder in the working directory
     monkeypatch.chdir(tmp_path)
     assert load_model("srdlr", "cpu").sha256 == sha256_file(WEIGHTS_DIR / "srdlr" / "model.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dlr", "srdlr", "pix2pixhd"])
+def test_the_consistency_check_passes_the_shipped_models_on_a_twin_scan(sample, name):
+    from trabecula.enhance.hallucination import check_enhanced
+
+    _, vol = sample
+    lm = load_model(name, "cpu")
+    r = check_enhanced(enhance(vol, lm), vol, lm, resample=False)
+    assert not r.flagged, r.details["reasons"]

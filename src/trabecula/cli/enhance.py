@@ -112,7 +112,7 @@ def bundle(
 
 
 def _shipped_epilog() -> str:
-    from trabecula.enhance.infer import shipped_model_lines
+    from trabecula.enhance.catalog import shipped_model_lines
 
     lines = shipped_model_lines()
     return ("Shipped models:\n\n" + "\n\n".join(f"- {ln}" for ln in lines)) if lines else "No shipped models."

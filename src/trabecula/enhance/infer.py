@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from trabecula.enhance.catalog import WEIGHTS_DIR, shipped_models
 from trabecula.errors import InputError, ParameterError
 from trabecula.volume import Volume
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SPACING_RTOL = 0.05
 
 
@@ -48,31 +48,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def shipped_models() -> list[str]:
-    """Names of the models whose weights ship inside the package."""
-    if not WEIGHTS_DIR.is_dir():
-        return []
-    return sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / "manifest.json").is_file() and (p / "model.pt").is_file())
-
-
-def shipped_model_lines() -> list[str]:
-    """One line per shipped model: its name, network, output scale and training ranges (from its manifest)."""
-    from trabecula.enhance.protocol import ranges_line
-
-    lines = []
-    for name in shipped_models():
-        try:
-            m = json.loads((WEIGHTS_DIR / name / "manifest.json").read_text())
-        except (OSError, ValueError):
-            continue
-        arch = m.get("hparams", {}).get("model", "?")
-        scale = m.get("output", {}).get("scale_inplane", 1)
-        ranges = m.get("training_ranges")
-        where = ranges_line(ranges) if ranges else f"one grid, {m.get('input', {}).get('spacing_mm')} mm"
-        lines.append(f"{name} ({arch}, x{scale} in-plane): trained on {where}")
-    return lines
 
 
 @dataclass
@@ -91,7 +66,7 @@ class LoadedModel:
 
     @property
     def label(self) -> str:
-        """The model as the user chose it: a shipped model's name (``srdlr-twin``), else the weights file;
+        """The model as the user chose it: a shipped model's name, else the weights file;
         with the architecture when the two differ."""
         src = Path(self.source) if self.source else None
         if src is not None and src.parent.parent == WEIGHTS_DIR:

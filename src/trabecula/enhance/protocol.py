@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from trabecula.enhance.catalog import ranges_line
 from trabecula.scanner.protocols import KERNEL_CLASSES, Protocol
 from trabecula.volume import Volume
 
@@ -170,26 +171,6 @@ def out_of_range(p: InputProtocol, ranges: dict[str, Any]) -> list[str]:
         if not (lo / NOISE_MARGIN <= p.noise_sd_hu <= hi * NOISE_MARGIN):
             bad.append(f"noise {p.noise_sd_hu:.1f} HU (trained {lo:.1f}–{hi:.1f} HU, ×{NOISE_MARGIN:g} margin)")
     return bad
-
-
-def ranges_line(ranges: dict[str, Any]) -> str:
-    """A manifest's training ranges in one line (``enhance --help``, ``models``)."""
-    parts = []
-    if "pixel_mm" in ranges:
-        parts.append(f"pixel {ranges['pixel_mm'][0]:g}–{ranges['pixel_mm'][1]:g} mm")
-    if "slice_thickness_mm" in ranges:
-        parts.append(f"slice {ranges['slice_thickness_mm'][0]:g}–{ranges['slice_thickness_mm'][1]:g} mm")
-    if "kernels" in ranges:
-        parts.append("kernels " + "/".join(ranges["kernels"]))
-    if "mas" in ranges:
-        parts.append(f"{ranges['mas'][0]:g}–{ranges['mas'][1]:g} mAs")
-    if "kvp" in ranges:
-        parts.append(f"{ranges['kvp'][0]:g}–{ranges['kvp'][1]:g} kVp")
-    if "noise_sd_hu" in ranges:
-        parts.append(f"noise {ranges['noise_sd_hu'][0]:.0f}–{ranges['noise_sd_hu'][1]:.0f} HU")
-    if "mtf50_lp_mm" in ranges:
-        parts.append(f"MTF50 {ranges['mtf50_lp_mm'][0]:.2f}–{ranges['mtf50_lp_mm'][1]:.2f} lp/mm")
-    return ", ".join(parts) if parts else "no recorded ranges"
 
 
 def training_ranges(pairs_manifest: dict[str, Any], noise_values: list[float]) -> dict[str, Any]:

@@ -7,8 +7,8 @@
 * :func:`slanted_edge_hu` — a bone-equivalent half-plane in water (HU) with a slanted edge, for the
   slanted-edge MTF.
 
-The HU of bone tissue and marrow (:data:`TISSUE_HU`, :data:`MARROW_HU`) are the values the image-domain
-scanner model (:mod:`trabecula.scanner.image_domain`) assigns to a binary structure.
+The edge objects' bone HU is :data:`TISSUE_HU` (cortical bone-equivalent, as in a CT calibration phantom);
+the scanner twin assigns its own attenuations to binary structures (:mod:`trabecula.scanner.materials`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from trabecula.volume import Provenance, Volume
 
 #: HU assigned to bone tissue and to marrow when a binary structure is "scanned"
 TISSUE_HU = 1400.0
-MARROW_HU = 20.0
 
 
 def synthetic_structure(shape: tuple[int, int, int] = (240, 240, 240), spacing: float = 0.05, bv_tv: float = 0.2,
