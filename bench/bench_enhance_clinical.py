@@ -23,8 +23,11 @@ from _common import write_results  # noqa: E402
 DEFAULT = ("dlr", "srdlr", "pix2pixhd", "pix2pix", "crn")
 
 
-def mpr_figure(views: dict[str, object], path: Path) -> None:
+def mpr_figure(views: dict[str, object], path: Path, own_range: set[str] = frozenset()) -> None:
+    """Axial and coronal planes through the centre; clinical-scale panels in −200…800 HU, micro-CT-scale
+    outputs (``own_range``) over their own 1st–99.5th percentile (their bone reads thousands of HU)."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -35,22 +38,23 @@ def mpr_figure(views: dict[str, object], path: Path) -> None:
         z, y = a.shape[0] // 2, a.shape[1] // 2
         ext_ax = [0, a.shape[2] * v.spacing[2], a.shape[1] * v.spacing[1], 0]
         ext_co = [0, a.shape[2] * v.spacing[2], a.shape[0] * v.spacing[0], 0]
-        axes[0, k].imshow(a[z], cmap="gray", vmin=-200, vmax=800, extent=ext_ax)
-        axes[1, k].imshow(a[:, y], cmap="gray", vmin=-200, vmax=800, extent=ext_co, aspect="auto")
-        axes[0, k].set_title(name, fontsize=9)
+        lo, hi = (np.percentile(a, (1, 99.5)) if name in own_range else (-200, 800))
+        axes[0, k].imshow(a[z], cmap="gray", vmin=lo, vmax=hi, extent=ext_ax)
+        axes[1, k].imshow(a[:, y], cmap="gray", vmin=lo, vmax=hi, extent=ext_co, aspect="auto")
+        axes[0, k].set_title(name + (f"\n({lo:.0f}…{hi:.0f} HU)" if name in own_range else ""), fontsize=9)
         for ax in axes[:, k]:
             ax.set_xticks([])
             ax.set_yticks([])
     axes[0, 0].set_ylabel("axial (mm)")
     axes[1, 0].set_ylabel("coronal")
-    fig.suptitle("clinical_ct_dicom, vertebral body ROI (window −200…800 HU)", fontsize=10)
+    fig.suptitle("clinical_ct_dicom, vertebral body ROI (window −200…800 HU unless stated)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def main() -> None:
-    from trabecula.enhance.data import default_data_dir
+    from trabecula.enhance.data import default_data_dir, pair_keys
     from trabecula.enhance.hallucination import check_enhanced
     from trabecula.enhance.infer import enhance, load_model
     from trabecula.io import read_volume
@@ -63,7 +67,7 @@ def main() -> None:
     data = default_data_dir()
     vol = read_volume(data / "clinical_ct_dicom")
     roi = vertebral_body_roi(vol, read_volume(data / "clinical_ct_dicom_labels.nii.gz", units="label"))
-    views, rows = {"input (Br38f, 0.98 mm)": roi}, []
+    views, rows, own = {"input (Br38f, 0.98 mm)": roi}, [], set()
     for name in args.model or DEFAULT:
         lm = load_model(name, "cpu")
         with warnings.catch_warnings(record=True):
@@ -77,6 +81,8 @@ def main() -> None:
                      "periodic_peak_output": d["periodic_peak_output"], "periodic_peak_input": d["periodic_peak_input"],
                      "flagged": r.flagged, "reasons": d["reasons"], "score": r.score})
         views[lm.label] = out
+        if pair_keys(lm.name, ("input", "input_clean", "target_sr", "target"))[1] == "target":
+            own.add(lm.label)  # trained toward the micro-CT's HU scale
     print("| model | bone >200 HU input | re-degraded output | change | periodic peak out / in | check |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -85,7 +91,7 @@ def main() -> None:
               f"{'FLAGGED: ' + '; '.join(r['reasons']) if r['flagged'] else 'consistent'} |")
     print("outside the training ranges: " + "; ".join(rows[0]["out_of_range"]) if rows else "")
     if args.figure:
-        mpr_figure(views, args.figure)
+        mpr_figure(views, args.figure, own)
         print(f"wrote {args.figure}")
     print(f"wrote {write_results('bench_enhance_clinical', {'roi_shape': list(roi.shape), 'roi_spacing': list(roi.spacing), 'rows': rows})}")
 

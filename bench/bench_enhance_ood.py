@@ -3,8 +3,8 @@
 The held-out (test-split) DIDSR regions of the training plan (same seed, so the same regions the models never
 saw) are scanned by the twin under three protocols away from the centre of the training ranges (issue 18:
 "e.g. 0.3 mm pixels with 1 mm slices and a standard kernel"), each inside the lumbar body with the specimen
-in PBS, and evaluated with the study's protocol (:func:`trabecula.pipeline.vertebra_study.evaluate`: 8-bit
-bone window, IsoData, BoneJ-mode local thickness in the study's cylinders). Reported per protocol and
+in PBS, and evaluated with the study's protocol (:func:`trabecula.pipeline.vertebra_study.evaluate`: 8-bit window per modality,
+IsoData, BoneJ-mode local thickness in the study's cylinders). Reported per protocol and
 method: the Tb.Th, BV/TV and Tb.Sp bias against micro-CT (%), the input ("doubled" clinical scan) beside the
 models, and whether each model is within ±20 % and no worse than the input.
 

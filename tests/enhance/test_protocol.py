@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from trabecula.enhance.infer import LoadedModel, enhance, on_model_grid, shipped_model_lines
+from trabecula.enhance.catalog import shipped_model_lines
+from trabecula.enhance.infer import LoadedModel, enhance, on_model_grid
 from trabecula.enhance.models import Enhancer
 from trabecula.enhance.protocol import (
     describe_input,

@@ -34,3 +34,22 @@ def test_resumed_training_is_bit_identical_to_an_uninterrupted_run(tiny_pairs, t
     for net in ("G", "D") if model == "pix2pix" else ("G",):
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
     assert a["best"] == b["best"]
+
+
+def test_the_denoiser_loss_weighs_every_noise_level_alike():
+    import torch
+
+    from trabecula.enhance.train import noise_normalised_mse
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(4, 1, 16, 16, generator=g)
+    sd = torch.tensor([0.02, 0.1, 0.3, 1.0]).view(4, 1, 1, 1)  # 20 HU to 1000 HU of noise
+    noisy = clean + sd * torch.randn(4, 1, 16, 16, generator=g)
+    assert noise_normalised_mse(noisy, clean, noisy).item() == pytest.approx(1.0)  # the input returned: 1
+    assert noise_normalised_mse(clean, clean, noisy).item() == 0.0
+    # halving every patch's noise scores 0.25 whatever its level; a plain MSE would see only the noisiest
+    half = clean + 0.5 * (noisy - clean)
+    assert noise_normalised_mse(half, clean, noisy).item() == pytest.approx(0.25, rel=1e-5)
+    # below the floor (10 HU) a patch weighs as a 10 HU one: returning 1 HU of noise costs 0.01, not 1
+    quiet = clean + 0.001 * torch.randn(4, 1, 16, 16, generator=g)
+    assert noise_normalised_mse(quiet, clean, quiet).item() == pytest.approx(0.01, rel=0.2)

@@ -332,13 +332,31 @@ def next_batch(run: TrainRun, it: int):
     return x, y
 
 
+def noise_normalised_mse(pred, target, noisy, floor: float = 0.01):
+    """The denoiser's loss: per patch, the squared error divided by the patch's own input noise power,
+    ``mean((pred − target)²) / max(mean((noisy − target)²), floor²)``, averaged over the batch (1 = the input
+    returned unchanged, 0 = noise-free). The randomised protocols span three decades of noise (under 1 HU to
+    hundreds): a plain MSE is dominated by the noisiest patches and teaches the network to leave low-noise
+    scans worse than it found them (measured: 10.7 → 16.3 HU on a 46 mAs validation scan), and dividing by
+    the noise alone lets the quietest patches (where any change is a large relative error) hold the network
+    at the identity. ``floor`` (normalised units; 0.01 = 10 HU, the quietest clinical scans) bounds that
+    weight: above it every noise level counts alike."""
+    err = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+    noise = ((noisy - target) ** 2).mean(dim=(1, 2, 3)).clamp_min(floor ** 2)
+    return (err / noise).mean()
+
+
 def regression_step(run: TrainRun, xn, yn) -> dict[str, float]:
-    """One Adam step of a regression model on a normalised batch: L2 (``dlr``) or L1 loss. Returns the losses
-    (``g`` the training loss, ``l1`` the L1 distance)."""
+    """One Adam step of a regression model on a normalised batch: :func:`noise_normalised_mse` (``dlr``)
+    or L1 loss. Returns the losses (``g`` the training loss, ``l1`` the L1 distance)."""
     import torch.nn.functional as F
 
     pred = run.net_g(xn, normalized=True)
-    loss = F.mse_loss(pred, yn) if run.cfg.model == "dlr" else F.l1_loss(pred, yn)
+    if run.cfg.model == "dlr":
+        centre = xn[:, xn.shape[1] // 2: xn.shape[1] // 2 + 1]
+        loss = noise_normalised_mse(pred, yn, centre)
+    else:
+        loss = F.l1_loss(pred, yn)
     run.opt_g.zero_grad(set_to_none=True)
     loss.backward()
     run.opt_g.step()

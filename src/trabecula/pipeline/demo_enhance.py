@@ -167,7 +167,7 @@ def run(ctx) -> dict[str, Any]:
     source = "twin stage"
     if not isinstance(clin, Volume):
         clin, micro = _own_scans(ctx.seed)
-        source = "own image-domain scan of a synthetic specimen (twin stage absent)"
+        source = "own twin scan of a synthetic specimen (twin stage absent)"
     labels = (ctx.data.get("phantoms") or {}).get("vertebra")
     roi = core_roi(clin, labels) if isinstance(labels, Volume) else None
     region = "trabecular core of the vertebra (cortex and air excluded: the models are trained on trabecular bone)"
