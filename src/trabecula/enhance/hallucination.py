@@ -61,6 +61,7 @@ conventional ``clinical-mdct`` detector when the detector is unknown).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -322,15 +323,21 @@ def check_enhanced(result_vol: Volume, input_vol: Volume, loaded_model, resample
     ``result_vol`` against the ``input_vol`` it was made from by ``loaded_model``
     (a :class:`~trabecula.enhance.infer.LoadedModel`).
 
-    With ``resample`` the input is first put on the model's training grid, as the enhancement did
-    (:func:`~trabecula.enhance.infer.check_spacing`). A micro-CT-like model (scale ≠ 1) trained on twin
+    The input is first put on the grid the model saw, as the enhancement did: the canonical grid of a model
+    with training ranges (:func:`~trabecula.enhance.infer.on_model_grid`), else, with ``resample``, its
+    training grid (:func:`~trabecula.enhance.infer.check_spacing`). A micro-CT-like model (scale ≠ 1) trained on twin
     pairs outputs the twin micro-CT's (80 kVp) HU scale, so its output is mapped to the input's scale
     (``match_hu``); every other output is compared as is. A denoiser's output (scale 1) is compared without
     re-degradation (it is already at the input's resolution).
     """
-    from trabecula.enhance.infer import check_spacing
+    from trabecula.enhance.infer import check_spacing, on_model_grid
 
-    base = check_spacing(input_vol, loaded_model, resample=True) if resample else input_vol
+    if loaded_model.manifest.get("training_ranges"):  # enhanced on the canonical grid: judged on it
+        with warnings.catch_warnings():  # enhance has warned about the ranges already
+            warnings.simplefilter("ignore")
+            base = on_model_grid(input_vol, loaded_model, allow_out_of_range=True)[0]
+    else:
+        base = check_spacing(input_vol, loaded_model, resample=True) if resample else input_vol
     match = loaded_model.model.scale != 1 and loaded_model.manifest.get("data", {}).get("backend") == "twin"
     return consistency_check(result_vol, base, match_hu=match, scanner=input_scanner(input_vol),
                              redegrade=loaded_model.model.scale != 1)

@@ -326,6 +326,19 @@ def check_spacing(vol: Volume, lm: LoadedModel, resample: bool) -> Volume:
     return vol.resample(new)
 
 
+def _central_block(volume: Volume, new_spacing, size_mm: tuple[float, float, float] = (2.0, 40.0, 40.0)) -> Volume:
+    """The central block of ``volume`` (about ``size_mm``, at least 3 slices and 32 pixels of the new grid a
+    side), where the noise yardstick is read: the protocol is judged without resampling the whole volume."""
+    lo, hi = [], []
+    for a in range(3):
+        n = volume.shape[a]
+        want = max(size_mm[a], (3 if a == 0 else 32) * new_spacing[a])
+        k = min(n, max(1, int(np.ceil(want / volume.spacing[a]))))
+        lo.append((n - k) // 2)
+        hi.append((n - k) // 2 + k)
+    return volume.crop((lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2]))
+
+
 def on_model_grid(volume: Volume, lm: LoadedModel, resample: bool = False, allow_out_of_range: bool = False):
     """``volume`` on the model's input grid, with its stated protocol and what lies outside the training ranges.
 
@@ -344,12 +357,12 @@ def on_model_grid(volume: Volume, lm: LoadedModel, resample: bool = False, allow
     axes = (0, 1, 2) if lm.model.in_channels > 1 else (1, 2)
     new = tuple(want[a] if a in axes else volume.spacing[a] for a in range(3))
     same = all(abs(volume.spacing[a] - new[a]) <= 1e-6 * new[a] for a in range(3))
-    vol = volume if same else volume.resample(new)
-    proto = describe_input(volume, vol.numpy())
+    proto = describe_input(volume, (volume if same else _central_block(volume, new).resample(new)).numpy())
     bad = out_of_range(proto, ranges)
-    if bad and not allow_out_of_range:
+    if bad and not allow_out_of_range:  # refused before the whole volume is resampled
         raise ParameterError("protocol", f"the input lies outside {lm.label}'s training ranges: {'; '.join(bad)}; "
                                          "pass --allow-out-of-range (allow_out_of_range=True) to enhance it anyway")
+    vol = volume if same else volume.resample(new)
     if bad:
         warnings.warn(f"enhancing outside {lm.label}'s training ranges ({'; '.join(bad)}): the output is "
                       "extrapolated; check it (--check)", stacklevel=3)
