@@ -87,3 +87,15 @@ def test_the_consistency_check_passes_the_shipped_models_on_a_twin_scan(sample, 
     lm = load_model(name, "cpu")
     r = check_enhanced(enhance(vol, lm), vol, lm, resample=False)
     assert not r.flagged, r.details["reasons"]
+
+
+def test_shipped_weights_name_no_path_of_the_machine_that_trained_them():
+    from trabecula.enhance.bundle import portable_config
+
+    assert portable_config({"data": "/x/runs/pairs", "data_manifest": "/x/runs/pairs/manifest.json", "iters": 3}) == {
+        "data": "pairs", "data_manifest": "pairs/manifest.json", "iters": 3}
+    for name in SHIPPED:
+        d = WEIGHTS_DIR / name
+        for f in ("manifest.json", "config.toml"):
+            text = (d / f).read_text()
+            assert '"/' not in text and "= \"/" not in text, (name, f)

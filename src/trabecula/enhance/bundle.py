@@ -69,6 +69,23 @@ def pairs_training_ranges(pairs_dir: str | Path, manifest: dict, in_channels: in
     return training_ranges(manifest, noise)
 
 
+#: the training config's paths, recorded by their last component only (the machine's folders mean nothing
+#: to a reader of the shipped weights; the pairs are identified by their SHA-256 in ``data``)
+PATH_KEYS = ("data", "out", "data_manifest", "init")
+
+
+def portable_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` with each path in :data:`PATH_KEYS` cut to its last component (``/x/runs/pairs`` → ``pairs``;
+    ``…/pairs/manifest.json`` → ``pairs/manifest.json``)."""
+    out = dict(cfg)
+    for k in PATH_KEYS:
+        v = out.get(k)
+        if isinstance(v, str) and ("/" in v or "\\" in v):
+            p = Path(v)
+            out[k] = f"{p.parent.name}/{p.name}" if k == "data_manifest" else p.name
+    return out
+
+
 def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict | None = None,
                   notes: str = "", force: bool = False) -> Path:
     """Write ``model.pt``, ``manifest.json`` and ``config.toml`` for the checkpoint's generator into ``out_dir``."""
@@ -82,6 +99,8 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict 
     ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     run = checkpoint.parent
     cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    dm = cfg.get("data_manifest")
+    cfg = portable_config(cfg)
     hp = ck["hparams"]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +113,6 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict 
     s = net.scale
     data_manifest: dict[str, Any] = {}
     ranges: dict[str, Any] = {}
-    dm = cfg.get("data_manifest")
     if dm and Path(dm).exists():
         m = json.loads(Path(dm).read_text())
         ranges = pairs_training_ranges(Path(dm).parent, m, hp.get("in_channels", 1))
