@@ -120,4 +120,4 @@ def test_measure_non_binary_mask_file_is_one_line_error(capsys, two_inputs, tmp_
     m = write_volume(Volume(np.arange(30 * 40 * 40, dtype=np.float32).reshape(30, 40, 40) % 7, 0.05),
                      tmp_path / "mask.nii.gz")
     code, _, err = run(capsys, "measure", str(a), "--voi", str(m), "--metrics", "bvtv")
-    assert code == 2 and "not binary" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "a label map" in err and len(err.strip().splitlines()) == 1

@@ -91,7 +91,7 @@ def test_voi_outside_image_and_non_binary_mask_are_errors():
     with pytest.raises(ParameterError, match="outside the image"):
         measure(vol, voi="cylinder:d=0.5,h=0.5,center=5,5,5")
     mask = np.arange(1000).reshape(10, 10, 10)
-    with pytest.raises(ParameterError, match="not binary"):
+    with pytest.raises(ParameterError, match="a label map"):
         measure(vol, voi=mask)
     with pytest.raises(ParameterError, match="metrics"):
         measure(vol, metrics=("bvtv", "fractal"))

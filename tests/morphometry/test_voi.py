@@ -75,7 +75,7 @@ def test_mask_file_binary_ok_and_non_binary_rejected(tmp_path):
     bad = good.copy()
     bad[0, 0, 0] = 7
     q = write_volume(Volume(bad, 0.1, units="label"), tmp_path / "bad.nrrd")
-    with pytest.raises(InputError, match="not binary"):
+    with pytest.raises(InputError, match="a label map"):
         voi_from_spec(str(q), vol)
     with pytest.raises(InputError, match="not found"):
         voi_from_spec(str(tmp_path / "missing.nrrd"), vol)

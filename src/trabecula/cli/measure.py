@@ -17,7 +17,12 @@ def measure(
     volumes: Annotated[list[Path], typer.Argument(help="One or more volumes (files or folders); binary volumes are measured as is, HU/grey ones segmented first.")],
     threshold: Annotated[str, typer.Option("--threshold", help="isodata (ImageJ default), otsu, or a fixed VALUE in the volume's units (bone = value > threshold).")] = "isodata",
     smooth: Annotated[float | None, typer.Option("--smooth", help="Gaussian smoothing sigma in mm before thresholding.")] = None,
-    voi: Annotated[str | None, typer.Option("--voi", help="cylinder:d=MM,h=MM[,center=z,y,x][,axis=z|y|x|dz,dy,dx], box:z0,y0,x0,z1,y1,x1 (world mm), or a mask file on the same grid.")] = None,
+    voi: Annotated[str | None, typer.Option("--voi", help="cylinder:d=MM,h=MM[,center=z,y,x][,axis=z|y|x|dz,dy,dx], box:z0,y0,x0,z1,y1,x1 (world mm), auto[:closing=MM] (the specimen's envelope: a specimen in air or saline measured in itself), a mask file on the same grid, or LABELS:label=N[,M] (voxels of an integer label map).")] = None,
+    voi_bounds: Annotated[str, typer.Option("--voi-bounds", help="What the VOI bounds: spacing (default: Tb.Sp spheres stay inside the VOI), all (Tb.Th spheres too, as cropping to the VOI), none (spheres grow beyond the VOI: the earlier convention).")] = "spacing",
+    closing: Annotated[float | None, typer.Option("--closing", help="Clean-up: close the segmentation with a ball of this radius (mm).")] = None,
+    largest_component: Annotated[bool, typer.Option("--largest-component", help="Clean-up: keep the largest 26-connected bone component.")] = False,
+    save_segmentation: Annotated[Path | None, typer.Option("--save-segmentation", help="Write the binary that was measured (one input; any volume format by suffix).")] = None,
+    resolution: Annotated[float | None, typer.Option("--resolution", help="The scan's resolution (FWHM, mm) from a measured edge; default from its provenance (DICOM slice thickness and kernel, twin preset).")] = None,
     maps: Annotated[Path | None, typer.Option("--maps", help="Folder for the Tb.Th and Tb.Sp local-thickness maps (mm).")] = None,
     maps_format: Annotated[str, typer.Option("--maps-format", help="Suffix of the map files: nii.gz, nrrd, mha, tif, zarr.")] = "nii.gz",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write all results (one object per input) as JSON.")] = None,
@@ -52,7 +57,9 @@ def measure(
     check_factor(upsample, "--upsample")
     if border not in ("continue", "background"):
         raise ParameterError("--border", f"use continue or background, got {border!r}")
-    check_outputs(force, json_out, csv_out)
+    if save_segmentation is not None and len(volumes) != 1:
+        raise ParameterError("--save-segmentation", f"writes one segmentation: give one input, not {len(volumes)}")
+    check_outputs(force, json_out, csv_out, save_segmentation)
     paths = map_paths(volumes, maps, maps_format) if maps is not None else {}
     check_outputs(force, *(p for pair in paths.values() for p in pair))
     results = []
@@ -68,7 +75,11 @@ def measure(
 
             res = run_measure(read_input(v, input_spacing, units), threshold=thr, voi=voi, mode=mode, upsample=upsample,
                               smooth_sigma_mm=smooth, metrics=mlist, maps=maps is not None, border=border, seed=seed,
-                              progress=step)
+                              progress=step, voi_bounds=voi_bounds, closing_mm=closing,
+                              largest_component=largest_component, keep_segmentation=save_segmentation is not None,
+                              resolution_mm=resolution)
+            if save_segmentation is not None:
+                write_volume(res.segmentation, save_segmentation, force=force)
             for m, p in zip((res.thickness_map, res.spacing_map), paths.get(v, ()), strict=False):
                 if m is not None:
                     write_volume(m, p, force=force)
@@ -81,22 +92,39 @@ def measure(
     if csv_out is not None:
         write_results_csv(results, csv_out, force=force)
         out.print(f"wrote {csv_out}")
+    if save_segmentation is not None:
+        out.print(f"wrote {save_segmentation}")
 
 
 def _print_results(results: list[dict], mode: str) -> None:
+    """The results as tables that fit the console: one column per input, as many inputs per table as fit
+    (long file names folded, never cut); inputs marked "apparent" say so in their column's header; rows
+    computed for no input are left out."""
     from rich.table import Table
 
-    from trabecula.morphometry.results import TABLE_ROWS, format_value
+    from trabecula.morphometry.results import TABLE_ROWS, column_groups, format_value
 
-    table = Table(title=f"trabecula measure — {'BoneJ' if mode == 'bonej' else mode} mode, VOI {results[0]['voi']}")
-    table.add_column("parameter", style="bold")
-    for d in results:
-        table.add_column(Path(d["source"]).name, justify="right")
-    for key, label, f in TABLE_ROWS:
-        table.add_row(label, *[format_value(d.get(key), f) for d in results])
-    table.add_row("main direction (z,y,x)", *[
-        "n/a" if not d.get("main_direction") else ", ".join(f"{c:+.2f}" for c in d["main_direction"]) for d in results])
-    out.print(table)
+    names = [Path(d["source"]).name + (" (apparent)" if d.get("apparent") else "") for d in results]
+    label_width = max(len(label) for _, label, _ in TABLE_ROWS) + 4
+    groups = column_groups(names, out.size.width - label_width)
+    # rows not computed for any input (metrics not asked for) are left out; a value undefined for one input
+    # stays as n/a, with its warning below the table
+    rows = [r for r in TABLE_ROWS if any(format_value(d.get(r[0]), r[2]) != "n/a" for d in results)]
+    for g, idx in enumerate(groups):
+        title = f"trabecula measure — {'BoneJ' if mode == 'bonej' else mode} mode, VOI {results[0]['voi']}"
+        if len(groups) > 1:
+            title += f" ({g + 1}/{len(groups)})"
+        table = Table(title=title)
+        table.add_column("parameter", style="bold", no_wrap=True)
+        for k in idx:
+            table.add_column(names[k], justify="right", overflow="fold", min_width=9, max_width=24)
+        for key, label, f in rows:
+            table.add_row(label, *[format_value(results[k].get(key), f) for k in idx])
+        if any(d.get("main_direction") for d in results):
+            table.add_row("main direction (z,y,x)", *[
+                "n/a" if not results[k].get("main_direction") else
+                ", ".join(f"{c:+.2f}" for c in results[k]["main_direction"]) for k in idx])
+        out.print(table)
     for d in results:
         for w in d["warnings"]:
             out.print(f"[yellow]{Path(d['source']).name}: {w}[/yellow]")

@@ -24,48 +24,19 @@ the input is:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from trabecula.enhance.catalog import ranges_line
-from trabecula.scanner.protocols import KERNEL_CLASSES, Protocol
+from trabecula.scanner.resolution import kernel_class, modelled_mtf50
 from trabecula.volume import Volume
 
-#: GE / Philips / Canon kernel names and the class they belong to (smooth → sharp)
-_NAMED_KERNELS = {"soft": "hann", "smooth": "hann", "standard": "standard", "std": "standard", "detail": "shepp-logan",
-                  "lung": "shepp-logan", "chest": "shepp-logan", "sharp": "shepp-logan", "bone": "bone",
-                  "boneplus": "bone", "edge": "bone", "ramp": "bone"}
 #: relative tolerance on the pixel and slice ranges (a console's rounding)
 RANGE_RTOL = 0.05
 #: the noise yardstick may sit this factor outside its training range (the estimator's own scatter)
 NOISE_MARGIN = 1.25
-
-
-def kernel_class(name: str | None) -> str | None:
-    """The smooth-to-sharp class of a reconstruction kernel's name, or None when it cannot be told.
-
-    The twin's kernels (``hann``, ``standard``, ``shepp-logan``, ``bone``; ``ramp`` counts as ``bone``) are
-    their own class. Siemens names carry a sharpness number (``B30f``, ``Br38f``, ``Hr64``, ``Ur77u``):
-    ≤ 30 ``hann``, 31–49 ``standard``, 50–64 ``shepp-logan``, ≥ 65 ``bone``. GE-style words (``SOFT``,
-    ``STANDARD``, ``DETAIL``, ``LUNG``, ``BONE``, ``BONEPLUS``, ``EDGE``) by their meaning. Other vendors'
-    numbered kernels (Canon ``FC``, Philips letters) are not on one scale: None.
-    """
-    if not name:
-        return None
-    text = str(name).strip().lower()
-    if text in KERNEL_CLASSES:
-        return text
-    word = re.sub(r"[^a-z]", "", text.split("\\")[0])
-    if word in _NAMED_KERNELS:
-        return _NAMED_KERNELS[word]
-    m = re.match(r"^(?:b|br|bf|bv|hr|hf|ur|qr|i|j|t|d|h|u|q)[a-z]?(\d{2})", text)
-    if m:
-        n = int(m.group(1))
-        return "hann" if n <= 30 else "standard" if n <= 49 else "shepp-logan" if n <= 64 else "bone"
-    return None
 
 
 def noise_yardstick(arr: np.ndarray, max_slices: int = 5) -> float:
@@ -77,20 +48,6 @@ def noise_yardstick(arr: np.ndarray, max_slices: int = 5) -> float:
     z0 = max(0, a.shape[0] // 2 - max_slices // 2)
     sl = a[z0:z0 + max_slices]
     return float(np.median([estimate_sigma(s) for s in sl]))
-
-
-def modelled_mtf50(detector: str, pixel_mm: float, slice_mm: float, kernel: str) -> float:
-    """In-plane MTF50 (lp/mm) of a protocol by the scanner twin's transfer model (first crossing of 0.5)."""
-    from trabecula.scanner.fast import mtf_model
-
-    s = Protocol(detector, float(pixel_mm), float(slice_mm), kernel, 100.0, 120.0).scanner()
-    f = np.linspace(0.0, 10.0, 4001)
-    m = mtf_model(s, f, "xy")
-    below = np.nonzero(m < 0.5)[0]
-    if not len(below):
-        return float(f[-1])
-    i = int(below[0])
-    return float(f[i - 1] + (0.5 - m[i - 1]) * (f[i] - f[i - 1]) / (m[i] - m[i - 1]))
 
 
 @dataclass

@@ -58,6 +58,9 @@ def guess_units(arr: np.ndarray) -> tuple[str, str]:
     uniq = np.unique(sample[: 1_000_000]) if sample.size else np.array([])
     if uniq.size <= 2 and set(uniq.tolist()) <= {0, 1, 255}:
         return "binary", "two values (0 and 1 or 255)"
+    if (np.issubdtype(arr.dtype, np.integer) and lo >= 0 and 3 <= uniq.size <= 128 and uniq[0] == 0
+            and np.count_nonzero(sample == 0) >= 0.25 * sample.size):
+        return "label", f"{uniq.size} integer values, mostly 0: a label map"
     if lo <= -900 and hi >= 100:
         return "HU", f"values from {lo:g} to {hi:g} look like Hounsfield units"
     return "grey", "no calibration in the file"

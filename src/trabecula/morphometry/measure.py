@@ -33,12 +33,22 @@ from trabecula.morphometry.anisotropy import degree_of_anisotropy
 from trabecula.morphometry.connectivity import connectivity
 from trabecula.morphometry.smi import structure_model_index
 from trabecula.morphometry.thickness import local_thickness, resolve_mode, thickness_stats
-from trabecula.morphometry.threshold import segment, smoothed_values
+from trabecula.morphometry.threshold import clean_segmentation, segment, smoothed_values
 from trabecula.morphometry.upsample import check_factor, upsample_mask, upsample_volume
-from trabecula.morphometry.voi import voi_from_spec
+from trabecula.morphometry.voi import parse_auto_spec, specimen_envelope, voi_from_spec
 from trabecula.volume import Volume, as_spacing
 
 METRICS = ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
+#: How the VOI bounds the inscribed spheres: ``spacing`` (default) — Tb.Sp's spheres stay inside the VOI (the
+#: marrow or air outside it is not marrow of this VOI); ``all`` — Tb.Th's too (as if the image were cropped and
+#: masked to the VOI); ``none`` — spheres of both phases may grow beyond the VOI (the earlier convention,
+#: which BoneJ users measuring an uncropped image get).
+VOI_BOUNDS = ("spacing", "all", "none")
+#: A parameter is "apparent" (resolution-limited) when the voxel or the scan's resolution (FWHM) exceeds this
+#: fraction of the measured Tb.Th or Tb.Sp, whichever is smaller.
+APPARENT_FRACTION = 0.5
+#: A whole-volume VOI whose specimen envelope covers less than this fraction of the image gets a warning.
+MIN_ENVELOPE_FRACTION = 0.8
 NAN = float("nan")
 
 
@@ -80,18 +90,25 @@ class MorphometryResult:
     spacing_mm: tuple[float, float, float] | None = None
     upsample: int = 1
     source: str | None = None
+    voi_bounds: str = "spacing"
+    segmentation_steps: list[str] = field(default_factory=list)
+    resolution_mm: float = NAN
+    resolution_source: str = "unknown"
+    apparent: bool | None = None
+    segmentation: Volume | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (maps excluded; NaN kept as float NaN — ``json.dumps`` writes ``NaN``)."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d.pop("thickness_map", None)
-        d.pop("spacing_map", None)
+        for k in ("thickness_map", "spacing_map", "segmentation"):
+            d.pop(k, None)
         for k, v in list(d.items()):
             if isinstance(v, np.generic):
                 d[k] = v.item()
             elif isinstance(v, tuple):
                 d[k] = [float(x) for x in v]
         d["warnings"] = list(self.warnings)
+        d["segmentation_steps"] = list(self.segmentation_steps)
         return d
 
 
@@ -164,6 +181,11 @@ def measure(
     border: str = "continue",
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    voi_bounds: str = "spacing",
+    closing_mm: float | None = None,
+    largest_component: bool = False,
+    keep_segmentation: bool = False,
+    resolution_mm: float | None = None,
 ) -> MorphometryResult:
     """Trabecular morphometry of a volume inside a VOI.
 
@@ -205,8 +227,26 @@ def measure(
         Seed of the MIL line grid (DA).
     progress : callable(description), optional
         Called before each step.
+    voi_bounds : {"spacing", "all", "none"}
+        Whether the VOI bounds the inscribed spheres (:data:`VOI_BOUNDS`): by default Tb.Sp's spheres stay
+        inside the VOI (marrow or air outside the VOI is not this VOI's marrow); ``"all"`` bounds Tb.Th's too;
+        ``"none"`` lets both grow beyond it (the earlier convention).
+    closing_mm, largest_component : optional clean-ups of the segmentation (:func:`.clean_segmentation`):
+        a closing by a ball of ``closing_mm`` mm, then the largest 26-connected component.
+    keep_segmentation : bool
+        Keep the binary measured (``result.segmentation``, a ``binary`` Volume on the grid measured on).
+    resolution_mm : float, optional
+        The scan's resolution (FWHM, mm) when known from a measured edge; default: from the provenance
+        (:func:`trabecula.scanner.resolution.scan_resolution`). With the voxel size it decides whether the
+        results are "apparent" (:data:`APPARENT_FRACTION`).
+
+    A volume whose spacing was assumed by the reader (no spacing in its header) is refused: lengths in mm
+    would be guesses.
     """
     vol = as_volume(vol_or_array, spacing, units)
+    _require_known_spacing(vol)
+    if voi_bounds not in VOI_BOUNDS:
+        raise ParameterError("voi_bounds", f"use one of {', '.join(VOI_BOUNDS)}, got {voi_bounds!r}")
     wanted = wanted_metrics(metrics)
     step = progress or (lambda desc: None)
     mode = resolve_mode(mode, bonej)
@@ -215,23 +255,40 @@ def measure(
         raise ParameterError("upsample", "a binary volume holds no sub-voxel information: upsample the grey/HU "
                                          "volume it was segmented from")
     res = MorphometryResult(mode=mode, border=border, spacing_mm=tuple(vol.spacing), upsample=upsample,
-                            source=vol.provenance.source)
+                            source=vol.provenance.source, voi_bounds=voi_bounds)
+    scan = vol
 
     step("VOI")
-    mask = _voi_mask(vol, voi, res)
+    auto_closing = _auto_closing(voi)
+    if auto_closing is None:
+        mask = _voi_mask(vol, voi, res)
+    else:
+        mask = _auto_voi(vol, threshold, smooth_sigma_mm, auto_closing, res)
+        voi = mask
     step("segmentation")
     if vol.units == "binary":
         bone = np.ascontiguousarray(vol.numpy() != 0)
         res.threshold, res.threshold_method = NAN, "binary input"
     else:
         vol, bone, mask = _segment(vol, voi, mask, threshold, smooth_sigma_mm, upsample, border, res, step)
+    if closing_mm is not None or largest_component:
+        bone, res.segmentation_steps = clean_segmentation(bone, vol.spacing, closing_mm, largest_component)
+    if keep_segmentation:
+        res.segmentation = vol.with_data(bone.astype(np.uint8), units="binary",
+                                         step="segmentation measured: " + res.threshold_method
+                                         + "".join(f", {s}" for s in res.segmentation_steps))
     no_bone, all_bone = _bone_volume_fraction(bone, mask, vol, res)
+    if mask is None and "tbsp" in wanted and not (no_bone or all_bone):
+        _warn_if_specimen_in_medium(bone, vol.spacing, res)
     if "tbth" in wanted and not no_bone:
-        _thickness(vol, bone, mask, "Tb.Th", maps, res, step)
+        _thickness(vol, bone if (mask is None or voi_bounds != "all") else bone & mask, mask, "Tb.Th", maps,
+                   res, step)
     if "tbsp" in wanted and not all_bone:
-        _thickness(vol, ~bone, mask, "Tb.Sp", maps, res, step)
+        marrow = ~bone if (mask is None or voi_bounds == "none") else ~bone & mask
+        _thickness(vol, marrow, mask, "Tb.Sp", maps, res, step)
     if "tbn" in wanted:
         _trabecular_number(res)
+    _resolution_honesty(scan, resolution_mm, res)
     if "connd" in wanted:
         step("connectivity")
         if not (no_bone or all_bone):
@@ -243,6 +300,86 @@ def measure(
         step("anisotropy (MIL)")
         _anisotropy(vol, bone, mask, seed, res)
     return res
+
+
+def _require_known_spacing(vol: Volume) -> None:
+    """Refuse a volume whose reader assumed its spacing (no spacing in the file): every length would be a guess."""
+    if vol.provenance.extra.get("spacing_assumed"):
+        raise ParameterError("--input-spacing", f"{vol.provenance.source} has no voxel spacing in its metadata; "
+                                                "morphometry in mm needs it: declare it with --input-spacing "
+                                                "(read_volume(..., spacing=) in Python)")
+
+
+def _auto_closing(voi: Any) -> float | None:
+    """The closing radius (mm) of an ``auto`` VOI spec, None for any other VOI."""
+    if isinstance(voi, str) and voi.strip().lower().split(":", 1)[0] == "auto":
+        return parse_auto_spec(voi.strip())
+    return None
+
+
+def _auto_voi(vol: Volume, threshold: str | float, smooth_sigma_mm: float | None, closing: float,
+              res: MorphometryResult) -> np.ndarray:
+    """``voi="auto"``: the specimen's envelope (:func:`.specimen_envelope`) of a first segmentation over the
+    whole image; the measurement's threshold is then computed inside the envelope."""
+    if vol.units == "binary":
+        bone = vol.numpy() != 0
+    else:
+        bone = segment(vol.with_data(smoothed_values(vol, smooth_sigma_mm)), threshold)[0].numpy() != 0
+    mask = specimen_envelope(bone, vol.spacing, closing)
+    res.voi = f"auto: specimen envelope (closing {closing:g} mm, {np.count_nonzero(mask) / mask.size:.0%} of the image)"
+    _record_voi_volume(vol, mask, res)
+    return mask
+
+
+def _warn_if_specimen_in_medium(bone: np.ndarray, spacing, res: MorphometryResult) -> None:
+    """Warn when a whole-image VOI is largely air or medium around a specimen (its envelope, fitted on a 2×
+    coarser grid for speed, covers less than :data:`MIN_ENVELOPE_FRACTION` of the image)."""
+    coarse = bone
+    sp = np.asarray(spacing, float)
+    if min(bone.shape) >= 16:
+        n = [s // 2 * 2 for s in bone.shape]
+        b = bone[: n[0], : n[1], : n[2]]
+        coarse = b.reshape(n[0] // 2, 2, n[1] // 2, 2, n[2] // 2, 2).any(axis=(1, 3, 5))
+        sp = sp * 2
+    frac = float(np.count_nonzero(specimen_envelope(coarse, tuple(sp), 1.0))) / coarse.size
+    if frac < MIN_ENVELOPE_FRACTION:
+        res.warnings.append(f"the whole-image VOI is {1 - frac:.0%} outside the specimen's envelope (air or medium "
+                            "around it): BV/TV and Tb.Sp describe the field of view, not the bone; use --voi auto "
+                            "(voi='auto') to measure the specimen in itself")
+
+
+def _resolution_honesty(scan: Volume, resolution_mm: float | None, res: MorphometryResult) -> None:
+    """Record the scan's resolution and mark the results "apparent" when the voxel or the resolution exceeds
+    :data:`APPARENT_FRACTION` of the smaller of the measured Tb.Th and Tb.Sp (HR-pQCT practice: structure near
+    the resolution is not measured, only its apparent, resolution-limited image). Tb.Sp counts too because a
+    blurred, thresholded strut reads thicker the blurrier the scan (the clinical-MDCT twin scan of a 0.40 mm
+    micro-CT Tb.Th reads 2.5 mm), so a test on Tb.Th alone passes the blurriest scans; the spaces between
+    the struts are the other structure the scan must resolve."""
+    if resolution_mm is not None:
+        if not (np.isfinite(resolution_mm) and resolution_mm > 0):
+            raise ParameterError("resolution_mm", f"must be a positive length in mm, got {resolution_mm!r}")
+        res.resolution_mm, res.resolution_source = float(resolution_mm), "stated (measured edge)"
+    else:
+        from trabecula.scanner.resolution import scan_resolution
+
+        sr = scan_resolution(scan.provenance.extra or {}, scan.provenance.scanner,
+                             float(np.sqrt(scan.spacing[1] * scan.spacing[2])))
+        if sr.resolution_mm is not None:
+            res.resolution_mm, res.resolution_source = float(sr.resolution_mm), sr.source
+    if not math.isfinite(res.tb_th_mm):
+        return
+    voxel = max(res.spacing_mm or scan.spacing)
+    limit = max(voxel, res.resolution_mm if math.isfinite(res.resolution_mm) else 0.0)
+    feature, name = res.tb_th_mm, "Tb.Th"
+    if math.isfinite(res.tb_sp_mm) and res.tb_sp_mm < feature:
+        feature, name = res.tb_sp_mm, "Tb.Sp"
+    res.apparent = bool(limit > APPARENT_FRACTION * feature)
+    if res.apparent:
+        what = (f"voxel {voxel:.3g} mm" if limit == voxel else
+                f"resolution {res.resolution_mm:.3g} mm FWHM ({res.resolution_source})")
+        res.warnings.insert(0, f"apparent values: the {what} is coarser than half the measured {name} "
+                               f"({feature:.3g} mm); the structure is not resolved, so BV/TV, Tb.Th, Tb.Sp "
+                               "and Tb.N describe its blurred image (apparent, as HR-pQCT labels them)")
 
 
 def _voi_mask(vol: Volume, voi: Any, res: MorphometryResult) -> np.ndarray | None:

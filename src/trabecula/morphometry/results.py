@@ -30,7 +30,8 @@ TABLE_ROWS: list[tuple[str, str, str]] = [
     ("tb_sp_mm", "Tb.Sp (mm)", "{:.4f}"),
     ("tb_sp_sd_mm", "Tb.Sp SD (mm)", "{:.4f}"),
     ("tb_sp_max_mm", "Tb.Sp max (mm)", "{:.4f}"),
-    ("tb_n_per_mm", "Tb.N (1/mm)", "{:.4f}"),
+    ("tb_n_per_mm", "Tb.N 1/(Th+Sp) (1/mm)", "{:.4f}"),
+    ("tb_n_plate_per_mm", "Tb.N plate BV/TV÷Th (1/mm)", "{:.4f}"),
     ("conn_d_per_mm3", "Conn.D (1/mm³)", "{:.3f}"),
     ("euler_char", "Euler χ", "{:.0f}"),
     ("smi", "SMI", "{:.3f}"),
@@ -39,6 +40,8 @@ TABLE_ROWS: list[tuple[str, str, str]] = [
     ("da_scanco", "DA (λmax/λmin)", "{:.3f}"),
     ("threshold", "threshold", "{:.6g}"),
     ("voi_volume_mm3", "VOI volume (mm³)", "{:.4g}"),
+    ("spacing_mm", "voxel (mm)", "{}"),
+    ("resolution_mm", "resolution FWHM (mm)", "{:.3g}"),
 ]
 
 #: The columns of the results CSV, in order (the main direction split into z, y, x; spacing as ``dzxdyxdx``).
@@ -46,12 +49,16 @@ CSV_FIELDS: list[str] = [
     "source", "bv_tv", "tb_th_mm", "tb_th_sd_mm", "tb_th_max_mm", "tb_sp_mm", "tb_sp_sd_mm", "tb_sp_max_mm",
     "tb_n_per_mm", "tb_n_plate_per_mm", "conn_d_per_mm3", "euler_char", "delta_chi", "smi", "smi_concave_fraction",
     "da", "da_scanco", "main_direction_z", "main_direction_y", "main_direction_x", "threshold", "threshold_method",
-    "voi", "voi_volume_mm3", "bv_mm3", "bs_mm2", "mode", "upsample", "border", "spacing_mm", "warnings",
+    "voi", "voi_volume_mm3", "voi_bounds", "bv_mm3", "bs_mm2", "mode", "upsample", "border", "spacing_mm",
+    "resolution_mm", "resolution_source", "apparent", "segmentation_steps", "warnings",
 ]
 
 
 def format_value(v: Any, fmt: str) -> str:
-    """A table cell: ``fmt`` applied to a number, ``"n/a"`` for NaN, anything that is not a number as text."""
+    """A table cell: ``fmt`` applied to a number, ``"n/a"`` for NaN, a voxel size as ``dz×dy×dx``, anything
+    that is not a number as text."""
+    if isinstance(v, list | tuple):
+        return "×".join(f"{float(x):.4g}" for x in v)
     try:
         x = float(v)
     except (TypeError, ValueError):
@@ -68,7 +75,23 @@ def csv_row(d: dict[str, Any]) -> dict[str, Any]:
     row["main_direction_z"], row["main_direction_y"], row["main_direction_x"] = md
     row["spacing_mm"] = "x".join(f"{s:g}" for s in (d.get("spacing_mm") or []))
     row["warnings"] = "; ".join(d.get("warnings", []))
+    row["segmentation_steps"] = "; ".join(d.get("segmentation_steps", []))
     return row
+
+
+def column_groups(names: Sequence[str], width: int, min_cell: int = 11) -> list[list[int]]:
+    """Split result columns into consecutive groups whose table fits ``width`` characters: each column as
+    wide as its name (folded beyond 24 characters) and at least ``min_cell``, plus three for the borders."""
+    groups: list[list[int]] = [[]]
+    used = 0
+    for k, n in enumerate(names):
+        w = max(min_cell, min(len(n), 24)) + 3
+        if groups[-1] and used + w > max(width, w):
+            groups.append([])
+            used = 0
+        groups[-1].append(k)
+        used += w
+    return groups
 
 
 def write_results_json(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:

@@ -8,7 +8,12 @@ Spec strings (CLI ``--voi``):
 * ``cylinder:d=15,h=5[,center=z,y,x][,axis=z|y|x|dz,dy,dx]`` — diameter and height in mm; centre in world mm
   (default: the volume's centre); axis a named axis or a direction vector (z, y, x);
 * ``box:z0,y0,x0,z1,y1,x1`` — the corners, world mm;
-* a path to a mask volume on the same grid (nonzero = inside; a mask must hold exactly two values).
+* ``auto`` or ``auto:closing=MM`` — the specimen's envelope (:func:`specimen_envelope`: the bone closed by a
+  ball of MM, default 1 mm, holes filled), fitted by :func:`~trabecula.morphometry.measure.measure` after
+  segmentation, so a specimen scanned in air or saline is measured in itself;
+* a path to a mask volume on the same grid (nonzero = inside; a mask must hold exactly two values);
+* ``PATH:label=N[,M…]`` — the voxels of an integer label map holding label N (or any of N, M, …), e.g. a
+  TotalSegmentator vertebra (``labels.nii.gz:label=32``).
 
 A VOI reaching outside the image is an error (its volume would be wrong); so is an empty VOI.
 """
@@ -284,9 +289,14 @@ def voi_from_spec(spec: Any, vol) -> tuple[np.ndarray, str]:
         nums = _parse_numbers(text.split(":", 1)[1] if ":" in text else "", 6, "box")
         mask = box_voi(vol.shape, vol.spacing, nums[:3], nums[3:], origin=vol.origin)
         return mask, "box:" + ",".join(f"{v:g}" for v in nums)
-    p = Path(text)
+    if low == "auto" or low.startswith("auto:"):
+        raise ParameterError("voi", "'auto' fits the specimen's envelope from its bone: use measure(voi='auto'), "
+                                    "which segments first (or specimen_envelope on a binary volume)")
+    path_text, labels = split_label_spec(text)
+    p = Path(path_text)
     if not p.exists():
-        raise InputError(p, "VOI mask not found (a VOI is cylinder:d=..,h=.., box:z0,y0,x0,z1,y1,x1 or a mask file)")
+        raise InputError(p, "VOI mask not found (a VOI is cylinder:d=..,h=.., box:z0,y0,x0,z1,y1,x1, auto, a mask file "
+                            "or LABELS:label=N[,M])")
 
     m = read_volume(p, units="label")
     if m.shape != vol.shape:
@@ -297,9 +307,85 @@ def voi_from_spec(spec: Any, vol) -> tuple[np.ndarray, str]:
         warnings.warn(f"{p}: mask spacing {m.spacing} differs from the volume's {vol.spacing}; using the voxel grid",
                       stacklevel=2)
     try:
-        return _mask_from_array(m.numpy(), vol.shape, str(p)), f"mask:{p.name}"
+        if labels is not None:
+            return mask_from_labels(m.numpy(), labels, "it"), f"{p.name} label{'s' if len(labels) > 1 else ''} " + \
+                ",".join(str(v) for v in labels)
+        return _mask_from_array(m.numpy(), vol.shape, "it"), f"mask:{p.name}"
     except ParameterError as exc:
         raise InputError(p, exc.message) from exc
+
+
+def split_label_spec(text: str) -> tuple[str, list[int] | None]:
+    """``"labels.nii.gz:label=3,5"`` → ``("labels.nii.gz", [3, 5])``; a plain path → ``(path, None)``."""
+    key = ":label="
+    i = text.lower().rfind(key)
+    if i < 0:
+        return text, None
+    body = text[i + len(key):]
+    try:
+        labels = [int(t) for t in body.replace(" ", "").split(",") if t != ""]
+    except ValueError as exc:
+        raise ParameterError("voi", f"label=: expected integer label values, got {body!r}") from exc
+    if not labels:
+        raise ParameterError("voi", f"label=: no label value given in {text!r}")
+    return text[:i], labels
+
+
+def mask_from_labels(a: np.ndarray, labels: list[int], what: str) -> np.ndarray:
+    """The voxels of an integer label map holding any of ``labels``; a ParameterError naming the labels the map
+    holds when one of them is absent."""
+    a = np.asarray(a)
+    if not (np.issubdtype(a.dtype, np.integer) or np.all(np.mod(a, 1) == 0)):
+        raise ParameterError("voi", f"{what} is not an integer label map (dtype {a.dtype})")
+    present = np.unique(a)
+    missing = [v for v in labels if v not in present]
+    if missing:
+        raise ParameterError("voi", f"{what} holds no label {', '.join(map(str, missing))} "
+                                    f"(it holds {_shown(present[present != 0])})")
+    return np.ascontiguousarray(np.isin(a, labels))
+
+
+def _shown(vals: np.ndarray, n: int = 8) -> str:
+    return ", ".join(f"{v:g}" for v in vals[:n]) + (" …" if len(vals) > n else "")
+
+
+def specimen_envelope(bone: np.ndarray, spacing, closing_mm: float = 1.0) -> np.ndarray:
+    """The specimen's envelope, its periosteal contour: the bone closed by a ball of ``closing_mm`` (so marrow
+    spaces narrower than twice that radius are bridged), holes filled (3-D, then slice by slice along each
+    axis so a cut end's marrow counts as inside), and the largest component kept. A specimen scanned in air
+    or saline is then measured in itself (``measure(voi="auto")``), not in the medium around it.
+
+    The image border counts as outside only for the hole filling; the closing treats structure cut by the
+    border as continuing (a core cut from a larger bone keeps its cut faces).
+    """
+    from scipy import ndimage
+
+    from trabecula.morphometry.threshold import close_mm, largest_component
+
+    b = np.ascontiguousarray(np.asarray(bone) != 0)
+    if not b.any():
+        raise ParameterError("voi", "auto: no bone to fit an envelope to")
+    env = close_mm(b, spacing, closing_mm)
+    env = ndimage.binary_fill_holes(env)
+    for ax in range(3):
+        env = np.moveaxis(np.stack([ndimage.binary_fill_holes(s) for s in np.moveaxis(env, ax, 0)]), 0, ax)
+    return largest_component(env)
+
+
+def parse_auto_spec(text: str) -> float:
+    """``"auto"`` → 1.0 mm (the default closing radius); ``"auto:closing=MM"`` → MM."""
+    body = text.split(":", 1)[1].strip() if ":" in text else ""
+    if not body:
+        return 1.0
+    if not body.lower().startswith("closing="):
+        raise ParameterError("voi", f"auto: expected auto or auto:closing=MM, got {text!r}")
+    try:
+        r = float(body.split("=", 1)[1])
+    except ValueError as exc:
+        raise ParameterError("voi", f"auto: closing must be a length in mm, got {body!r}") from exc
+    if not (np.isfinite(r) and r > 0):
+        raise ParameterError("voi", f"auto: closing must be a positive length in mm, got {r:g}")
+    return r
 
 
 def _mask_from_array(a: np.ndarray, shape, what: str) -> np.ndarray:
@@ -310,8 +396,8 @@ def _mask_from_array(a: np.ndarray, shape, what: str) -> np.ndarray:
         vals = np.unique(a)
         if len(vals) > 2 or (len(vals) == 2 and vals[0] != 0):
             shown = ", ".join(f"{v:g}" for v in vals[:5]) + (" …" if len(vals) > 5 else "")
-            raise ParameterError("voi", f"{what} is not binary: it holds {len(vals)} values ({shown}); "
-                                        "a mask has 0 outside and one nonzero value inside")
+            raise ParameterError("voi", f"{what} holds {len(vals)} values ({shown}): a label map? choose the "
+                                        "label(s) with PATH:label=N[,M]; a mask has 0 outside and one value inside")
     m = np.ascontiguousarray(a != 0)
     if not m.any():
         raise ParameterError("voi", f"{what} is empty (no nonzero voxel)")
