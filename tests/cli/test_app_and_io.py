@@ -58,6 +58,31 @@ def test_info_reports_geometry_and_bone_fraction(capsys, hu_nrrd):
     assert code == 0 and "bone fraction" in out and "0.0625" in out
 
 
+def test_info_on_projections_names_the_angle_range_views_and_step(capsys):
+    from tests.conftest import data_path
+
+    tooth = str(data_path("tooth_projections", "tooth.h5"))
+    code, out, err = run(capsys, "info", tooth)
+    assert code == 0, err
+    assert "angles 0–179° (181 views, step 0.99°)" in " ".join(out.split()) and " × 179" not in out
+    assert "2 rows × 640 columns" in out
+    code, out, _ = run(capsys, "info", tooth, "--json")
+    d = json.loads(out)
+    assert d["angles"] == 181 and d["angle_range_deg"][0] == 0.0 and round(d["angle_range_deg"][1]) == 179
+    assert d["angle_step_deg"] == pytest.approx([180 / 181] * 2)
+
+
+def test_projection_rows_uneven_steps_and_one_view():
+    from trabecula.io.info import projection_rows
+
+    s = {"source": "p.h5", "angles": 4, "angle_range_deg": [0.0, 180.0], "angle_step_deg": [30.0, 90.0],
+         "detector_rows_cols": [1, 8], "flats": 0, "darks": 0, "counts_range": [1.0, 2.0]}
+    rows = dict(projection_rows(s))
+    assert rows["angles"] == "0–180° (4 views, steps 30–90°)"
+    rows = dict(projection_rows({**s, "angles": 1, "angle_range_deg": [5.0, 5.0], "angle_step_deg": []}))
+    assert rows["angles"] == "5° (1 view)"
+
+
 def test_convert_crop_resample_window(capsys, hu_nrrd, tmp_path):
     dst = tmp_path / "out.nii.gz"
     code, _, err = run(capsys, "convert", str(hu_nrrd), str(dst), "--crop", "1:5,,0:10", "--spacing", "0.5,0.4,0.4", "--window", "bone")

@@ -11,8 +11,10 @@ import sys
 import warnings
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -24,13 +26,48 @@ class _State:
 
 state = _State()
 
-app = typer.Typer(
+def _plain_flags(params: list) -> list:
+    """Boolean flags take no value: give them an empty metavar so that no help renderer shows ``<bool>``.
+
+    typer (0.2x) labels every option with its type, and its rich help panels print that label for flags
+    too (``--force <bool>``); click's plain help leaves it out only as long as nothing switches the help to
+    rich. The empty metavar is read by help only; parsing and behaviour are click's as before.
+    """
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:  # typer's options are not click.Option subclasses
+            p.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: click.Context) -> list:
+        return _plain_flags(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: click.Context) -> list:
+        return _plain_flags(super().get_params(ctx))
+
+
+class Typer(typer.Typer):
+    """trabecula's typer application: plain click help and flags shown as flags, for every verb registered
+    on it (:data:`app`) or on a sub-application made with this class (``trabecula iq``)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("cls", _Group)
+        kwargs.setdefault("rich_markup_mode", None)  # click's plain help: rich help panels cost 0.1 s of start-up
+        super().__init__(**kwargs)
+
+    def command(self, name: str | None = None, *, cls: type[TyperCommand] | None = None, **kwargs):
+        return super().command(name, cls=cls or _Command, **kwargs)
+
+
+app = Typer(
     name="trabecula",
     help="See and measure trabecular bone microstructure with CT: scanner twin, enhancement, morphometry, rendering.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # click's plain help: rich help panels cost 0.1 s of start-up on every --help
 )
 
 

@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 
-from trabecula.cli._app import app, out
+from trabecula.cli._app import Typer, app, out
 from trabecula.cli._common import Force, InputSpacing, Units, print_rows, read_input
 
-iq_app = typer.Typer(help="Image quality: MTF (edge, wire), NPS, noise SD, CNR.", no_args_is_help=True,
-                     rich_markup_mode=None)
+iq_app = Typer(help="Image quality: MTF (edge, wire), NPS, noise SD, CNR.", no_args_is_help=True)
 app.add_typer(iq_app, name="iq")
 
 Image = Annotated[Path, typer.Argument(help="Image volume (DICOM folder, NIfTI, NRRD, MetaImage, TIFF, Zarr).")]

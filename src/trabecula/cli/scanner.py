@@ -91,7 +91,7 @@ def scan(
 def recon(
     projections: Annotated[Path, typer.Argument(help="Projections (.h5, APS data-exchange: data, data_white, data_dark, theta).")],
     out_path: Annotated[Path, typer.Option("-o", "--out", help="Output volume (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
-    center: Annotated[str | None, typer.Option("--center", help="Rotation-axis column for parallel-beam data: auto (entropy search) or a number; default the detector middle.")] = None,
+    center: Annotated[str | None, typer.Option("--center", help="Rotation-axis column for parallel-beam data: auto (minimum-entropy search, the default), middle (the detector middle) or a column number.")] = None,
     rings: Annotated[bool, typer.Option("--rings", help="Remove ring artefacts (sinogram column-mean detrending) before FBP.")] = False,
     kernel: Annotated[str | None, typer.Option("--kernel", help="Kernel: ramp, shepp-logan, hann, standard, bone (default: shepp-logan, or the scanner's for simulated data).")] = None,
     backend: Annotated[str, typer.Option("--backend", help="FDK backend for cone-beam (simulated) data: numba or rtk.")] = "numba",
@@ -101,16 +101,19 @@ def recon(
 ) -> None:
     """Reconstruct projections: cone-beam FDK for simulated scans, parallel-beam FBP for real data."""
     from trabecula.io import detect_format, read_projections, write_volume
-    from trabecula.scanner.tomo import reconstruct_projections, save_png
+    from trabecula.scanner.tomo import parse_center, reconstruct_projections, save_png
 
+    setting = parse_center(center)
     detect_format(out_path, for_writing=True)
     check_outputs(force, out_path, png)
     vol = reconstruct_projections(read_projections(projections), kernel=kernel, backend=backend, center=center,
                                   rings=rings, pixel_mm=pixel_size)
     ex = vol.provenance.extra
     if "center_px" in ex:
-        out.print(f"rotation centre {ex['center_px']:.2f} px" + (" (auto)" if center == "auto" else "")
-                  + f"; ring metric {ex['ring_metric']:.3g}")
+        middle = (vol.shape[2] - 1) / 2
+        how = (f"auto: minimum-entropy search; detector middle {middle:g} px; --center PX to set it"
+               if ex.get("center_search") else "detector middle" if setting == "middle" else "given")
+        out.print(f"rotation centre {ex['center_px']:.2f} px ({how}); ring metric {ex['ring_metric']:.3g}", soft_wrap=True)
     write_volume(vol, out_path, force=force)
     if png is not None:
         save_png(vol, png, force=force)

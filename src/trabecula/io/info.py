@@ -84,6 +84,7 @@ def summarize_projections(proj) -> dict[str, Any]:
         "source": proj.source,
         "angles": proj.n_angles,
         "angle_range_deg": [float(np.degrees(proj.angles.min())), float(np.degrees(proj.angles.max()))],
+        "angle_step_deg": _angle_steps(proj.angles),
         "detector_rows_cols": list(proj.data.shape[1:]),
         "flats": 0 if proj.flats is None else len(proj.flats),
         "darks": 0 if proj.darks is None else len(proj.darks),
@@ -127,6 +128,34 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _angle_steps(angles) -> list[float]:
+    """Smallest and largest step between consecutive (sorted) view angles, in degrees ([] for one view)."""
+    d = np.diff(np.sort(np.degrees(np.asarray(angles, np.float64))))
+    return [float(d.min()), float(d.max())] if d.size else []
+
+
+def _angles_text(summary: dict[str, Any]) -> str:
+    """``0–179° (181 views, step 1.00°)``; uneven steps are given as their range."""
+    lo, hi = summary["angle_range_deg"]
+    n = summary["angles"]
+    views = f"{n} view" + ("" if n == 1 else "s")
+    steps = summary.get("angle_step_deg") or []
+    if steps:
+        a, b = steps
+        views += f", step {a:.2f}°" if b - a <= 1e-3 * max(abs(b), 1e-9) + 1e-6 else f", steps {a:.3g}–{b:.3g}°"
+    span = f"{lo:.4g}°" if hi == lo else f"{lo:.4g}–{hi:.4g}°"
+    return f"{span} ({views})"
+
+
 def projection_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """The rows of ``trabecula info``'s table for a :func:`summarize_projections` result."""
-    return [(k, _fmt(v)) for k, v in summary.items()]
+    rows, cols = summary["detector_rows_cols"]
+    lo, hi = summary["counts_range"]
+    return [
+        ("source", str(summary["source"])),
+        ("angles", _angles_text(summary)),
+        ("detector", f"{rows} rows × {cols} columns"),
+        ("flats", str(summary["flats"])),
+        ("darks", str(summary["darks"])),
+        ("counts", f"{lo:.6g} … {hi:.6g}"),
+    ]

@@ -203,10 +203,12 @@ def reconstruct_projections(proj: ProjectionData, *, kernel: str | None = None, 
     ``scan_geometry`` (a simulated scan), parallel-beam FBP (:func:`reconstruct_parallel`, default kernel
     ``shepp-logan``) otherwise.
 
-    ``center`` (None, ``"auto"``, a column number or its text) and ``rings`` apply to parallel-beam data
-    only; ``backend`` other than ``"numba"`` to cone-beam data only; ``pixel_mm`` is the parallel-beam
-    detector pixel. Misplaced settings are ParameterErrors named after the command-line options
-    (``--center``, ``--backend``).
+    ``center`` and ``rings`` apply to parallel-beam data only: ``center`` None (the default) or ``"auto"``
+    searches the rotation centre (:func:`find_center`; real detectors are rarely centred on the axis, and
+    a wrong centre smears the image), ``"middle"`` takes the detector middle, a column number (or its text)
+    is used as given. ``backend`` other than ``"numba"`` applies to cone-beam data only; ``pixel_mm`` is the
+    parallel-beam detector pixel. Misplaced settings are ParameterErrors named after the command-line
+    options (``--center``, ``--backend``).
     """
     if "scan_geometry" in (proj.geometry or {}):
         if center is not None or rings:
@@ -215,18 +217,28 @@ def reconstruct_projections(proj: ProjectionData, *, kernel: str | None = None, 
         return reconstruct(proj, backend=backend, kernel=kernel)
     if backend != "numba":
         raise ParameterError("--backend", "parallel-beam data are reconstructed with trabecula's FBP (numba) only")
-    return reconstruct_parallel(proj, center=parse_center(center), rings=rings, kernel=kernel or "shepp-logan",
-                                pixel_mm=pixel_mm)
+    c = parse_center(center)
+    ncols = proj.data.shape[2]
+    if c is not None and not isinstance(c, str) and not 0 <= c <= ncols - 1:
+        raise ParameterError("--center", f"rotation centre {c:g} is outside the detector (columns 0…{ncols - 1})")
+    return reconstruct_parallel(proj, center="auto" if c is None else None if c == "middle" else c, rings=rings,
+                                kernel=kernel or "shepp-logan", pixel_mm=pixel_mm)
 
 
 def parse_center(center: float | str | None) -> float | str | None:
-    """A rotation centre setting: None, ``"auto"`` or a column number (text is parsed; else ParameterError)."""
-    if center is None or center == "auto" or not isinstance(center, str):
+    """A rotation centre setting: None, ``"auto"``, ``"middle"`` or a column number (text is parsed; else
+    ParameterError)."""
+    if center is None or not isinstance(center, str):
         return center
+    if center.strip().lower() in ("auto", "middle"):
+        return center.strip().lower()
     try:
-        return float(center)
+        c = float(center)
     except ValueError as exc:
-        raise ParameterError("--center", f"use auto or a column number, got {center!r}") from exc
+        raise ParameterError("--center", f"use auto, middle or a column number, got {center!r}") from exc
+    if not np.isfinite(c):
+        raise ParameterError("--center", f"use auto, middle or a column number, got {center!r}")
+    return c
 
 
 def save_png(vol: Volume, path, slice_index: int | None = None, force: bool = False) -> None:
