@@ -258,13 +258,36 @@ def test_voi_mask_gives_the_full_map_inside_the_voi(mode):
 
 
 # --- randomly oriented structure: what real bone looks like to the lattice -------------------------------
-def _oriented_error(kind: str, size: float, mode: str, draws: int = 6, seed: int = 11) -> float:
+def _oriented_error(kind: str, size: float, mode: str, draws: int = 6, seed: int = 11,
+                    central: bool = False) -> float:
     """Mean relative error over ``draws`` random orientations and sub-voxel positions of an oversampled rod
-    (diameter ``size``) or plate (thickness ``size``), voxels."""
+    (diameter ``size``) or plate (thickness ``size``), voxels; ``central`` measures only inside the central
+    ball (radius a quarter of the cube), away from the image border that cuts the shape obliquely."""
+    from trabecula.phantom.shapes import central_ball
+
     rng = np.random.default_rng(seed)
     make = oriented_rod if kind == "rod" else oriented_plate
     shapes = [make(size, random_unit_vector(rng), rng) for _ in range(draws)]
-    return float(np.mean([_mean(local_thickness(b, 1.0, mode=mode), b) for b in shapes])) / size - 1
+    sel = [b & central_ball(b.shape) if central else b for b in shapes]
+    return float(np.mean([_mean(local_thickness(b, 1.0, mode=mode), s) for b, s in zip(shapes, sel, strict=True)])) / size - 1
+
+
+# The 3 % criterion (decided on the morphometry issue): in the default mode, within 3 % of the true thickness on
+# structure not aligned with the lattice — oriented rods and plates of 8 voxels and thicker, measured away from
+# the image border — and on the foam convergence test. Lattice-aligned plates and small spheres are documented
+# with their measured errors (docs/morphometry.md).
+@pytest.mark.parametrize("d", [8, 12])
+def test_default_mode_within_3_percent_on_oriented_rods_8_voxels_and_thicker_away_from_the_border(d):
+    assert abs(_oriented_error("rod", d, "plain", central=True)) < 0.03
+
+
+@pytest.mark.parametrize("t, lo, hi", [(8, 0.03, 0.07), (12, 0.015, 0.05)])
+def test_default_mode_on_oriented_plates_away_from_the_border_misses_3_percent_as_documented(t, lo, hi):
+    """Short of the 3 % criterion (docs/morphometry.md, +5.0 % at 8 and +3.2 % at 12 voxels): the nearest
+    background voxel centre lies beyond an oblique face, so the distance ridge of an oblique plate reads about
+    +0.4 voxel; the error falls as 1/t. With grey input and ``upsample=2`` the same plates are within 3 %
+    (tests/morphometry/test_upsample.py)."""
+    assert lo < _oriented_error("plate", t, "plain", central=True) < hi
 
 
 @pytest.mark.parametrize("d", [6, 8, 12])
