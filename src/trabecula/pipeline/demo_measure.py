@@ -74,7 +74,8 @@ def in_scan_threshold(scan, labels, depth_mm: float = 0.1) -> float:
 def _summary(res) -> dict[str, Any]:
     d = res.to_dict()
     keep = ("bv_tv", "tb_th_mm", "tb_sp_mm", "tb_n_per_mm", "conn_d_per_mm3", "smi", "smi_concave_fraction", "da",
-            "da_scanco", "threshold", "threshold_method", "voi", "voi_volume_mm3", "mode", "warnings")
+            "da_scanco", "threshold", "threshold_method", "voi", "voi_volume_mm3", "mode", "warnings", "apparent",
+            "resolution_mm", "resolution_source")
     return {k: d[k] for k in keep}
 
 
@@ -131,6 +132,9 @@ def run(ctx) -> dict[str, Any]:
     if fallback:
         r = measurements.get(targets[0][0])
         checks["random-field BV/TV near 0.25"] = bool(r and abs(r["bv_tv"] - 0.25) < 0.06)
+    micro, clinical = measurements.get("vertebra / micro-ct"), measurements.get("vertebra / clinical-mdct")
+    if micro and clinical:
+        checks["clinical-mdct marked apparent, micro-ct not"] = bool(clinical["apparent"] and not micro["apparent"])
     if truth is not None and "vertebra / truth" in measurements:
         t = measurements["vertebra / truth"]
         checks["truth Tb.Th finite"] = bool(np.isfinite(t["tb_th_mm"]))
@@ -138,7 +142,8 @@ def run(ctx) -> dict[str, Any]:
 
 
 def show(ctx, res: dict[str, Any]) -> None:
-    t = Table("scan", "VOI", "BV/TV", "Tb.Th mm", "Tb.Sp mm", "Tb.N /mm", "Conn.D /mm³", "SMI", "concave", "DA", "s")
+    t = Table("scan", "VOI", "BV/TV", "Tb.Th mm", "Tb.Sp mm", "Tb.N /mm", "Conn.D /mm³", "SMI", "concave", "DA",
+              "FWHM mm", "s")
 
     def f(v, fmt="{:.3f}"):
         try:
@@ -149,11 +154,16 @@ def show(ctx, res: dict[str, Any]) -> None:
 
     for r in res["rows"]:
         if "error" in r:
-            t.add_row(r["label"], "", f"[red]{r['error']}[/red]", *[""] * 8)
+            t.add_row(r["label"], "", f"[red]{r['error']}[/red]", *[""] * 9)
             continue
-        t.add_row(r["label"], r["voi"].replace("cylinder:", ""), f(r["bv_tv"]), f(r["tb_th_mm"]), f(r["tb_sp_mm"]),
+        label = r["label"] + (" [yellow](apparent)[/yellow]" if r.get("apparent") else "")
+        t.add_row(label, r["voi"].replace("cylinder:", ""), f(r["bv_tv"]), f(r["tb_th_mm"]), f(r["tb_sp_mm"]),
                   f(r["tb_n_per_mm"]), f(r["conn_d_per_mm3"], "{:.2f}"), f(r["smi"], "{:.2f}"),
-                  f(r["smi_concave_fraction"], "{:.2f}"), f(r["da"]), f(r["seconds"], "{:.1f}"))
+                  f(r["smi_concave_fraction"], "{:.2f}"), f(r["da"]), f(r.get("resolution_mm"), "{:.2f}"),
+                  f(r["seconds"], "{:.1f}"))
     ctx.console.print(t)
+    if any(r.get("apparent") for r in res["rows"]):
+        ctx.console.print("  (apparent): the scan's voxel or resolution (FWHM) is coarser than half the measured "
+                          "Tb.Th or Tb.Sp — its values describe the blurred image, as HR-pQCT labels them")
     for name, passed in res["checks"].items():
         ctx.console.print(f"  {'[green]✓' if passed else '[red]✗'}[/] {name}")
