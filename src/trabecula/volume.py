@@ -10,8 +10,8 @@ Conventions (they hold everywhere in trabecula):
   this frame and warn where a file is oblique);
 * ``units`` names what the values are: ``HU`` (Hounsfield units, water 0, air -1000),
   ``attenuation_per_mm`` (linear attenuation coefficient in 1/mm), ``grey`` (uncalibrated grey
-  values), ``binary`` (0/1 segmentation), ``label`` (integer label map) or ``mm`` (a length map, e.g.
-  local thickness);
+  values), ``binary`` (0/1 segmentation), ``label`` (integer label map), ``mm`` (a length map, e.g.
+  local thickness) or ``mgHA_per_cm3`` (density in mg hydroxyapatite per cm³, a calibrated scan);
 * ``provenance`` records where the data came from (source file, scanner) and every step applied.
 
 The array may be a NumPy array or a lazy dask array (from zarr) for volumes larger than memory.
@@ -31,7 +31,7 @@ import numpy as np
 
 from trabecula.errors import ParameterError
 
-UNITS: tuple[str, ...] = ("HU", "attenuation_per_mm", "grey", "binary", "label", "mm")
+UNITS: tuple[str, ...] = ("HU", "attenuation_per_mm", "grey", "binary", "label", "mm", "mgHA_per_cm3")
 
 #: Window presets as (level, width) in HU, the values radiology workstations use.
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {

@@ -9,6 +9,7 @@ module                 verbs
 :mod:`.phantom`        ``phantom``
 :mod:`.scanner`        ``scanners``, ``scan``, ``recon``
 :mod:`.measure`        ``measure``
+:mod:`.calibrate`      ``calibrate``
 :mod:`.iq`             ``iq mtf|nps|noise|cnr``
 :mod:`.enhance`        ``pairs``, ``train``, ``enhance``, ``evaluate``
 :mod:`.render`         ``render``, ``mpr``, ``view``
@@ -22,6 +23,6 @@ Heavy imports happen inside the verbs, so ``trabecula --help`` stays fast.
 
 # ruff: noqa: I001 — the verb modules register their commands on import, in the order of ``trabecula --help``
 from trabecula.cli._app import app, main, run
-from trabecula.cli import io, studies, phantom, scanner, measure, iq, enhance, render, report  # noqa: F401
+from trabecula.cli import io, studies, phantom, scanner, measure, calibrate, iq, enhance, render, report  # noqa: F401
 
 __all__ = ["app", "main", "run"]

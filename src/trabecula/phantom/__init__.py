@@ -13,6 +13,8 @@ attenuation.
 ``vertebral_body``          cortical shell, trabecular core (foam or real structure), marrow, soft tissue
 ``phalanx``                 finger phalanx: cortical shaft, trabecular ends, marrow, soft tissue
 ``wrist``                   an axial slab of the wrist at the distal radius: radius and ulna in soft tissue
+``calibration_phantom``     HA rods 0–800 mg/cm³ in a cylinder (density calibration); ``with_calibration_rods``
+                            puts it under another phantom in one grid
 ``wire``, ``slanted_edge``  resolution test objects (PSF/MTF)
 ``bar_pattern``             line-pair groups
 ``water_cylinder``          uniform water (noise, NPS, HU)
@@ -32,7 +34,8 @@ __getattr__, __dir__, __all__ = lazy.attach(
     __name__,
     submodules=["shapes"],
     submod_attrs={
-        "_base": ["MATERIALS", "LABEL", "Phantom"],
+        "_base": ["MATERIALS", "LABEL", "Phantom", "HA_CONCENTRATIONS", "ha_material"],
+        "calibration": ["calibration_phantom", "with_calibration_rods"],
         "trabecular": ["FoamParams", "trabecular_cube", "calibrate_foam", "foam_bone"],
         "real": ["lookalike", "from_binary", "upsample_binary"],
         "anatomy": ["vertebral_body", "phalanx", "wrist", "VERTEBRA_FOAM", "PHALANX_FOAM"],

@@ -19,13 +19,34 @@ import numpy as np
 from trabecula.errors import ParameterError
 from trabecula.volume import Provenance, Volume, as_spacing
 
+#: The hydroxyapatite concentrations (mg HA/cm³) of the calibration inserts, as in the QRM and Scanco HA
+#: phantoms; each is a material ``ha<C>`` (``ha0`` … ``ha800``), HA in a water-equivalent resin
+#: (composition: :func:`trabecula.scanner.materials.ha_composition`).
+HA_CONCENTRATIONS: tuple[int, ...] = (0, 100, 200, 400, 800)
+
+
+def ha_material(concentration: float) -> str:
+    """The material name of the HA calibration insert of ``concentration`` mg HA/cm³ (``100`` → ``"ha100"``);
+    ParameterError for a concentration that has no material."""
+    try:
+        c = float(concentration)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError("concentration", f"expected a number (mg HA/cm³), got {concentration!r}") from exc
+    if not any(c == k for k in HA_CONCENTRATIONS):
+        raise ParameterError("concentration", f"no HA insert of {concentration!r} mg/cm³; use one of "
+                                              f"{', '.join(str(k) for k in HA_CONCENTRATIONS)}")
+    return f"ha{int(c)}"
+
+
 #: Material vocabulary shared with the scanner stage; a label id is the index in this tuple.
 #: ``marrow`` is 50/50 red/yellow marrow by mass (ICRU-46); ``bone`` is cortical bone tissue (ICRU-46),
-#: the tissue trabecular struts are made of too; ``pbs`` is phosphate-buffered saline (appended last so
-#: that the earlier label ids never change).
+#: the tissue trabecular struts are made of too; ``pbs`` is phosphate-buffered saline; ``ha0`` … ``ha800``
+#: the HA calibration inserts (:data:`HA_CONCENTRATIONS`). New materials are appended last so that the
+#: earlier label ids never change.
 MATERIALS: tuple[str, ...] = (
     "air", "water", "soft_tissue", "adipose", "red_marrow", "yellow_marrow", "marrow",
     "bone", "pmma", "aluminium", "tungsten", "pbs",
+    *(f"ha{c}" for c in HA_CONCENTRATIONS),
 )
 
 LABEL: dict[str, int] = {name: i for i, name in enumerate(MATERIALS)}

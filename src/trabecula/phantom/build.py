@@ -24,13 +24,15 @@ from trabecula.errors import ParameterError
 from trabecula.io import write_volume
 from trabecula.phantom._base import MATERIALS, Phantom
 from trabecula.phantom.anatomy import phalanx, vertebral_body
+from trabecula.phantom.calibration import calibration_phantom
 from trabecula.phantom.objects import bar_pattern, slanted_edge, water_cylinder, wire
 from trabecula.phantom.real import from_binary, lookalike
 from trabecula.phantom.trabecular import trabecular_cube
 from trabecula.volume import Volume
 
 #: The kinds :func:`build` makes.
-KINDS: tuple[str, ...] = ("trabecular-cube", "vertebra", "phalanx", "wire", "edge", "water", "bars", "lookalike", "real")
+KINDS: tuple[str, ...] = ("trabecular-cube", "vertebra", "phalanx", "wire", "edge", "water", "bars", "lookalike", "real",
+                          "calibration")
 
 #: Every parameter :func:`build` knows (each applies to some kinds only).
 PARAMETERS: tuple[str, ...] = ("size_mm", "voxel_mm", "bvtv", "tb_th_mm", "tb_sp_mm", "plate_fraction", "anisotropy",
@@ -50,11 +52,12 @@ _GENERATORS: dict[str, tuple[Callable[..., Phantom], dict[str, str]]] = {
     "lookalike": (lookalike, {"like": "real", "voxel_mm": "voxel_mm", "seed": "seed", "size_mm": "size_mm",
                               "anisotropy": "anisotropy", "main_axis": "main_axis", "plate_fraction": "plate_fraction"}),
     "real": (from_binary, {"like": "binary", "upsample": "upsample"}),
+    "calibration": (calibration_phantom, {"size_mm": "length_mm", "voxel_mm": "voxel_mm"}),
 }
 
-#: Kinds whose ``size_mm`` is one length (phalanx: its length; wire and water: the diameter); the others take
-#: one number or (z, y, x).
-_ONE_LENGTH = ("phalanx", "wire", "water")
+#: Kinds whose ``size_mm`` is one length (phalanx and calibration: the length; wire and water: the diameter);
+#: the others take one number or (z, y, x).
+_ONE_LENGTH = ("phalanx", "wire", "water", "calibration")
 
 #: The vertebra's trabecular core: morphometry targets, and the foam settings that go with a calibration.
 _VERTEBRA_TARGETS = ("bvtv", "tb_th_mm", "tb_sp_mm")
@@ -85,8 +88,8 @@ def build(kind: str, **params: Any) -> Phantom:
     """Build a phantom of ``kind`` (one of :data:`KINDS`).
 
     Parameters (library names; None or absent = the kind's default, see :func:`defaults`):
-    ``size_mm`` (one number or (z, y, x); for ``phalanx`` the length, for ``wire`` and ``water`` the
-    diameter), ``voxel_mm``, ``bvtv``, ``tb_th_mm``, ``tb_sp_mm``, ``plate_fraction``, ``anisotropy``,
+    ``size_mm`` (one number or (z, y, x); for ``phalanx`` and ``calibration`` (the HA rod phantom) the length,
+    for ``wire`` and ``water`` the diameter), ``voxel_mm``, ``bvtv``, ``tb_th_mm``, ``tb_sp_mm``, ``plate_fraction``, ``anisotropy``,
     ``main_axis``, ``seed``, ``calibrate``, ``angle_deg`` (edge), ``lp`` (bars, lp/mm), ``material`` (wire, edge,
     bars), ``like`` (a binary Volume: required by ``lookalike`` and ``real``), ``upsample`` (real).
 

@@ -22,6 +22,9 @@ Compositions (mass fractions) and densities (g/cm³):
   (the solution's mass is 1005 g per litre, our assumption from the ~1 % solute mass); mass fractions from
   the recipe with IUPAC standard atomic weights (:data:`PBS_RECIPE_G_PER_L`).
 
+* ``ha0``, ``ha100``, ``ha200``, ``ha400``, ``ha800``: calibration inserts of 0–800 mg hydroxyapatite per
+  cm³ in a water-equivalent resin (QRM/Scanco HA phantoms), by mass mixing (:func:`ha_composition`).
+
 Air is listed for completeness; the simulator treats air in a phantom as vacuum (μ_air ≈ 0.1 % of water's),
 exactly as the flat-field reference does, so air reconstructs to −1000 HU.
 """
@@ -33,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from trabecula.errors import ParameterError
+from trabecula.phantom._base import HA_CONCENTRATIONS
 
 # mass fractions (element symbol → fraction) and density g/cm³ -------------------------------------------
 COMPOSITIONS: dict[str, tuple[dict[str, float], float]] = {
@@ -93,9 +97,44 @@ def _pbs_composition() -> dict[str, float]:
 
 COMPOSITIONS["pbs"] = (_pbs_composition(), PBS_DENSITY)
 
+#: Hydroxyapatite Ca₁₀(PO₄)₆(OH)₂: crystal density (g/cm³; the value QRM and Scanco use for their HA inserts)
+HA_DENSITY = 3.16
+_HA_FORMULA = {"Ca": 10, "P": 6, "O": 26, "H": 2}
+_HA_WEIGHT = {"Ca": 40.078, "P": 30.974, "O": 15.999, "H": 1.008}  # IUPAC 2021
+
+
+def ha_composition(concentration_mg_cm3: float, resin: str = "water") -> tuple[dict[str, float], float]:
+    """Mass fractions and density (g/cm³) of a calibration insert holding ``concentration_mg_cm3`` mg of
+    hydroxyapatite per cm³ of insert, dispersed in a water-equivalent resin.
+
+    Mass mixing with volume additivity: a cm³ of insert holds c/1000 g of HA, occupying c / (1000·ρ_HA) cm³
+    (ρ_HA = :data:`HA_DENSITY`, fully dense crystal), and resin fills the rest at the resin's density, so
+    ρ = c/1000 + (1 − c/(1000 ρ_HA))·ρ_resin and the HA mass fraction is (c/1000)/ρ; element fractions are
+    the mass-weighted sums of HA's stoichiometric ones (IUPAC atomic weights) and the resin's. Assumption:
+    the resin is modelled by ``resin`` (default liquid water, NIST composition, 1.000 g/cm³) — commercial
+    phantoms (QRM-BDC, Scanco's HA phantoms) use a resin made water-equivalent in attenuation, so ``ha0``
+    reads 0 HU; no porosity, no binder other than the resin. μ is then linear in c (a volume mix), the basis
+    of a linear HU → mg HA/cm³ calibration.
+    """
+    c = float(concentration_mg_cm3)
+    if not (np.isfinite(c) and 0.0 <= c < 1000.0 * HA_DENSITY):
+        raise ParameterError("concentration_mg_cm3", f"must be in [0, {1000 * HA_DENSITY:g}) mg/cm³, got {concentration_mg_cm3!r}")
+    r_comp, r_rho = COMPOSITIONS[resin if resin in COMPOSITIONS else canonical(resin)]
+    rho = c / 1000.0 + (1.0 - c / (1000.0 * HA_DENSITY)) * r_rho
+    f_ha = c / 1000.0 / rho
+    molar = sum(n * _HA_WEIGHT[el] for el, n in _HA_FORMULA.items())
+    ha = {el: n * _HA_WEIGHT[el] / molar for el, n in _HA_FORMULA.items()}
+    comp = {el: f_ha * ha.get(el, 0.0) + (1.0 - f_ha) * r_comp.get(el, 0.0) for el in sorted(set(ha) | set(r_comp))}
+    return {el: w for el, w in comp.items() if w > 0}, rho
+
+
+for _c in HA_CONCENTRATIONS:
+    COMPOSITIONS[f"ha{_c}"] = ha_composition(_c)
+
 #: The material names phantoms may use (label → name in ``provenance.extra["materials"]``).
 PHANTOM_MATERIALS: tuple[str, ...] = ("air", "water", "soft_tissue", "adipose", "red_marrow", "yellow_marrow",
-                                      "marrow", "bone", "pmma", "aluminium", "tungsten", "pbs")
+                                      "marrow", "bone", "pmma", "aluminium", "tungsten", "pbs",
+                                      *(f"ha{c}" for c in HA_CONCENTRATIONS))
 _ALIASES = {"saline": "pbs", "aluminum": "aluminium", "soft tissue": "soft_tissue", "cortical_bone": "bone", "vacuum": "air"}
 
 
