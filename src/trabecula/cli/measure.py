@@ -22,6 +22,10 @@ def measure(
     closing: Annotated[float | None, typer.Option("--closing", help="Clean-up: close the segmentation with a ball of this radius (mm).")] = None,
     largest_component: Annotated[bool, typer.Option("--largest-component", help="Clean-up: keep the largest 26-connected bone component.")] = False,
     save_segmentation: Annotated[Path | None, typer.Option("--save-segmentation", help="Write the binary that was measured (one input; any volume format by suffix).")] = None,
+    calibration: Annotated[Path | None, typer.Option("--calibration", help="Density calibration (JSON from trabecula calibrate, or a stored scanner calibration): adds vBMD in mg HA/cm³ (HU input).")] = None,
+    cortical: Annotated[bool, typer.Option("--cortical", help="Cortical compartments by dual-threshold autocontouring (Buie 2007): Tt.Ar, Ct.Ar, Tb.Ar, Ct.Th, Ct.Po; without --voi the trabecular parameters are measured in the trabecular compartment.")] = False,
+    bone: Annotated[str, typer.Option("--bone", help="With --cortical: largest (default), all, or the size rank N of the bone to contour (0 = largest).")] = "largest",
+    cortical_csv: Annotated[Path | None, typer.Option("--cortical-csv", help="With --cortical: write the per-slice cortical parameters as CSV.")] = None,
     resolution: Annotated[float | None, typer.Option("--resolution", help="The scan's resolution (FWHM, mm) from a measured edge; default from its provenance (DICOM slice thickness and kernel, twin preset).")] = None,
     maps: Annotated[Path | None, typer.Option("--maps", help="Folder for the Tb.Th and Tb.Sp local-thickness maps (mm).")] = None,
     maps_format: Annotated[str, typer.Option("--maps-format", help="Suffix of the map files: nii.gz, nrrd, mha, tif, zarr.")] = "nii.gz",
@@ -45,6 +49,7 @@ def measure(
         map_paths,
         parse_metrics,
         parse_threshold,
+        write_cortical_slices_csv,
         write_results_csv,
         write_results_json,
     )
@@ -59,11 +64,14 @@ def measure(
         raise ParameterError("--border", f"use continue or background, got {border!r}")
     if save_segmentation is not None and len(volumes) != 1:
         raise ParameterError("--save-segmentation", f"writes one segmentation: give one input, not {len(volumes)}")
-    check_outputs(force, json_out, csv_out, save_segmentation)
+    if cortical_csv is not None and not cortical:
+        raise ParameterError("--cortical-csv", "needs --cortical")
+    bone_choice = _bone_choice(bone)
+    check_outputs(force, json_out, csv_out, save_segmentation, cortical_csv)
     paths = map_paths(volumes, maps, maps_format) if maps is not None else {}
     check_outputs(force, *(p for pair in paths.values() for p in pair))
     results = []
-    steps_per = 3 + len(mlist)
+    steps_per = 3 + len(mlist) + (1 if cortical else 0)
     with make_progress() as prog:
         task = prog.add_task("measure", total=len(volumes) * steps_per)
         for v in volumes:
@@ -77,7 +85,8 @@ def measure(
                               smooth_sigma_mm=smooth, metrics=mlist, maps=maps is not None, border=border, seed=seed,
                               progress=step, voi_bounds=voi_bounds, closing_mm=closing,
                               largest_component=largest_component, keep_segmentation=save_segmentation is not None,
-                              resolution_mm=resolution)
+                              resolution_mm=resolution, calibration=calibration,
+                              cortical=bone_choice if cortical else False)
             if save_segmentation is not None:
                 write_volume(res.segmentation, save_segmentation, force=force)
             for m, p in zip((res.thickness_map, res.spacing_map), paths.get(v, ()), strict=False):
@@ -94,6 +103,24 @@ def measure(
         out.print(f"wrote {csv_out}")
     if save_segmentation is not None:
         out.print(f"wrote {save_segmentation}")
+    if cortical_csv is not None:
+        write_cortical_slices_csv(results, cortical_csv, force=force)
+        out.print(f"wrote {cortical_csv}")
+
+
+def _bone_choice(text: str) -> str | int:
+    """``--bone``: largest, all or a size rank (0 = largest)."""
+    from trabecula.errors import ParameterError
+
+    if text in ("largest", "all"):
+        return text
+    try:
+        rank = int(text)
+    except ValueError:
+        raise ParameterError("--bone", f"use largest, all or a size rank 0, 1, …; got {text!r}") from None
+    if rank < 0:
+        raise ParameterError("--bone", f"a size rank is 0 or more, got {rank}")
+    return rank
 
 
 def _print_results(results: list[dict], mode: str) -> None:
@@ -102,14 +129,15 @@ def _print_results(results: list[dict], mode: str) -> None:
     computed for no input are left out."""
     from rich.table import Table
 
-    from trabecula.morphometry.results import TABLE_ROWS, column_groups, format_value
+    from trabecula.morphometry.results import TABLE_ROWS, column_groups, field_value, format_value
 
     names = [Path(d["source"]).name + (" (apparent)" if d.get("apparent") else "") for d in results]
     label_width = max(len(label) for _, label, _ in TABLE_ROWS) + 4
     groups = column_groups(names, out.size.width - label_width)
     # rows not computed for any input (metrics not asked for) are left out; a value undefined for one input
     # stays as n/a, with its warning below the table
-    rows = [r for r in TABLE_ROWS if any(format_value(d.get(r[0]), r[2]) != "n/a" for d in results)]
+    rows = [r for r in TABLE_ROWS if any(format_value(field_value(d, r[0]), r[2]) not in ("n/a", "None")
+                                         for d in results)]
     for g, idx in enumerate(groups):
         title = f"trabecula measure — {'BoneJ' if mode == 'bonej' else mode} mode, VOI {results[0]['voi']}"
         if len(groups) > 1:
@@ -119,7 +147,7 @@ def _print_results(results: list[dict], mode: str) -> None:
         for k in idx:
             table.add_column(names[k], justify="right", overflow="fold", min_width=9, max_width=24)
         for key, label, f in rows:
-            table.add_row(label, *[format_value(results[k].get(key), f) for k in idx])
+            table.add_row(label, *[format_value(field_value(results[k], key), f) for k in idx])
         if any(d.get("main_direction") for d in results):
             table.add_row("main direction (z,y,x)", *[
                 "n/a" if not results[k].get("main_direction") else

@@ -1,5 +1,5 @@
 """Trabecular bone morphometry: thresholds, VOIs, BV/TV, local thickness (Tb.Th/Tb.Sp), Tb.N, Conn.D, SMI, DA;
-density calibration (HU → mg HA/cm³, ``density``).
+cortical compartments and parameters (``cortical``); density calibration (HU → mg HA/cm³, ``density``).
 
 ``trabecula measure`` on the command line; :func:`measure` in Python. See ``docs/morphometry.md`` for the
 methods, conventions and measured accuracy and speed.
@@ -18,6 +18,7 @@ __getattr__, __dir__, __all__ = lazy.attach(
         "smi": ["structure_model_index"],
         "anisotropy": ["degree_of_anisotropy"],
         "results": ["write_results_csv", "write_results_json"],
+        "cortical": ["autocontour", "cortical_parameters", "Compartments", "CorticalResult"],
         "density": ["Calibration", "fit_calibration", "detect_rods", "save_calibration", "load_calibration",
                     "to_density", "mean_density"],
     },

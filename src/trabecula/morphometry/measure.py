@@ -96,6 +96,13 @@ class MorphometryResult:
     resolution_source: str = "unknown"
     apparent: bool | None = None
     segmentation: Volume | None = None
+    # density (with a calibration) and cortical parameters (with ``cortical``)
+    voi_vbmd_mg_cm3: float = NAN
+    tt_vbmd_mg_cm3: float = NAN
+    tb_vbmd_mg_cm3: float = NAN
+    ct_vbmd_mg_cm3: float = NAN
+    calibration: str | None = None
+    cortical: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (maps excluded; NaN kept as float NaN — ``json.dumps`` writes ``NaN``)."""
@@ -186,6 +193,8 @@ def measure(
     largest_component: bool = False,
     keep_segmentation: bool = False,
     resolution_mm: float | None = None,
+    calibration: Any = None,
+    cortical: bool | str | int = False,
 ) -> MorphometryResult:
     """Trabecular morphometry of a volume inside a VOI.
 
@@ -239,6 +248,14 @@ def measure(
         The scan's resolution (FWHM, mm) when known from a measured edge; default: from the provenance
         (:func:`trabecula.scanner.resolution.scan_resolution`). With the voxel size it decides whether the
         results are "apparent" (:data:`APPARENT_FRACTION`).
+    calibration : Calibration or path, optional
+        HU → mg HA/cm³ (:mod:`.density`; a fitted or stored scanner calibration). Adds the VOI's vBMD, and with
+        ``cortical`` Tt.vBMD, Tb.vBMD and Ct.vBMD of the periosteal, trabecular and cortical compartments.
+    cortical : bool, "largest", "all" or int
+        Dual-threshold autocontouring (:func:`.cortical.autocontour`: the largest bone by default, ``"all"``, or
+        the bone of that size rank) and the cortical parameters (``result.cortical``: Tt.Ar, Ct.Ar, Tb.Ar,
+        Ct.Th, Ct.Po per volume and per slice). Without a ``voi`` the trabecular parameters are then measured
+        in the trabecular compartment (inside the endosteal contour), as HR-pQCT reports them.
 
     A volume whose spacing was assumed by the reader (no spacing in its header) is refused: lengths in mm
     would be guesses.
@@ -258,13 +275,25 @@ def measure(
                             source=vol.provenance.source, voi_bounds=voi_bounds)
     scan = vol
 
+    cal = _calibration_of(calibration, vol)
+    comp = None
+    if cortical is not False and cortical is not None:
+        step("cortical compartments")
+        comp = _cortical(vol, cortical, res)
     step("VOI")
     auto_closing = _auto_closing(voi)
-    if auto_closing is None:
+    if voi is None and comp is not None:
+        mask = np.ascontiguousarray(comp.endosteal)
+        voi = mask
+        res.voi = "trabecular compartment (autocontour)"
+        _record_voi_volume(vol, mask, res)
+    elif auto_closing is None:
         mask = _voi_mask(vol, voi, res)
     else:
         mask = _auto_voi(vol, threshold, smooth_sigma_mm, auto_closing, res)
         voi = mask
+    if cal is not None:
+        _densities(scan, cal, mask, comp, res)
     step("segmentation")
     if vol.units == "binary":
         bone = np.ascontiguousarray(vol.numpy() != 0)
@@ -302,6 +331,45 @@ def measure(
     return res
 
 
+def _calibration_of(calibration: Any, vol: Volume):
+    """The :class:`.density.Calibration` to use (loaded from a path), checked against the volume's units."""
+    if calibration is None:
+        return None
+    from trabecula.morphometry.density import Calibration, load_calibration
+
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration)
+    if vol.units != "HU":
+        raise ParameterError("calibration", f"a density calibration applies to HU volumes; this one is {vol.units}")
+    return cal
+
+
+def _cortical(vol: Volume, cortical: bool | str | int, res: MorphometryResult):
+    """Autocontour the scan and record its cortical parameters in ``res.cortical``; returns the compartments."""
+    from trabecula.morphometry.cortical import autocontour, cortical_parameters
+
+    if vol.units not in ("HU", "grey", "attenuation_per_mm", "mgHA_per_cm3"):
+        raise ParameterError("cortical", f"cortical autocontouring needs a CT image, not units {vol.units!r}")
+    bone = "largest" if cortical is True else cortical
+    comp = autocontour(vol, bone=bone)
+    cr = cortical_parameters(vol, comp, mode=res.mode)
+    res.cortical = cr.to_dict()
+    res.warnings.extend(f"cortical: {w}" for w in cr.warnings)
+    return comp
+
+
+def _densities(scan: Volume, cal, mask: np.ndarray | None, comp, res: MorphometryResult) -> None:
+    """vBMD (mg HA/cm³) of the VOI, and of the compartments when autocontoured (Tt, Tb, Ct)."""
+    from trabecula.morphometry.density import mean_density
+
+    res.calibration = f"{cal.source or 'calibration'}: mg HA/cm³ = {cal.slope:.5g}·HU + {cal.intercept:.5g}"
+    whole = np.ones(scan.shape, bool) if mask is None else mask
+    res.voi_vbmd_mg_cm3 = mean_density(scan, whole, cal)
+    if comp is not None:
+        for name, m in (("tt", comp.periosteal), ("tb", comp.endosteal), ("ct", comp.cortex)):
+            if np.any(m):
+                setattr(res, f"{name}_vbmd_mg_cm3", mean_density(scan, m, cal))
+
+
 def _require_known_spacing(vol: Volume) -> None:
     """Refuse a volume whose reader assumed its spacing (no spacing in the file): every length would be a guess."""
     if vol.provenance.extra.get("spacing_assumed"):
@@ -332,15 +400,16 @@ def _auto_voi(vol: Volume, threshold: str | float, smooth_sigma_mm: float | None
 
 
 def _warn_if_specimen_in_medium(bone: np.ndarray, spacing, res: MorphometryResult) -> None:
-    """Warn when a whole-image VOI is largely air or medium around a specimen (its envelope, fitted on a 2×
-    coarser grid for speed, covers less than :data:`MIN_ENVELOPE_FRACTION` of the image)."""
+    """Warn when a whole-image VOI is largely air or medium around a specimen (its envelope, fitted on a grid
+    2× or 4× coarser for speed, covers less than :data:`MIN_ENVELOPE_FRACTION` of the image)."""
     coarse = bone
     sp = np.asarray(spacing, float)
-    if min(bone.shape) >= 16:
-        n = [s // 2 * 2 for s in bone.shape]
+    k = 4 if min(bone.shape) >= 64 else 2 if min(bone.shape) >= 16 else 1
+    if k > 1:
+        n = [s // k * k for s in bone.shape]
         b = bone[: n[0], : n[1], : n[2]]
-        coarse = b.reshape(n[0] // 2, 2, n[1] // 2, 2, n[2] // 2, 2).any(axis=(1, 3, 5))
-        sp = sp * 2
+        coarse = b.reshape(n[0] // k, k, n[1] // k, k, n[2] // k, k).any(axis=(1, 3, 5))
+        sp = sp * k
     frac = float(np.count_nonzero(specimen_envelope(coarse, tuple(sp), 1.0))) / coarse.size
     if frac < MIN_ENVELOPE_FRACTION:
         res.warnings.append(f"the whole-image VOI is {1 - frac:.0%} outside the specimen's envelope (air or medium "

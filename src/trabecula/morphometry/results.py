@@ -42,6 +42,16 @@ TABLE_ROWS: list[tuple[str, str, str]] = [
     ("voi_volume_mm3", "VOI volume (mm³)", "{:.4g}"),
     ("spacing_mm", "voxel (mm)", "{}"),
     ("resolution_mm", "resolution FWHM (mm)", "{:.3g}"),
+    ("voi_vbmd_mg_cm3", "vBMD in VOI (mg HA/cm³)", "{:.1f}"),
+    ("tt_vbmd_mg_cm3", "Tt.vBMD (mg HA/cm³)", "{:.1f}"),
+    ("tb_vbmd_mg_cm3", "Tb.vBMD (mg HA/cm³)", "{:.1f}"),
+    ("ct_vbmd_mg_cm3", "Ct.vBMD (mg HA/cm³)", "{:.1f}"),
+    ("cortical.tt_ar_mm2", "Tt.Ar (mm²)", "{:.2f}"),
+    ("cortical.ct_ar_mm2", "Ct.Ar (mm²)", "{:.2f}"),
+    ("cortical.tb_ar_mm2", "Tb.Ar (mm²)", "{:.2f}"),
+    ("cortical.ct_th_mm", "Ct.Th (mm)", "{:.4f}"),
+    ("cortical.ct_th_annulus_mm", "Ct.Th Ct.Ar/perimeter (mm)", "{:.4f}"),
+    ("cortical.ct_po", "Ct.Po", "{:.4f}"),
 ]
 
 #: The columns of the results CSV, in order (the main direction split into z, y, x; spacing as ``dzxdyxdx``).
@@ -50,8 +60,24 @@ CSV_FIELDS: list[str] = [
     "tb_n_per_mm", "tb_n_plate_per_mm", "conn_d_per_mm3", "euler_char", "delta_chi", "smi", "smi_concave_fraction",
     "da", "da_scanco", "main_direction_z", "main_direction_y", "main_direction_x", "threshold", "threshold_method",
     "voi", "voi_volume_mm3", "voi_bounds", "bv_mm3", "bs_mm2", "mode", "upsample", "border", "spacing_mm",
-    "resolution_mm", "resolution_source", "apparent", "segmentation_steps", "warnings",
+    "resolution_mm", "resolution_source", "apparent", "segmentation_steps", "calibration", "voi_vbmd_mg_cm3",
+    "tt_vbmd_mg_cm3", "tb_vbmd_mg_cm3", "ct_vbmd_mg_cm3", "cortical.tt_ar_mm2", "cortical.ct_ar_mm2",
+    "cortical.tb_ar_mm2", "cortical.ct_ar_tt_ar", "cortical.ct_th_mm", "cortical.ct_th_sd_mm", "cortical.ct_th_2d_mm",
+    "cortical.ct_th_annulus_mm", "cortical.ct_po", "cortical.ct_pm_mm", "cortical.tb_pm_mm",
+    "cortical.threshold_periosteal", "cortical.threshold_endosteal", "warnings",
 ]
+
+#: Columns of the per-slice cortical CSV (``measure --cortical-csv``).
+CORTICAL_SLICE_FIELDS: list[str] = ["source", "z_mm", "tt_ar_mm2", "ct_ar_mm2", "tb_ar_mm2", "ct_th_mm", "ct_po"]
+
+
+def field_value(d: dict[str, Any], key: str) -> Any:
+    """A result's value by key; ``"cortical.x"`` reads ``d["cortical"]["x"]`` (None when absent)."""
+    if "." in key:
+        outer, inner = key.split(".", 1)
+        sub = d.get(outer) or {}
+        return sub.get(inner)
+    return d.get(key)
 
 
 def format_value(v: Any, fmt: str) -> str:
@@ -70,7 +96,7 @@ def format_value(v: Any, fmt: str) -> str:
 
 def csv_row(d: dict[str, Any]) -> dict[str, Any]:
     """One result as a CSV row over :data:`CSV_FIELDS` (missing fields empty, warnings joined by ``"; "``)."""
-    row = {k: d.get(k, "") for k in CSV_FIELDS}
+    row = {k: ("" if field_value(d, k) is None else field_value(d, k)) for k in CSV_FIELDS}
     md = d.get("main_direction") or [float("nan")] * 3
     row["main_direction_z"], row["main_direction_y"], row["main_direction_x"] = md
     row["spacing_mm"] = "x".join(f"{s:g}" for s in (d.get("spacing_mm") or []))
@@ -110,6 +136,18 @@ def write_results_csv(results: list[dict[str, Any]], path: str | os.PathLike, fo
             w.writeheader()
             for d in results:
                 w.writerow(csv_row(d))
+    return Path(path)
+
+
+def write_cortical_slices_csv(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:
+    """The per-slice cortical parameters of every result (one row per slice, :data:`CORTICAL_SLICE_FIELDS`)."""
+    with atomic_output(path, force=force) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=CORTICAL_SLICE_FIELDS)
+            w.writeheader()
+            for d in results:
+                for r in (d.get("cortical") or {}).get("per_slice", []):
+                    w.writerow({"source": d.get("source", ""), **{k: r.get(k, "") for k in CORTICAL_SLICE_FIELDS[1:]}})
     return Path(path)
 
 
