@@ -14,7 +14,7 @@ from trabecula.cli._common import Force, InputSpacing, check_outputs, parse_numb
 
 @app.command()
 def phantom(
-    kind: Annotated[str, typer.Option("--kind", help="What to build: trabecular-cube, vertebra, phalanx, wire, edge, water, bars, lookalike, real, calibration (HA rods 0–800 mg/cm³).")],
+    kind: Annotated[str, typer.Option("--kind", help="What to build: trabecular-cube, vertebra, phalanx, wrist (distal radius and ulna, HR-pQCT site), wire, edge, water, bars, lookalike, real, calibration (HA rods 0–800 mg/cm³).")],
     out_path: Annotated[Path, typer.Option("-o", "--out", help="Output label volume (.nii.gz, .nrrd, .mha, .tif, .zarr).")],
     bvtv: Annotated[float | None, typer.Option("--bvtv", help="Target measured BV/TV (trabecular-cube; default 0.18).")] = None,
     tb_th: Annotated[float | None, typer.Option("--tb-th", help="Target measured Tb.Th in mm (trabecular-cube; default 0.22).")] = None,
@@ -23,7 +23,7 @@ def phantom(
     anisotropy: Annotated[float | None, typer.Option("--anisotropy", help="Cell stretch along the main axis (1 = isotropic).")] = None,
     main_axis: Annotated[str | None, typer.Option("--main-axis", help="Main trabecular axis: z, y or x.")] = None,
     voxel: Annotated[float | None, typer.Option("--voxel", help="Voxel size in mm (default: the kind's own, e.g. 0.025 for a cube, 0.05 for anatomy).")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="Size in mm: one number or z,y,x (cube, vertebra, lookalike); the length for a phalanx or calibration phantom; the diameter for wire and water.")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="Size in mm: one number or z,y,x (cube, vertebra, lookalike); the length for a phalanx or calibration phantom; the slab thickness for a wrist; the diameter for wire and water.")] = None,
     like: Annotated[Path | None, typer.Option("--like", help="Real binary volume to copy (lookalike) or to use as structure (real).")] = None,
     input_spacing: InputSpacing = None,
     upsample: Annotated[int | None, typer.Option("--upsample", help="Integer grid refinement for --kind real (BV/TV kept).")] = None,

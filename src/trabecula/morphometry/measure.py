@@ -361,7 +361,9 @@ def _densities(scan: Volume, cal, mask: np.ndarray | None, comp, res: Morphometr
     """vBMD (mg HA/cm³) of the VOI, and of the compartments when autocontoured (Tt, Tb, Ct)."""
     from trabecula.morphometry.density import mean_density
 
-    res.calibration = f"{cal.source or 'calibration'}: mg HA/cm³ = {cal.slope:.5g}·HU + {cal.intercept:.5g}"
+    sign = "−" if cal.intercept < 0 else "+"
+    res.calibration = (f"mg HA/cm³ = {cal.slope:.5g}·HU {sign} {abs(cal.intercept):.5g}"
+                       + (f" ({cal.method}, {cal.source})" if cal.source else f" ({cal.method})"))
     whole = np.ones(scan.shape, bool) if mask is None else mask
     res.voi_vbmd_mg_cm3 = mean_density(scan, whole, cal)
     if comp is not None:

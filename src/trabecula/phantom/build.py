@@ -23,7 +23,7 @@ import numpy as np
 from trabecula.errors import ParameterError
 from trabecula.io import write_volume
 from trabecula.phantom._base import MATERIALS, Phantom
-from trabecula.phantom.anatomy import phalanx, vertebral_body
+from trabecula.phantom.anatomy import phalanx, vertebral_body, wrist
 from trabecula.phantom.calibration import calibration_phantom
 from trabecula.phantom.objects import bar_pattern, slanted_edge, water_cylinder, wire
 from trabecula.phantom.real import from_binary, lookalike
@@ -31,8 +31,8 @@ from trabecula.phantom.trabecular import trabecular_cube
 from trabecula.volume import Volume
 
 #: The kinds :func:`build` makes.
-KINDS: tuple[str, ...] = ("trabecular-cube", "vertebra", "phalanx", "wire", "edge", "water", "bars", "lookalike", "real",
-                          "calibration")
+KINDS: tuple[str, ...] = ("trabecular-cube", "vertebra", "phalanx", "wrist", "wire", "edge", "water", "bars", "lookalike",
+                          "real", "calibration")
 
 #: Every parameter :func:`build` knows (each applies to some kinds only).
 PARAMETERS: tuple[str, ...] = ("size_mm", "voxel_mm", "bvtv", "tb_th_mm", "tb_sp_mm", "plate_fraction", "anisotropy",
@@ -45,6 +45,7 @@ _GENERATORS: dict[str, tuple[Callable[..., Phantom], dict[str, str]]] = {
                                                          "calibrate")}),
     "vertebra": (vertebral_body, {"size_mm": "size_mm", "voxel_mm": "voxel_mm", "seed": "seed"}),
     "phalanx": (phalanx, {"size_mm": "length_mm", "voxel_mm": "voxel_mm", "seed": "seed"}),
+    "wrist": (wrist, {"size_mm": "slab_mm", "voxel_mm": "voxel_mm", "seed": "seed"}),
     "wire": (wire, {"size_mm": "diameter_mm", "voxel_mm": "voxel_mm", "material": "material"}),
     "edge": (slanted_edge, {"angle_deg": "angle_deg", "voxel_mm": "voxel_mm", "material": "material"}),
     "water": (water_cylinder, {"size_mm": "diameter_mm", "voxel_mm": "voxel_mm"}),
@@ -55,9 +56,10 @@ _GENERATORS: dict[str, tuple[Callable[..., Phantom], dict[str, str]]] = {
     "calibration": (calibration_phantom, {"size_mm": "length_mm", "voxel_mm": "voxel_mm"}),
 }
 
-#: Kinds whose ``size_mm`` is one length (phalanx and calibration: the length; wire and water: the diameter);
+#: Kinds whose ``size_mm`` is one length (phalanx and calibration: the length; wrist: the slab; wire and water:
+#: the diameter);
 #: the others take one number or (z, y, x).
-_ONE_LENGTH = ("phalanx", "wire", "water", "calibration")
+_ONE_LENGTH = ("phalanx", "wrist", "wire", "water", "calibration")
 
 #: The vertebra's trabecular core: morphometry targets, and the foam settings that go with a calibration.
 _VERTEBRA_TARGETS = ("bvtv", "tb_th_mm", "tb_sp_mm")
@@ -89,6 +91,7 @@ def build(kind: str, **params: Any) -> Phantom:
 
     Parameters (library names; None or absent = the kind's default, see :func:`defaults`):
     ``size_mm`` (one number or (z, y, x); for ``phalanx`` and ``calibration`` (the HA rod phantom) the length,
+    for ``wrist`` the axial slab's thickness,
     for ``wire`` and ``water`` the diameter), ``voxel_mm``, ``bvtv``, ``tb_th_mm``, ``tb_sp_mm``, ``plate_fraction``, ``anisotropy``,
     ``main_axis``, ``seed``, ``calibrate``, ``angle_deg`` (edge), ``lp`` (bars, lp/mm), ``material`` (wire, edge,
     bars), ``like`` (a binary Volume: required by ``lookalike`` and ``real``), ``upsample`` (real).
