@@ -126,3 +126,9 @@ def test_write_phantom_writes_what_exists_and_refuses_the_rest_first(tmp_path):
     assert [p.name for p in written] == ["c.nrrd", "ct.nii.gz"]
     assert np.array_equal(read_volume(written[1]).numpy(), cube.truth.numpy())
     assert read_volume(written[0]).provenance.extra["materials"] == cube.materials
+
+
+def test_wrist_kind_takes_the_slab_thickness_as_its_size():
+    ph = build("wrist", size_mm=0.4, voxel_mm=0.1, seed=1)
+    assert ph.shape[0] == 4 and "wrist" in ph.description
+    assert ph.params["radius_cortex_mm"] == 0.8 and ph.params["radius"]["area_mm2"] > 250
