@@ -83,8 +83,12 @@ def _version(value: bool) -> None:
 def _main(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True)] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
+    max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory budget (e.g. 8G): work that would allocate more is refused before it starts. Default: half the machine's memory, or $TRABECULA_MAX_MEMORY.")] = None,
 ) -> None:
+    from trabecula.limits import set_memory_budget
+
     state.debug = debug
+    set_memory_budget(max_memory)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
