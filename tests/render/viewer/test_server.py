@@ -32,7 +32,7 @@ def two_volumes():
 
 def test_serves_page_assets_and_volumes_on_localhost(two_volumes, tmp_path):
     with ViewerServer(two_volumes, ["ct", "fine"], max_voxels=40_000, progress=False) as srv:
-        assert srv.url.startswith("http://127.0.0.1:") and srv.port > 0
+        assert srv.url.startswith("http://127.0.0.1:") and srv.port > 0 and f"?token={srv.token}" in srv.url
         status, ctype, page = _get(srv.url)
         text = page.decode()
         assert status == 200 and ctype.startswith("text/html")
@@ -41,16 +41,16 @@ def test_serves_page_assets_and_volumes_on_localhost(two_volumes, tmp_path):
         assert "downsampled for the browser (block mean, factors 2 × 2 × 2) from 64 × 64 × 64 voxels" in text
         assert text.count("downsampled for the browser") == 1
         for asset in ("static/viewer.js", "static/viewer.css", "static/vendor/niivue.umd.js"):
-            status, ctype, body = _get(srv.url + asset)
+            status, ctype, body = _get(srv.base_url + asset + "?token=" + srv.token)
             assert status == 200 and len(body) > 500, asset
-        assert "http://" not in text.replace(srv.url, "") and "https://" not in text  # nothing from the internet
-        _, _, nii = _get(srv.url + "volumes/volume0.nii")
+        assert "http://" not in text and "https://" not in text  # nothing from the internet
+        _, _, nii = _get(srv.base_url + "volumes/volume0.nii?token=" + srv.token)
         (tmp_path / "got.nii").write_bytes(nii)
         back = read_volume(tmp_path / "got.nii")
         np.testing.assert_array_equal(back.numpy(), two_volumes[0].numpy())
         assert back.spacing == pytest.approx((0.5, 0.4, 0.3))
         with pytest.raises(urllib.error.HTTPError) as exc:
-            _get(srv.url + "../etc/passwd")
+            _get(srv.base_url + "../etc/passwd?token=" + srv.token)
         assert exc.value.code == 404
     with pytest.raises(OSError):  # closed
         _get(srv.url)
