@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,12 +62,82 @@ class Provenance:
         return Provenance(self.source, self.scanner, [*self.steps, step], dict(self.extra))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "scanner": self.scanner, "steps": list(self.steps), "extra": _jsonable(self.extra)}
+        """JSON-able form, as every writer stores it; anonymised (:meth:`anonymised`) while the process setting
+        :func:`set_anonymise_provenance` is on (the CLI's ``--anonymise-provenance``)."""
+        p = self.anonymised() if _anonymise else self
+        return {"source": p.source, "scanner": p.scanner, "steps": list(p.steps), "extra": _jsonable(p.extra)}
+
+    def anonymised(self) -> Provenance:
+        """A copy that keeps only base names of files and folders (in ``source``, the steps and ``extra``) and
+        drops descriptions and identifiers from ``extra`` (SeriesDescription, PatientName, ProtocolName …)."""
+        return Provenance(anonymise_path(self.source) if self.source else self.source, self.scanner,
+                          [anonymise_text(s) for s in self.steps], _anonymise_extra(self.extra))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> Provenance:
         d = d or {}
         return cls(d.get("source"), d.get("scanner"), list(d.get("steps", [])), dict(d.get("extra", {})))
+
+
+_anonymise = False
+
+#: ``extra`` keys whose (lower-case, ``_``/space-free) name contains one of these are dropped when anonymising
+_IDENTIFYING_KEYS = ("description", "patient", "physician", "operator", "institution", "accession", "protocolname",
+                     "stationname", "studyid", "birth", "comment")
+_TOKEN = re.compile(r"[^\s\[\](),;'\"=<>|]*[/\\][^\s\[\](),;'\"=<>|]*")
+
+
+def set_anonymise_provenance(on: bool) -> None:
+    """Process setting: while on, every provenance written (:meth:`Provenance.to_dict`, which every writer uses)
+    keeps only base names and no descriptions (the CLI's global ``--anonymise-provenance``)."""
+    global _anonymise
+    _anonymise = bool(on)
+
+
+def anonymise_provenance_enabled() -> bool:
+    """Whether :func:`set_anonymise_provenance` is on."""
+    return _anonymise
+
+
+def anonymise_path(path: Any) -> str:
+    """The base name of a file or folder path (either separator), e.g. ``/scans/smith/ct.nii`` → ``ct.nii``."""
+    text = str(path)
+    parts = [p for p in re.split(r"[/\\]", text) if p]
+    return parts[-1] if parts else text
+
+
+def anonymise_text(text: str) -> str:
+    """``text`` with every path-like token reduced to its base name. A token is path-like when it starts with a
+    separator, ``~``, ``.`` or a drive letter, has three or more parts, or ends in a file name with a suffix, so
+    that units such as ``mg HA/cm³`` or ``lp/mm`` are kept."""
+
+    def sub(m: re.Match) -> str:
+        tok = m.group(0)
+        parts = [p for p in re.split(r"[/\\]", tok) if p]
+        if not parts:
+            return tok
+        pathlike = (tok[0] in "/\\~." or re.match(r"[A-Za-z]:[/\\]", tok) is not None or len(parts) >= 3
+                    or re.search(r"\.[A-Za-z][A-Za-z0-9]*$", parts[-1]) is not None)
+        return parts[-1] if pathlike else tok
+
+    return _TOKEN.sub(sub, text)
+
+
+def _anonymise_extra(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            key = re.sub(r"[\s_\-]", "", str(k).lower())
+            if any(w in key for w in _IDENTIFYING_KEYS):
+                continue
+            out[k] = anonymise_path(v) if key.endswith(("source", "path", "file", "folder")) and isinstance(v, str) \
+                else _anonymise_extra(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return type(obj)(_anonymise_extra(v) for v in obj)
+    if isinstance(obj, str):
+        return anonymise_text(obj)
+    return obj
 
 
 def _jsonable(obj: Any) -> Any:
@@ -279,30 +350,37 @@ class Volume:
         hi = np.floor(self.world_to_index(upper_mm) + 1e-6).astype(int) + 1
         return self.crop(*[(int(a), int(b)) for a, b in zip(lo, hi, strict=True)])
 
-    def resample(self, spacing: float | Sequence[float], order: int | None = None, anti_alias: bool = True) -> Volume:
+    def resample(self, spacing: float | Sequence[float], order: int | None = None, anti_alias: bool = True,
+                 *, name: str = "spacing") -> Volume:
         """Resample to a new voxel spacing (mm), keeping the physical field of view.
 
         The new grid covers the same extent (edge to edge); its first voxel centre sits half a new
         voxel inside the old field's edge. Interpolation is linear (``order=1``) for images and
         nearest-neighbour for ``binary`` and ``label`` volumes; when downsampling an image with
         ``anti_alias`` a Gaussian of sigma ``(factor - 1) / 2`` voxels is applied first (as in
-        ``skimage.transform.resize``). Lazy arrays are computed.
+        ``skimage.transform.resize``; its kernel is bounded by the volume's size). Lazy arrays are computed.
+
+        An axis whose field of view is finer than the new spacing keeps one voxel. Callers that take the spacing
+        from a user check it first (:meth:`resampled_shape` with ``strict``, :meth:`resample_bytes`); ``name``
+        is the option named in errors (e.g. ``--spacing``).
         """
         from scipy import ndimage
 
-        new_sp = np.asarray(as_spacing(spacing))
+        new_sp = np.asarray(as_spacing(spacing, name=name))
         old_sp = np.asarray(self.spacing)
         if order is None:
             order = 0 if self.units in ("binary", "label") else 1
-        extent = np.asarray(self.shape) * old_sp
-        new_shape = np.maximum(1, np.round(extent / new_sp).astype(int))
+        new_shape = np.asarray(self.resampled_shape(new_sp, name=name, strict=False))
         new_origin = np.asarray(self.origin) - old_sp / 2 + new_sp / 2
         arr = self.numpy()
         work = arr.astype(np.float32) if order > 0 else arr
         factor = new_sp / old_sp
         if anti_alias and order > 0 and np.any(factor > 1):
             sigma = np.maximum(0.0, (factor - 1) / 2)
-            work = ndimage.gaussian_filter(work, sigma, mode="nearest")
+            # scipy's kernel reaches 4 sigma; far beyond the volume's own size it only repeats the edge (mode
+            # nearest): bounded by twice the size, the time stays linear in the volume's size
+            radius = [min(int(4 * s + 0.5), 2 * n + 8) for s, n in zip(sigma, self.shape, strict=True)]
+            work = ndimage.gaussian_filter(work, sigma, mode="nearest", radius=radius)
         # index in the old grid of each new voxel centre, per axis (separable affine map)
         scale = new_sp / old_sp
         offset = (new_origin - np.asarray(self.origin)) / old_sp
@@ -317,6 +395,32 @@ class Volume:
         sp_txt = ",".join(f"{s:g}" for s in new_sp)
         return Volume(out, tuple(new_sp), tuple(new_origin), self.units,
                       self.provenance.with_step(f"resample[{sp_txt} mm, order {order}]"))
+
+    def resampled_shape(self, spacing: float | Sequence[float], *, name: str = "spacing",
+                        strict: bool = True) -> tuple[int, int, int]:
+        """The shape :meth:`resample` gives at ``spacing`` (mm) — nothing is allocated. With ``strict`` a spacing
+        coarser than the field of view (not even half a voxel would remain on an axis) is a
+        :class:`ParameterError` naming ``name``; without, that axis keeps one voxel."""
+        new_sp = np.asarray(as_spacing(spacing, name=name))
+        extent = np.asarray(self.shape) * np.asarray(self.spacing)
+        if strict and np.any(extent / new_sp < 0.5):
+            ext = ", ".join(f"{e:g}" for e in extent)
+            raise ParameterError(name, f"a spacing of {', '.join(f'{s:g}' for s in new_sp)} mm is coarser than the "
+                                       f"field of view ({ext} mm, z, y, x): not even half a voxel would remain")
+        return tuple(int(n) for n in np.maximum(1, np.round(extent / new_sp).astype(np.int64)))  # type: ignore[return-value]
+
+    def resample_bytes(self, spacing: float | Sequence[float], order: int | None = None, *,
+                       name: str = "spacing") -> tuple[float, float]:
+        """``(bytes, bytes_per_output_voxel)`` that :meth:`resample` to ``spacing`` allocates at its peak: the
+        float32 working copy and its smoothed copy of the input, the interpolated output and its cast (for a
+        memory budget before resampling; nothing is allocated here)."""
+        new_shape = self.resampled_shape(spacing, name=name)
+        if order is None:
+            order = 0 if self.units in ("binary", "label") else 1
+        per_out = 4 + (4 if order > 0 else 0) + self.dtype.itemsize
+        n_in = float(np.prod(self.shape, dtype=np.float64))
+        n_out = float(np.prod(np.asarray(new_shape, dtype=np.float64)))
+        return n_in * (self.dtype.itemsize + (8 if order > 0 else 0)) + n_out * per_out, float(per_out)
 
     def window(self, level: float | str = "bone", width: float | None = None) -> Volume:
         """Window/level to 8-bit grey (0..255): ``level - width/2`` maps to 0, ``level + width/2`` to 255.

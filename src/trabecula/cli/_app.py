@@ -7,6 +7,8 @@ the traceback only under ``--debug``.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import warnings
 from typing import Annotated
@@ -22,6 +24,9 @@ err = Console(stderr=True, highlight=False)
 
 class _State:
     debug = False
+    #: warnings and log records of third-party libraries, held until the run ends: printed after a run that
+    #: succeeds, dropped after an error (whose one line says what went wrong)
+    held: list[str] = []  # noqa: RUF012
 
 
 state = _State()
@@ -84,15 +89,55 @@ def _main(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.", callback=_version, is_eager=True)] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
     max_memory: Annotated[str | None, typer.Option("--max-memory", help="Memory budget (e.g. 8G): work that would allocate more is refused before it starts. Default: half the machine's memory, or $TRABECULA_MAX_MEMORY.")] = None,
+    anonymise_provenance: Annotated[bool, typer.Option("--anonymise-provenance", help="Keep only base names of files and folders in every written output's provenance, and drop descriptions and identifiers (SeriesDescription, PatientName …).")] = False,
 ) -> None:
     from trabecula.limits import set_memory_budget
+    from trabecula.volume import set_anonymise_provenance
 
     state.debug = debug
     set_memory_budget(max_memory)
+    set_anonymise_provenance(anonymise_provenance)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _print_warning(text: str) -> None:
+    err.print("[yellow]warning:[/yellow] ", markup=True, highlight=False, end="")
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
-    err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False, soft_wrap=True)
+    """trabecula's own warnings are printed at once; third-party ones (numpy, pydicom, tifffile …) are held
+    until the run ends, so that an error stays one line (they often say the same thing in other words)."""
+    text = " ".join(str(message).split())
+    if issubclass(category, UserWarning) and os.path.abspath(str(filename)).startswith(_PACKAGE_DIR + os.sep):
+        _print_warning(text)
+    elif text not in state.held:
+        state.held.append(text)
+
+
+class _HoldRecords(logging.Handler):
+    """Holds third-party log records of level WARNING and above (see :func:`_show_warning`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(f"{record.name}: {record.getMessage()}".split())
+        except Exception:  # noqa: BLE001 — a malformed record must not break the run
+            return
+        if text not in state.held:
+            state.held.append(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """As a logger filter (for libraries that print through a stream handler of their own): hold the record
+        and stop it there."""
+        if record.levelno >= self.level:
+            self.emit(record)
+        return False
+
+
+#: loggers of libraries that attach their own stream handler (nibabel's prints header fixes such as zero pixdim)
+_OWN_HANDLER_LOGGERS = ("nibabel.global",)
 
 
 def _error(text: str) -> None:
@@ -105,15 +150,26 @@ def main(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     state.debug = "--debug" in args
-    old_show = warnings.showwarning
+    state.held = []
+    old_show, old_last = warnings.showwarning, logging.lastResort
+    hold = _HoldRecords(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(hold)
+    logging.lastResort = hold  # libraries that log without a handler of their own
+    for name in _OWN_HANDLER_LOGGERS:
+        logging.getLogger(name).addFilter(hold)
+    ok = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
             app(args=args, prog_name="trabecula", standalone_mode=True)
+        ok = True
     except SystemExit as exc:
         code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+        ok = code == 0
+        return code
     except TrabeculaError as exc:
         if state.debug:
             raise
@@ -139,7 +195,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         warnings.showwarning = old_show
+        logging.lastResort = old_last
+        root.removeHandler(hold)
+        for name in _OWN_HANDLER_LOGGERS:
+            logging.getLogger(name).removeFilter(hold)
+        _end_run(ok)
     return 0
+
+
+def _end_run(ok: bool) -> None:
+    """Print the held third-party warnings after a run that succeeded (dropped after an error) and reset the
+    process settings of the run."""
+    from trabecula.volume import set_anonymise_provenance
+
+    held, state.held = state.held, []
+    if ok:
+        for text in held:
+            _print_warning(text)
+    set_anonymise_provenance(False)
 
 
 def run() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,8 +71,47 @@ def parse_window(text: str) -> tuple[Any, float | None]:
             level, width = (float(t) for t in text.split(","))
         except ValueError as exc:
             raise ParameterError("--window", f"expected LEVEL,WIDTH numbers or a preset name, got {text!r}") from exc
+        if not (math.isfinite(level) and math.isfinite(width)):
+            raise ParameterError("--window", f"LEVEL and WIDTH must be finite numbers, got {text!r}")
+        if width <= 0:
+            raise ParameterError("--window", f"WIDTH must be positive, got {text!r}")
         return level, width
     return text, None
+
+
+def check_finite(value: float | None, name: str) -> float | None:
+    """A number option must be finite (``None`` stays ``None``): NaN or infinity is a :class:`ParameterError`."""
+    if value is not None and not math.isfinite(value):
+        raise ParameterError(name, f"must be a finite number, got {value}")
+    return value
+
+
+@contextlib.contextmanager
+def about(path: Path | str) -> Iterator[None]:
+    """Name the input ``path`` in the parameter errors raised inside (those whose message does not name it
+    yet): the one line then says which option and which file."""
+    try:
+        yield
+    except ParameterError as exc:
+        if str(path) in exc.message:
+            raise
+        raise ParameterError(exc.name, f"{path}: {exc.message}") from exc
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator:
+    """:func:`trabecula.progress.make_progress` for a verb: kept on the screen when the work finishes, cleared
+    when it fails, so that an error stays the one line on stderr."""
+    from trabecula.progress import make_progress
+
+    with make_progress() as prog:
+        try:
+            yield prog
+        except BaseException:
+            live = getattr(prog, "live", None)
+            if live is not None:
+                live.transient = True
+            raise
 
 
 def parse_numbers(text: str | None, name: str, counts: tuple[int, ...] | None = None) -> list[float] | None:
@@ -80,6 +122,8 @@ def parse_numbers(text: str | None, name: str, counts: tuple[int, ...] | None = 
         vals = [float(t) for t in text.replace(" ", "").split(",") if t != ""]
     except ValueError as exc:
         raise ParameterError(name, f"expected comma-separated numbers, got {text!r}") from exc
+    if not all(math.isfinite(v) for v in vals):
+        raise ParameterError(name, f"expected finite numbers, got {text!r}")
     if counts is not None and len(vals) not in counts:
         raise ParameterError(name, f"expected {' or '.join(str(k) for k in counts)} numbers, got {len(vals)} in {text!r}")
     return vals

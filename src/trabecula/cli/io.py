@@ -14,6 +14,8 @@ from trabecula.cli._common import (
     InputSpacing,
     Series,
     Units,
+    about,
+    check_finite,
     parse_crop,
     parse_window,
     print_rows,
@@ -34,6 +36,7 @@ def info(
     from trabecula.io import detect_format, read_projections
     from trabecula.io.info import projection_rows, summarize, summarize_projections, summary_rows
 
+    check_finite(bone_threshold, "--bone-threshold")
     if path.is_file() and detect_format(path) == "projections":
         proj = read_projections(path)
         s = summarize_projections(proj)
@@ -71,6 +74,9 @@ def convert(
     if fmt is None:
         detect_format(dst, for_writing=True)
     check_writable(dst, force)
-    vol = convert_volume(read_input(src, input_spacing, units, series), dst, crop=parse_crop(crop) if crop else None,
-                         spacing=spacing, window=parse_window(window) if window else None, format=fmt, force=force)
+    crop_ranges = parse_crop(crop) if crop else None
+    win = parse_window(window) if window else None
+    vol = read_input(src, input_spacing, units, series)
+    with about(src):
+        vol = convert_volume(vol, dst, crop=crop_ranges, spacing=spacing, window=win, format=fmt, force=force)
     out.print(f"wrote {dst}  {vol}")

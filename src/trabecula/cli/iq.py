@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from trabecula.cli._app import Typer, app, out
-from trabecula.cli._common import Force, InputSpacing, Units, print_rows, read_input
+from trabecula.cli._common import Force, InputSpacing, Units, check_finite, print_rows, read_input
 
 iq_app = Typer(help="Image quality: MTF (edge, wire), NPS, noise SD, CNR.", no_args_is_help=True)
 app.add_typer(iq_app, name="iq")
@@ -66,6 +66,7 @@ def mtf_cmd(
     if method not in ("edge", "wire"):
         raise ParameterError("--method", f"use edge or wire, got {method!r}")
     _check_plot(plot, force)
+    check_finite(wire_diameter, "--wire-diameter")
     vol = read_input(image, input_spacing, units)
     res = mtf_edge(vol, roi=roi, oversample=oversample, window=window) if method == "edge" else \
         mtf_wire(vol, roi=roi, wire_diameter_mm=wire_diameter)
@@ -95,6 +96,7 @@ def nps_cmd(
     from trabecula.quality.plots import plot_nps
 
     _check_plot(plot, force)
+    check_finite(overlap, "--overlap")
     vol = read_input(image, input_spacing, units)
     res = nps_2d(vol, roi=roi, roi_size=roi_size, overlap=overlap, detrend_mode=detrend)
     u = f"{res.units}²·mm²" if res.units else "units²·mm²"

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from trabecula.cli._app import app, out
-from trabecula.cli._common import Force, InputSpacing, Units, check_outputs, read_input
+from trabecula.cli._common import (
+    Force,
+    InputSpacing,
+    Units,
+    check_finite,
+    check_outputs,
+    progress_bar,
+    read_input,
+)
 
 
 @app.command()
@@ -55,9 +63,13 @@ def measure(
     )
     from trabecula.morphometry.thickness import resolve_mode
     from trabecula.morphometry.upsample import check_factor
-    from trabecula.progress import make_progress
+    from trabecula.volume import anonymise_path, anonymise_provenance_enabled
 
     mlist, thr = parse_metrics(metrics), parse_threshold(threshold)
+    if check_finite(smooth, "--smooth") is not None and smooth <= 0:
+        raise ParameterError("--smooth", f"must be a positive number of mm, got {smooth:g}")
+    check_finite(closing, "--closing")
+    check_finite(resolution, "--resolution")
     mode = resolve_mode(mode, bonej, "--mode")
     check_factor(upsample, "--upsample")
     if border not in ("continue", "background"):
@@ -72,7 +84,7 @@ def measure(
     check_outputs(force, *(p for pair in paths.values() for p in pair))
     results = []
     steps_per = 3 + len(mlist) + (1 if cortical else 0)
-    with make_progress() as prog:
+    with progress_bar() as prog:
         task = prog.add_task("measure", total=len(volumes) * steps_per)
         for v in volumes:
             prog.update(task, description=f"{v.name}: reading")
@@ -81,18 +93,25 @@ def measure(
                 prog.update(task, description=f"{_name}: {desc}")
                 prog.advance(task)
 
-            res = run_measure(read_input(v, input_spacing, units), threshold=thr, voi=voi, mode=mode, upsample=upsample,
-                              smooth_sigma_mm=smooth, metrics=mlist, maps=maps is not None, border=border, seed=seed,
-                              progress=step, voi_bounds=voi_bounds, closing_mm=closing,
-                              largest_component=largest_component, keep_segmentation=save_segmentation is not None,
-                              resolution_mm=resolution, calibration=calibration,
-                              cortical=bone_choice if cortical else False)
+            vol = read_input(v, input_spacing, units)
+            try:
+                res = run_measure(vol, threshold=thr, voi=voi, mode=mode, upsample=upsample,
+                                  smooth_sigma_mm=smooth, metrics=mlist, maps=maps is not None, border=border, seed=seed,
+                                  progress=step, voi_bounds=voi_bounds, closing_mm=closing,
+                                  largest_component=largest_component, keep_segmentation=save_segmentation is not None,
+                                  resolution_mm=resolution, calibration=calibration,
+                                  cortical=bone_choice if cortical else False)
+            except ParameterError as exc:
+                # the library names its argument; the user gave an option, for this input
+                name = _OPTION_NAMES.get(exc.name, exc.name)
+                msg = exc.message if str(v) in exc.message else f"{v}: {exc.message}"
+                raise ParameterError(name, msg) from exc
             if save_segmentation is not None:
                 write_volume(res.segmentation, save_segmentation, force=force)
             for m, p in zip((res.thickness_map, res.spacing_map), paths.get(v, ()), strict=False):
                 if m is not None:
                     write_volume(m, p, force=force)
-            results.append({**res.to_dict(), "source": str(v)})
+            results.append({**res.to_dict(), "source": anonymise_path(v) if anonymise_provenance_enabled() else str(v)})
             prog.update(task, completed=len(results) * steps_per)
     _print_results(results, mode)
     if json_out is not None:
@@ -106,6 +125,11 @@ def measure(
     if cortical_csv is not None:
         write_cortical_slices_csv(results, cortical_csv, force=force)
         out.print(f"wrote {cortical_csv}")
+
+
+#: library argument names → the options of this verb that set them (for one-line errors naming the option)
+_OPTION_NAMES = {"smooth_sigma_mm": "--smooth", "closing_mm": "--closing", "resolution_mm": "--resolution",
+                 "upsample": "--upsample", "voi_bounds": "--voi-bounds", "threshold": "--threshold"}
 
 
 def _bone_choice(text: str) -> str | int:

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from trabecula.cli._app import app
-from trabecula.cli._common import Force, InputSpacing, check_outputs, parse_numbers, print_rows, read_input
+from trabecula.cli._common import (
+    Force,
+    InputSpacing,
+    check_finite,
+    check_outputs,
+    parse_numbers,
+    print_rows,
+    read_input,
+)
 
 
 @app.command()
@@ -44,6 +52,9 @@ def phantom(
     if kind not in KINDS:
         raise ParameterError("--kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
 
+    for value, name in ((bvtv, "--bvtv"), (tb_th, "--tb-th"), (tb_sp, "--tb-sp"), (plate_fraction, "--plate-fraction"),
+                        (anisotropy, "--anisotropy"), (voxel, "--voxel"), (angle, "--angle")):
+        check_finite(value, name)
     for p in (out_path, truth, voi):
         if p is not None:
             detect_format(p, for_writing=True)

@@ -13,6 +13,7 @@ from trabecula.cli._common import (
     InputSpacing,
     Series,
     Units,
+    check_finite,
     check_outputs,
     parse_names,
     parse_numbers,
@@ -32,6 +33,8 @@ def parse_size(text: str) -> tuple[int, int]:
             h = w = int(t)
     except ValueError as exc:
         raise ParameterError("--size", f"expected N or ROWSxCOLUMNS, got {text!r}") from exc
+    if not (1 <= h <= 16384 and 1 <= w <= 16384):
+        raise ParameterError("--size", f"a picture is 1..16384 pixels a side, got {text!r}")
     return h, w
 
 
@@ -90,6 +93,12 @@ def render(
     if box_keep not in ("outside", "inside"):
         raise ParameterError("--box-keep", f"expected outside or inside, got {box_keep!r}")
     shape = parse_size(size)
+    for value, name in ((zoom, "--zoom"), (azimuth, "--azimuth"), (elevation, "--elevation"),
+                        (soft_tissue, "--soft-tissue"), (smooth, "--smooth")):
+        check_finite(value, name)
+    from trabecula.render.raycast import check_picture_memory
+
+    check_picture_memory(shape, "--size", frames if turntable is not None else 1)
     angles = {"azimuth_deg": azimuth, "elevation_deg": elevation}
     cam = camera_preset(camera, zoom=zoom, **{k: v for k, v in angles.items() if v is not None})
     vol = read_input(volume, input_spacing, units, series)

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from trabecula.cli._app import app, out
+from trabecula.cli._common import check_finite
+from trabecula.errors import ParameterError
 
 
 @app.command()
@@ -57,6 +59,9 @@ def twin_study(
 
     from trabecula.pipeline.twin_study import run_study
 
+    for value, name in ((size, "--size"), (voi_diameter, "--voi-diameter"), (voi_height, "--voi-height")):
+        if not (check_finite(value, name) > 0):
+            raise ParameterError(name, f"must be a positive number of mm, got {value:g}")
     st = run_study(out_dir, n=n, seed=seed, mode=mode, size_mm=size, voi_diameter_mm=voi_diameter,
                    voi_height_mm=voi_height, mtf=not no_mtf, sensitivity_k=sensitivity, console=out,
                    real_data=real_data)

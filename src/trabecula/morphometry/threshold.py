@@ -156,15 +156,28 @@ def _voi_values(arr: np.ndarray, voi: np.ndarray | None) -> np.ndarray:
 def smoothed_values(vol: Volume, smooth_sigma_mm: float | None = None) -> np.ndarray:
     """The volume's values, Gaussian-smoothed with sigma ``smooth_sigma_mm`` (mm; per axis in voxels from the
     spacing, edges replicated) when given — what :func:`segment` thresholds."""
-    arr = vol.numpy()
     if smooth_sigma_mm is None:
-        return arr
+        return vol.numpy()
     if not (np.isfinite(smooth_sigma_mm) and smooth_sigma_mm > 0):
         raise ParameterError("smooth_sigma_mm", f"must be a positive number of mm, got {smooth_sigma_mm!r}")
+    extent = max(vol.extent_mm)
+    if smooth_sigma_mm > extent:
+        raise ParameterError("smooth_sigma_mm", f"a sigma of {smooth_sigma_mm:g} mm is beyond the image's extent "
+                                                f"({extent:g} mm): the smoothing would flatten the whole image")
     from scipy import ndimage
 
+    from trabecula.limits import check_memory
+
+    # the values, their float32 copy and the smoothed result
+    check_memory(float(np.prod(vol.shape, dtype=np.float64)) * (vol.dtype.itemsize + 8),
+                 f"smoothing a {'×'.join(map(str, vol.shape))} volume", "smooth_sigma_mm",
+                 "crop the volume or raise --max-memory")
+    arr = vol.numpy()
     sigma = [smooth_sigma_mm / s for s in vol.spacing]
-    return ndimage.gaussian_filter(arr.astype(np.float32), sigma, mode="nearest")
+    # scipy's kernel reaches 4 sigma; far beyond the image's own size it only repeats the edge (mode "nearest"),
+    # so bounding it by twice the size keeps the time linear in the volume's size
+    radius = [min(int(4 * sg + 0.5), 2 * n + 8) for sg, n in zip(sigma, vol.shape, strict=True)]
+    return ndimage.gaussian_filter(arr.astype(np.float32), sigma, mode="nearest", radius=radius)
 
 
 def segment(

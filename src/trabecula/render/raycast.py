@@ -97,7 +97,26 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
         raise ParameterError("size", f"expected (rows, columns) or one number, got {size!r}") from exc
     if not (1 <= h <= 16384 and 1 <= w <= 16384):
         raise ParameterError("size", f"image size must be 1..16384 pixels a side, got {(h, w)}")
+    check_picture_memory((h, w))
     return h, w
+
+
+#: bytes one rendered pixel takes while a picture is made: premultiplied RGBA float32, the composited float
+#: RGB and its temporaries, and the uint8 picture
+PICTURE_BYTES_PER_PIXEL = 48
+
+
+def check_picture_memory(size: tuple[int, int], name: str = "size", frames: int = 1) -> None:
+    """Refuse, before rendering, a picture (or ``frames`` kept pictures of a turntable) over the memory budget
+    (:func:`trabecula.limits.check_memory`), saying the largest square picture that fits."""
+    from trabecula.limits import check_memory, memory_budget_bytes
+
+    h, w = (int(v) for v in size)
+    frames = max(1, int(frames))
+    per_pixel = PICTURE_BYTES_PER_PIXEL + 3 * (frames - 1)
+    side = int((memory_budget_bytes() / per_pixel) ** 0.5)
+    what = f"a {h}×{w} picture" + (f" ({frames} frames)" if frames > 1 else "")
+    check_memory(float(h) * w * per_pixel, what, name, f"at most about {side}×{side} pixels would fit")
 
 
 def _background(background) -> np.ndarray | None:

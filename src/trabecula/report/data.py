@@ -22,7 +22,10 @@ import numpy as np
 
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import atomic_output, read_volume
-from trabecula.volume import Volume, _jsonable
+from trabecula.volume import Volume, _jsonable, anonymise_path, anonymise_provenance_enabled
+
+#: most decimals a study table prints (a larger format width is refused, not allocated)
+MAX_DECIMALS = 12
 
 #: figure groups, in the order the report shows them
 FIGURE_GROUPS = ("plots", "mpr", "renders", "figures")
@@ -118,6 +121,11 @@ class StudyTable:
     test_note: str = "Paired Student's t-test comparing the parameters of {method} and {reference}."
     corr_note: str = "Pearson's correlation coefficient between the parameters of {method} and {reference}."
 
+    def __post_init__(self) -> None:
+        if isinstance(self.decimals, bool) or not isinstance(self.decimals, int | np.integer) \
+                or not 0 <= self.decimals <= MAX_DECIMALS:
+            raise ParameterError("decimals", f"expected a whole number 0..{MAX_DECIMALS}, got {self.decimals!r}")
+
     @property
     def sample_size(self) -> int | None:
         if self.n is not None:
@@ -136,7 +144,11 @@ class StudyTable:
     def from_dict(cls, d: Mapping[str, Any]) -> StudyTable:
         rows = [StudyRow.from_mapping(r) for r in d.get("rows", [])]
         keys = ("reference_name", "method_name", "title", "n", "decimals", "test_note", "corr_note")
-        return cls(rows, **{k: d[k] for k in keys if k in d})
+        kw = {k: d[k] for k in keys if k in d}
+        for k in ("n", "decimals"):
+            if _is_number(kw.get(k)) and float(kw[k]).is_integer():
+                kw[k] = int(kw[k])
+        return cls(rows, **kw)
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "reference_name": self.reference_name, "method_name": self.method_name,
@@ -166,9 +178,9 @@ class PairedData:
     def __post_init__(self) -> None:
         self.reference = np.asarray(self.reference, float)
         self.method = np.asarray(self.method, float)
-        if self.reference.shape != self.method.shape or self.reference.ndim != 1:
-            raise ParameterError("paired", f"{self.parameter}: reference and method need the same length "
-                                           f"(got {self.reference.shape} and {self.method.shape})")
+        if self.reference.shape != self.method.shape or self.reference.ndim != 1 or self.reference.size == 0:
+            raise ParameterError("paired", f"{self.parameter}: reference and method need the same length, at least one "
+                                           f"value (got {self.reference.shape} and {self.method.shape})")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PairedData:
@@ -282,10 +294,18 @@ class ReportData:
             raise InputError(p, f"not valid JSON ({exc})") from exc
         if not isinstance(d, dict):
             raise InputError(p, "a study file holds one JSON object")
-        return cls.from_dict(d, base=p.parent)
+        try:
+            return cls.from_dict(d, base=p.parent)
+        except ParameterError as exc:
+            raise InputError(p, f"{exc.name}: {exc.message}") from exc
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
+            raise InputError(p, f"malformed study file ({type(exc).__name__}: {exc})") from exc
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], base: str | os.PathLike = ".") -> ReportData:
+        """From the ``STUDY.json`` form (see :meth:`from_json`); a key of the wrong type is a
+        :class:`ParameterError` naming it (``morphometry[0].decimals``)."""
+        validate_study(d)
         base = Path(base)
 
         def resolve(rel: str) -> Path:
@@ -349,12 +369,155 @@ class ReportData:
         return p
 
 
+# ------------------------------------------------------------------------------------- study validation
+def _json_type(x: Any) -> str:
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "true/false"
+    if isinstance(x, int | float):
+        return "a number"
+    if isinstance(x, str):
+        return "a string"
+    if isinstance(x, list | tuple):
+        return "an array"
+    if isinstance(x, Mapping):
+        return "an object"
+    return type(x).__name__
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
+_WANT = {
+    "string": lambda x: isinstance(x, str),
+    "object": lambda x: isinstance(x, Mapping),
+    "array": lambda x: isinstance(x, list | tuple),
+    "number": _is_number,
+    "number or null": lambda x: x is None or _is_number(x),
+    "number, string or null": lambda x: x is None or _is_number(x) or isinstance(x, str),
+    "string or number": lambda x: isinstance(x, str) or _is_number(x),
+    "string or null": lambda x: x is None or isinstance(x, str),
+    "array of numbers": lambda x: isinstance(x, list | tuple) and all(v is None or _is_number(v) for v in x),
+}
+
+
+def _want(d: Mapping[str, Any], key: str, kind: str, where: str, required: bool = False) -> Any:
+    """``d[key]`` when it is of ``kind`` (see :data:`_WANT`), else a :class:`ParameterError` naming ``where.key``."""
+    name = f"{where}.{key}" if where else key
+    if key not in d:
+        if required:
+            raise ParameterError(name, "missing")
+        return None
+    v = d[key]
+    if not _WANT[kind](v):
+        raise ParameterError(name, f"expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {_json_type(v)}")
+    return v
+
+
+def _items(d: Mapping[str, Any], key: str, kind: str, where: str = "") -> list[tuple[str, Any]]:
+    """Entries of the array or object ``d[key]`` (absent: none), each of ``kind``, with their names."""
+    v = d.get(key)
+    if v is None:
+        return []
+    name = f"{where}.{key}" if where else key
+    if isinstance(v, Mapping):
+        entries = [(f"{name}.{k}", x) for k, x in v.items()]
+    elif isinstance(v, list | tuple):
+        entries = [(f"{name}[{i}]", x) for i, x in enumerate(v)]
+    else:
+        raise ParameterError(name, f"expected an array or object, got {_json_type(v)}")
+    for n, x in entries:
+        if not _WANT[kind](x):
+            raise ParameterError(n, f"expected {'an' if kind[0] in 'aeiou' else 'a'} {kind}, got {_json_type(x)}")
+    return entries
+
+
+def validate_study(d: Mapping[str, Any]) -> None:
+    """Check the types of a ``STUDY.json`` object before anything is built from it: a missing required key
+    or a value of the wrong type is a :class:`ParameterError` naming the key (``paired[2].reference``);
+    format widths (``decimals``) and the viewer's voxel budget are bounded."""
+    if not isinstance(d, Mapping):
+        raise ParameterError("study", f"expected an object, got {_json_type(d)}")
+    for key in ("title", "subtitle", "image_quality_note", "measurements_note"):
+        _want(d, key, "string", "")
+    for key in ("scanners", "measurements", "checks", "results", "meta"):
+        _want(d, key, "object", "")
+    for key in ("inputs", "morphometry", "paired", "figures", "volumes", "notes"):
+        _want(d, key, "array", "")
+    _items(d, "inputs", "object")
+    _items(d, "scanners", "object")
+    if d.get("image_quality") is not None:
+        _items(d, "image_quality", "object")
+    for name, t in _items(d, "morphometry", "object"):
+        _want(t, "title", "string or null", name)
+        for key in ("reference_name", "method_name", "test_note", "corr_note"):
+            _want(t, key, "string", name)
+        n = _want(t, "n", "number or null", name)
+        if n is not None and (not float(n).is_integer() or n < 0):
+            raise ParameterError(f"{name}.n", f"expected a whole number of samples, got {n!r}")
+        dec = _want(t, "decimals", "number", name)
+        if dec is not None and (not float(dec).is_integer() or not 0 <= dec <= MAX_DECIMALS):
+            raise ParameterError(f"{name}.decimals", f"expected a whole number 0..{MAX_DECIMALS}, got {dec!r}")
+        _want(t, "rows", "array", name)
+        for rname, r in _items(t, "rows", "object", name):
+            _want(r, "parameter", "string or number", rname, required=True)
+            for key in StudyRow.__dataclass_fields__:
+                if key != "parameter":
+                    _want(r, key, "number, string or null", rname)
+    mtf = _want(d, "mtf", "object", "")
+    for name, c in _items(d, "mtf", "object") if mtf is not None else []:
+        f = "frequency_lp_per_mm" if "frequency_lp_per_mm" in c else "frequency"
+        freq = _want(c, f, "array of numbers", name, required=True)
+        m = _want(c, "mtf", "array of numbers", name, required=True)
+        if len(freq) != len(m):
+            raise ParameterError(f"{name}.mtf", f"{len(m)} values for {len(freq)} frequencies")
+        for key in ("mtf50", "mtf10"):
+            _want(c, key, "number or null", name)
+    for name, pd in _items(d, "paired", "object"):
+        _want(pd, "parameter", "string or number", name, required=True)
+        ref = _want(pd, "reference", "array of numbers", name, required=True)
+        met = _want(pd, "method", "array of numbers", name, required=True)
+        if len(ref) != len(met) or not ref:
+            raise ParameterError(f"{name}.method", f"needs as many values as reference, at least one "
+                                                   f"(got {len(met)} and {len(ref)})")
+        for key in ("reference_name", "method_name", "unit"):
+            _want(pd, key, "string", name)
+        for key in ("r", "r_p", "bias"):
+            _want(pd, key, "number or null", name)
+        loa = pd.get("loa")
+        if loa is not None and not (_WANT["array of numbers"](loa) and len(loa) == 2):
+            raise ParameterError(f"{name}.loa", f"expected two numbers (lower, upper) or null, got {_json_type(loa)}")
+    for name, f in _items(d, "figures", "object"):
+        _want(f, "path", "string", name, required=True)
+        for key in ("title", "caption"):
+            _want(f, key, "string", name)
+        g = _want(f, "group", "string", name)
+        if g is not None and g not in FIGURE_GROUPS:
+            raise ParameterError(f"{name}.group", f"unknown figure group {g!r}; use one of {', '.join(FIGURE_GROUPS)}")
+    for name, v in _items(d, "volumes", "object"):
+        _want(v, "path", "string", name, required=True)
+        for key in ("name", "units"):
+            _want(v, key, "string", name)
+        sp = v.get("input_spacing")
+        if sp is not None and not (isinstance(sp, str) or _is_number(sp) or _WANT["array of numbers"](sp)):
+            raise ParameterError(f"{name}.input_spacing", f"expected a number, a string or numbers, got {_json_type(sp)}")
+    vmax = _want(d, "viewer_max_voxels", "number or null", "")
+    if vmax is not None and (not float(vmax).is_integer() or not 1 <= vmax <= 2**31):
+        raise ParameterError("viewer_max_voxels", f"expected a whole number 1..{2**31}, got {vmax!r}")
+    for name, t in _items(d, "timings", "number or null"):
+        if t is None:
+            raise ParameterError(name, "expected a number of seconds, got null")
+
+
 def input_row(name: str, vol: Volume) -> dict[str, Any]:
     """A row of the inputs table describing ``vol``: source, scanner, shape (z, y, x), spacing (mm), units, dtype,
     and, for a scan of the scanner twin, its dose (CTDIvol, effective dose where the body region defines one)."""
     row = {
         "name": name,
-        "source": vol.provenance.source or "",
+        "source": (anonymise_path(vol.provenance.source) if anonymise_provenance_enabled() else vol.provenance.source)
+        if vol.provenance.source else "",
         "scanner": vol.provenance.scanner or "",
         "shape (z, y, x)": list(vol.shape),
         "spacing (mm, z, y, x)": [round(float(s), 6) for s in vol.spacing],
@@ -428,8 +591,18 @@ def from_demo_summary(demo_dir: str | os.PathLike) -> ReportData:
         summary = json.loads(sp.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise InputError(sp, "no such file (run `trabecula demo` first, or give a STUDY.json)") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(sp, f"not valid JSON ({exc})") from exc
+    if not isinstance(summary, dict):
+        raise InputError(sp, f"expected one JSON object, got {_json_type(summary)}")
+    try:
+        _want(summary, "results", "object", "")
+        _want(summary, "seconds", "object", "")
+        _want(summary, "total_seconds", "number", "")
+        _want(summary, "stages", "array", "")
+        _items(summary, "seconds", "number")
+    except ParameterError as exc:
+        raise InputError(sp, f"{exc.name}: {exc.message}") from exc
     results = summary.get("results", {}) or {}
     checks = {f"{stage}: its own checks": bool(r.get("ok")) for stage, r in results.items()
               if isinstance(r, dict) and "ok" in r}
@@ -443,9 +616,10 @@ def from_demo_summary(demo_dir: str | os.PathLike) -> ReportData:
             if f.is_file() and f.suffix.lower() in _PICTURE_SUFFIXES and not f.name.startswith("."):
                 figs.append(FigureItem(f.stem.replace("_", " "), f, str(f.relative_to(d)), guess_group(f.stem)))
     return ReportData(
-        title="trabecula demo", subtitle=f"results in {d}", checks=checks, timings=timings, figures=figs,
+        title="trabecula demo", subtitle=f"results in {anonymise_path(d) if anonymise_provenance_enabled() else d}",
+        checks=checks, timings=timings, figures=figs,
         results={k: v for k, v in results.items() if isinstance(v, dict)},
-        meta={"seed": summary.get("seed"), "stages": ", ".join(summary.get("stages", []))},
+        meta={"seed": summary.get("seed"), "stages": ", ".join(str(x) for x in summary.get("stages") or [])},
     )
 
 

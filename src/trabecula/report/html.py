@@ -176,9 +176,14 @@ def study_table_html(t: StudyTable) -> str:
             cells += [bias, loa, format_fixed(r.icc_2_1, 3)]
         rows.append(cells)
     caption = t.title or f"Trabecular bone structure parameters and correlation coefficient (R) of {t.reference_name} and {t.method_name}"
-    fmt = {"method": t.method_name, "reference": t.reference_name}
-    notes = f"† {t.test_note.format(**fmt)} ‡ {t.corr_note.format(**fmt)}"
+    notes = f"† {_fill_note(t.test_note, t)} ‡ {_fill_note(t.corr_note, t)}"
     return _table(header, rows, cls="data study", caption=caption) + f'<p class="footnote">{e(notes)}</p>'
+
+
+def _fill_note(note: str, t: StudyTable) -> str:
+    """A table's footnote with ``{method}`` and ``{reference}`` filled in: plain replacement, not ``str.format``,
+    so a note from a study file cannot ask for a format width, an attribute or a missing field."""
+    return str(note).replace("{method}", str(t.method_name)).replace("{reference}", str(t.reference_name))
 
 
 # ------------------------------------------------------------------------------------------- sections
