@@ -138,12 +138,13 @@ def enhance(
     force: Force = False,
 ) -> None:
     """Enhance a clinical CT volume with a trained model (tiled, batched; SHA-256-checked weights)."""
+    from trabecula.enhance.infer import check_enhance_options, load_model
     from trabecula.enhance.infer import enhance as run_enhance
-    from trabecula.enhance.infer import load_model
     from trabecula.enhance.protocol import protocol_line
     from trabecula.io import write_volume
     from trabecula.progress import progress_steps
 
+    device = check_enhance_options(tile=tile, overlap=overlap, batch=batch, threads=threads, device=device)
     check_outputs(force, output, consistency_map)
     vol = read_input(src, input_spacing, units, series)
     lm = load_model(model, device)
@@ -181,8 +182,14 @@ def evaluate(
     force: Force = False,
 ) -> None:
     """The study's evaluation on held-out specimens: SSIM, PSNR, FID, KID, morphometry tables, statistics, hallucination check."""
+    from trabecula.enhance.checks import check_positive_int, check_threads
     from trabecula.pipeline.vertebra_study import run_evaluation
 
+    check_threads(threads)
+    check_positive_int(workers, "--workers", maximum=256)
+    check_positive_int(fid_slices, "--fid-slices", maximum=1 << 20)
+    if max_slices is not None:
+        check_positive_int(max_slices, "--max-slices")
     models = {label: ref or label for label, _, ref in (m.partition("=") for m in model or [])}
     summary = run_evaluation(data, models or None, out_dir, split=split, fid_slices=fid_slices, seed=seed,
                              force=force, workers=workers, max_slices=max_slices, edge_test=edge_test, threads=threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -67,6 +68,8 @@ def scan(
 
     if mode not in ("full", "fast"):
         raise ParameterError("--mode", f"use full or fast, got {mode!r}")
+    if mas is not None and not (math.isfinite(mas) and mas > 0):
+        raise ParameterError("--mas", f"must be a positive number, got {mas!r}")
     detect_format(out_path, for_writing=True)
     check_outputs(force, out_path, save_projections, png)
     if save_projections is not None and mode != "full":
@@ -101,8 +104,9 @@ def recon(
 ) -> None:
     """Reconstruct projections: cone-beam FDK for simulated scans, parallel-beam FBP for real data."""
     from trabecula.io import detect_format, read_projections, write_volume
-    from trabecula.scanner.tomo import parse_center, reconstruct_projections, save_png
+    from trabecula.scanner.tomo import check_pixel_size, parse_center, reconstruct_projections, save_png
 
+    check_pixel_size(pixel_size)
     setting = parse_center(center)
     detect_format(out_path, for_writing=True)
     check_outputs(force, out_path, png)

@@ -91,30 +91,38 @@ def export_bundle(checkpoint: str | Path, out_dir: str | Path, evaluation: dict 
     """Write ``model.pt``, ``manifest.json`` and ``config.toml`` for the checkpoint's generator into ``out_dir``."""
     import torch
 
-    from trabecula.enhance.infer import build_from_hparams, receptive_radius, sha256_file
+    from trabecula.enhance.checks import load_checkpoint, read_json
+    from trabecula.enhance.infer import build_from_hparams, check_hparams, receptive_radius, sha256_file
 
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise InputError(checkpoint, "checkpoint not found")
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ck = load_checkpoint(checkpoint, "checkpoint")
+    if not isinstance(ck, dict) or any(k not in ck for k in ("hparams", "G", "iter")):
+        raise InputError(checkpoint, "is not a training checkpoint (needs hparams, G and iter)")
     run = checkpoint.parent
-    cfg = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    cfg = read_json(run / "config.json", "run config") if (run / "config.json").exists() else {}
     dm = cfg.get("data_manifest")
+    dm = dm if isinstance(dm, str) else None
     cfg = portable_config(cfg)
-    hp = ck["hparams"]
+    hp = check_hparams(ck["hparams"], checkpoint, option="checkpoint")
+    net = build_from_hparams(hp)
+    try:
+        net.net.load_state_dict(ck["G"])
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        first = " ".join(str(exc).split())
+        raise InputError(checkpoint, f"weights do not fit the {hp['model']} network ({first[:200]})") from exc
+    net.eval()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(out / "model.pt", force=force) as tmp:
         torch.save({k: v.clone() for k, v in ck["G"].items()}, tmp)
-    net = build_from_hparams(hp)
-    net.net.load_state_dict(ck["G"])
-    net.eval()
     in_sp = [float(s) for s in ck.get("input_spacing") or [0.1, 0.2, 0.2]]
     s = net.scale
     data_manifest: dict[str, Any] = {}
     ranges: dict[str, Any] = {}
     if dm and Path(dm).exists():
-        m = json.loads(Path(dm).read_text())
+        m = read_json(dm, "pairs manifest")
         ranges = pairs_training_ranges(Path(dm).parent, m, hp.get("in_channels", 1))
         data_manifest = {"backend": m.get("backend"), "backend_note": m.get("backend_note"), "split_mode": m.get("split_mode"),
                          "seed": m.get("seed"), "doses_mas": m.get("doses_mas"),

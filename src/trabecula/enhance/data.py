@@ -39,8 +39,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from trabecula.enhance.checks import read_json
 from trabecula.errors import InputError, ParameterError
 from trabecula.io import atomic_output, read_volume
+from trabecula.limits import check_memory
 from trabecula.phantom.augment import Augmentation, augment_binary, random_augmentation
 from trabecula.phantom.real import from_binary, human_scale, lookalike
 from trabecula.phantom.standin import edge_phantom, synthetic_structure
@@ -66,6 +68,19 @@ def didsr_region_id(path: str | Path) -> str:
     return f"didsr-{Path(path).stem.split('-')[-1]}"
 
 
+#: Bytes per specimen voxel a scan holds at once (its structure, labels, float32 phantom and scans): a budget, not
+#: a measurement to the byte.
+SPECIMEN_BYTES_PER_VOXEL = 24
+
+
+def _largest_size(bytes_per_voxel: float) -> int:
+    """The largest specimen ``size`` (a multiple of 4) whose ``size³ · bytes_per_voxel`` fits the memory budget."""
+    from trabecula.limits import memory_budget_bytes
+
+    n = int((memory_budget_bytes() / bytes_per_voxel) ** (1 / 3))
+    return max(0, n - n % 4)
+
+
 def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path | None = None, seed: int = 0,
                   size: int = 240, augment: int = 0, lookalikes: int = 0, shrew: str | Path | None = None) -> list[dict]:
     """The list of specimens to scan: id, source and generator parameters (drawn from ``seed``); synthetic,
@@ -82,8 +97,10 @@ def specimen_plan(n_synthetic: int = 30, n_edges: int = 2, didsr_dir: str | Path
 
     Each specimen records its ``source_specimen`` (for look-alikes: the region it imitates); the split keeps
     every copy and look-alike of a source in the source's split."""
-    if size < 32 or size % 4:
-        raise ParameterError("size", f"must be a multiple of 4 and at least 32 voxels, got {size}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 32 or size % 4:
+        raise ParameterError("--size", f"must be a multiple of 4 and at least 32 voxels, got {size!r}")
+    check_memory(SPECIMEN_BYTES_PER_VOXEL * float(size) ** 3, f"a specimen of {size}³ voxels", "--size",
+                 f"at most --size {_largest_size(SPECIMEN_BYTES_PER_VOXEL)} fits")
     for name, v in (("augment", augment), ("lookalikes", lookalikes), ("synthetic", n_synthetic), ("edges", n_edges)):
         if not (isinstance(v, int) and v >= 0):
             raise ParameterError(name, f"must be a whole number >= 0, got {v!r}")
@@ -507,6 +524,12 @@ def make_pairs(out_dir: str | Path, *, synthetic: int = 30, edges: int = 2, dids
     """
     if (input_dir is None) != (target_dir is None):
         raise ParameterError("--input/--target", "give both folders for your own pairs")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ParameterError("--workers", f"must be a whole number from 1 to 256, got {workers!r}")
+    if input_dir is None and isinstance(size, int) and not isinstance(size, bool) and size >= 32:
+        check_memory(SPECIMEN_BYTES_PER_VOXEL * float(size) ** 3 * workers,
+                     f"{workers} worker{'s' if workers > 1 else ''} scanning specimens of {size}³ voxels", "--size",
+                     f"at most --size {_largest_size(SPECIMEN_BYTES_PER_VOXEL * workers)} fits with --workers {workers}")
     if input_dir is not None:
         return pairs_from_folders(input_dir, target_dir, out_dir, low_dir, split=split, seed=seed, force=force)
     if protocols == "random":
@@ -571,7 +594,7 @@ def cross_validation_fold(pairs_dir: str | Path, out_dir: str | Path, fold: int,
 def pair_counts(manifest_path: str | Path) -> dict[str, Any]:
     """A pairs manifest summarised: ``{"specimens": n, "backend": …, "split_mode": …, "splits": {split: n}}``,
     counting specimens per split (``train``, ``val``, ``test``, ``mixed`` for by-slice folders)."""
-    m = json.loads(Path(manifest_path).read_text())
+    m = read_json(manifest_path, "pairs manifest")
     splits = {s: sum(1 for r in m["specimens"] if r["split"] == s) for s in ("train", "val", "test", "mixed")}
     return {"specimens": len(m["specimens"]), "backend": m["backend"], "split_mode": m["split_mode"], "splits": splits}
 
@@ -592,12 +615,19 @@ class PairSet:
         path = root / MANIFEST
         if not path.is_file():
             raise InputError(root, f"no {MANIFEST}: not a folder made by `trabecula pairs`")
-        try:
-            manifest = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise InputError(path, f"not valid JSON ({exc})") from exc
+        manifest = read_json(path, "pairs manifest")
         if manifest.get("format") != "trabecula-pairs/1":
-            raise InputError(path, f"unknown format {manifest.get('format')!r}")
+            raise InputError(path, f"unknown format {str(manifest.get('format'))[:60]!r}")
+        specimens = manifest.get("specimens")
+        if not isinstance(specimens, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str)
+                                                      and isinstance(r.get("shard"), str) and "split" in r
+                                                      for r in specimens):
+            raise InputError(path, "its 'specimens' must be a list of records with id, shard and split")
+        for key in ("input_spacing", "target_spacing"):
+            sp = manifest.get(key)
+            if not (isinstance(sp, list) and len(sp) == 3 and all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in sp)):
+                raise InputError(path, f"its {key} must be three positive numbers (z, y, x mm)")
         return cls(root, manifest)
 
     @property

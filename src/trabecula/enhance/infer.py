@@ -25,6 +25,7 @@ model's scale), with the model, its weights' SHA-256 and the input's protocol in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -36,6 +37,13 @@ from typing import Any
 import numpy as np
 
 from trabecula.enhance.catalog import WEIGHTS_DIR, shipped_models
+from trabecula.enhance.checks import (
+    check_positive_int,
+    check_threads,
+    load_checkpoint,
+    read_json,
+    resolve_device,
+)
 from trabecula.errors import InputError, ParameterError
 from trabecula.volume import Volume
 
@@ -100,51 +108,103 @@ def build_from_hparams(hp: dict):
                     hp.get("config"))
 
 
+def check_hparams(hp: Any, path: str | Path, option: str = "--model") -> dict:
+    """A checkpoint's or manifest's network description (``model``, ``in_channels``, ``hu_center``, ``hu_scale``,
+    ``config``) checked before anything is built: a malformed one raises :class:`InputError` naming ``path``; a
+    network larger than the memory budget raises :class:`ParameterError` naming ``option`` (and the file), counted
+    without allocating (:func:`trabecula.enhance.models.check_network`)."""
+    from trabecula.enhance.models import MODELS, check_network, validate_config
+
+    if not isinstance(hp, dict):
+        raise InputError(path, f"its network description (hparams) must be a table, not {type(hp).__name__}")
+    name = hp.get("model")
+    if not isinstance(name, str) or name not in MODELS:
+        raise InputError(path, f"names no known model ({str(name)[:40]!r}; known: {', '.join(MODELS)})")
+    for key in ("hu_center", "hu_scale"):
+        v = hp.get(key, 1.0)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or (key == "hu_scale" and v == 0):
+            raise InputError(path, f"hparams {key} must be a finite number{' other than 0' if key == 'hu_scale' else ''}")
+    try:
+        validate_config(name, hp.get("config"), "config", hp.get("in_channels", 1))
+    except ParameterError as exc:
+        raise InputError(path, f"its network description is not valid ({exc})") from exc
+    check_network(name, hp.get("in_channels", 1), hp.get("config"), option=option, what=f"the {name} network of {path}")
+    return hp
+
+
+def _check_manifest(manifest: dict, path: Path) -> None:
+    """The manifest fields inference reads, checked once (else :class:`InputError` naming the manifest)."""
+    inp = manifest.get("input", {})
+    if not isinstance(inp, dict):
+        raise InputError(path, "its 'input' must be a table")
+    sp = inp.get("spacing_mm")
+    if sp is not None and not (isinstance(sp, list | tuple) and len(sp) == 3 and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in sp)):
+        raise InputError(path, "input.spacing_mm must be three positive numbers (z, y, x mm)")
+    cs = inp.get("context_stride", 1)
+    if isinstance(cs, bool) or not isinstance(cs, int) or not 1 <= cs <= 1000:
+        raise InputError(path, f"input.context_stride must be a whole number from 1 to 1000, got {str(cs)[:40]}")
+    rr = manifest.get("receptive_radius_px")
+    if rr is not None and (isinstance(rr, bool) or not isinstance(rr, int) or not 0 <= rr <= 4096):
+        raise InputError(path, f"receptive_radius_px must be a whole number from 0 to 4096, got {str(rr)[:40]}")
+    tr = manifest.get("training_ranges")
+    if tr is not None and not isinstance(tr, dict):
+        raise InputError(path, "training_ranges must be a table")
+
+
 def load_model(model: str | Path, device: str | None = None) -> LoadedModel:
     """Load a shipped model by name (``dlr``, ``srdlr``, ``pix2pixhd``, …), a weights folder holding
     ``model.pt`` + ``manifest.json``, a ``model.pt`` beside its ``manifest.json``, or a training
     checkpoint (``RUN/best.pt``). A manifest's SHA-256 must match the weights file, else
-    :class:`InputError` — the weights are never loaded unverified."""
-    torch = _torch()
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    :class:`InputError` — the weights are never loaded unverified. Files are read with
+    ``torch.load(weights_only=True)``; an unreadable, truncated or malformed file is an :class:`InputError`
+    naming it, a network description past the memory budget a :class:`ParameterError` (``--model``) raised before
+    the network is built, and an unusable ``device`` a :class:`ParameterError` (``--device``)."""
+    device = resolve_device(device)
     p = Path(model)
     bare = isinstance(model, str) and "/" not in model and not model.endswith(".pt")
     if bare and not (p.is_file() or (p / "model.pt").is_file()):  # a shipped name (a same-named folder without
         # weights, e.g. a training run's folder in the working directory, does not shadow it)
         if model not in shipped_models():
             avail = ", ".join(shipped_models()) or "none"
-            raise ParameterError("model", f"no shipped model {model!r} (shipped: {avail}); or give a .pt file")
+            raise ParameterError("--model", f"no shipped model {model!r} (shipped: {avail}); or give a .pt file")
         p = WEIGHTS_DIR / model
     if p.is_dir():
         p = p / "model.pt"
     if not p.is_file():
         raise InputError(p, "weights file not found")
-    digest = sha256_file(p)
+    try:
+        digest = sha256_file(p)
+    except OSError as exc:
+        raise InputError(p, f"cannot read the weights ({exc.strerror or exc})") from exc
     man_path = p.parent / "manifest.json" if p.name == "model.pt" else p.with_suffix(".manifest.json")
     manifest: dict = {}
     if man_path.is_file():
-        manifest = json.loads(man_path.read_text())
+        manifest = read_json(man_path, "weights manifest")
         want = manifest.get("sha256")
         if want != digest:
             raise InputError(p, f"SHA-256 {digest[:16]}… does not match its manifest ({str(want)[:16]}…); the weights are corrupt or were replaced")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        raise InputError(p, f"cannot load weights ({type(exc).__name__}: {exc})") from exc
+    obj = load_checkpoint(p, "weights")
     if isinstance(obj, dict) and "hparams" in obj and "G" in obj:  # a training checkpoint
-        hp, state = obj["hparams"], obj["G"]
+        hp, state = check_hparams(obj["hparams"], p), obj["G"]
         manifest = manifest or {"model": hp["model"], "input": {"spacing_mm": obj.get("input_spacing"),
                                                                 "channels": hp.get("in_channels", 1),
                                                                 "context_stride": obj.get("context_stride", 1)}}
     elif manifest:
-        hp, state = manifest["hparams"], obj
+        if "hparams" not in manifest:
+            raise InputError(man_path, "names no network (no 'hparams')")
+        hp, state = check_hparams(manifest["hparams"], man_path), obj
     else:
         raise InputError(p, "a bare state dict needs its manifest.json beside it")
+    _check_manifest(manifest, man_path if man_path.is_file() else p)
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise InputError(p, "holds no state dict of tensors for the network")
     net = build_from_hparams(hp)
     try:
         net.net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise InputError(p, f"weights do not fit the {hp['model']} network ({exc})") from exc
+    except (RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        first = " ".join(str(exc).split())
+        raise InputError(p, f"weights do not fit the {hp['model']} network ({first[:200]})") from exc
     net.eval().to(device)
     return LoadedModel(net, manifest, digest, str(p))
 
@@ -233,6 +293,48 @@ def predict(model, batch: np.ndarray, device: str) -> np.ndarray:
     return y[:, 0, : s * h, : s * w].float().cpu().numpy()
 
 
+def _weights_2d(wyy: np.ndarray, wxx: np.ndarray, s: int) -> np.ndarray:
+    return np.outer(np.repeat(wyy, s), np.repeat(wxx, s))
+
+
+@functools.lru_cache(maxsize=64)
+def _activation_bytes_cached(name: str, k: int, cfg_json: str, batch: int, h: int, w: int) -> int:
+    from trabecula.enhance.models import activation_bytes
+
+    return activation_bytes(name, k, json.loads(cfg_json), batch, h, w)
+
+
+def check_tiling_memory(model, shape: tuple[int, int, int], tile: int, overlap: int, batch: int) -> int:
+    """The bytes tiled enhancement of a ``shape`` (z, y, x) stack will allocate — the output and its weights on
+    the model's output grid, a batch of tiles and the network's activations on it (estimated by a shape-only
+    pass, :func:`~trabecula.enhance.models.activation_bytes`) — checked against the memory budget before any of
+    it is allocated (:class:`ParameterError` naming ``--tile``, saying what would fit). Returns the bytes."""
+    from trabecula.limits import check_memory, format_bytes, memory_budget_bytes
+
+    m = model.model if isinstance(model, LoadedModel) else model
+    s, k = m.scale, m.in_channels
+    Z, H, W = (int(n) for n in shape)
+    th, tw = min(H, tile), min(W, tile)
+    th, tw = (int(math.ceil(n / m.multiple) * m.multiple) for n in (th, tw))
+    fixed = 4 * (Z + 1) * s * s * H * W
+    try:
+        act = _activation_bytes_cached(m.name, k, json.dumps(m.config, sort_keys=True), 1, th, tw)
+    except Exception:  # a network the shape-only pass cannot run: a rough bound (32 full-size maps per tile)
+        act = 4 * 32 * (s * th) * (s * tw)
+    per_tile = 4 * k * th * tw + act
+    need = fixed + batch * per_tile
+    budget = memory_budget_bytes()
+    if need > budget:
+        fits = int((budget - fixed) // per_tile) if budget > fixed else 0
+        if fits < 1:
+            name, hint = "--tile", (f"the output alone ({Z} × {s * H} × {s * W} float32) needs {format_bytes(fixed)}; "
+                                    "crop the input" if fixed >= budget else "use a smaller --tile")
+        else:
+            name, hint = "--batch", f"at most --batch {fits} fits with --tile {tile}, or use a smaller --tile"
+        check_memory(need, f"enhancing {Z} × {H} × {W} voxels in {th} × {tw} px tiles, {batch} per pass", name, hint)
+    return need
+
+
 def enhance_array(model, vol: np.ndarray, tile: int = 256, overlap: int | None = None, batch: int = 8,
                   context_stride: int | None = None, device: str | None = None, progress=None) -> np.ndarray:
     """Enhance a stack ``(z, y, x)`` of HU slices with ``model`` (an :class:`Enhancer` or
@@ -251,28 +353,27 @@ def enhance_array(model, vol: np.ndarray, tile: int = 256, overlap: int | None =
         raise ParameterError("volume", f"expected (z, y, x), got shape {vol.shape}")
     if not np.all(np.isfinite(vol)):
         raise ParameterError("volume", "contains NaN or infinite values; fill or mask them before enhancing")
-    if tile < 8:
-        raise ParameterError("tile", f"must be at least 8 pixels, got {tile}")
+    tile = check_positive_int(tile, "--tile", minimum=8)
+    batch = check_positive_int(batch, "--batch", maximum=1 << 20)
+    context_stride = check_positive_int(context_stride, "context_stride")
     mult, s, k = m.multiple, m.scale, m.in_channels
     if overlap is None:
         r = receptive_radius(m)
         blend = 8
         overlap = 2 * r + blend
-    overlap = int(overlap)
-    if overlap < 0:
-        raise ParameterError("overlap", f"must be ≥ 0, got {overlap}")
+    overlap = check_positive_int(overlap, "--overlap", minimum=0)
+    Z, H, W = vol.shape
     tile = max(int(tile), overlap + mult)
     tile = int(math.ceil(tile / mult) * mult)
-    Z, H, W = vol.shape
+    check_tiling_memory(m, vol.shape, tile, overlap, batch)
     wy, wx = _axis_windows(H, tile, overlap, mult), _axis_windows(W, tile, overlap, mult)
     out = np.zeros((Z, s * H, s * W), np.float32)
     wsum = np.zeros((s * H, s * W), np.float32)
-    tiles = []
+    tiles = []  # windows and their 1-D blend weights (the 2-D weights are made per use, not stored per tile)
     for ya, yb, wyy in wy:
         for xa, xb, wxx in wx:
-            w2 = np.outer(np.repeat(wyy, s), np.repeat(wxx, s))
-            wsum[s * ya:s * yb, s * xa:s * xb] += w2
-            tiles.append((ya, yb, xa, xb, w2))
+            wsum[s * ya:s * yb, s * xa:s * xb] += _weights_2d(wyy, wxx, s)
+            tiles.append((ya, yb, xa, xb, wyy, wxx))
     half = k // 2
 
     def flush(items: list[tuple[int, int]]) -> None:
@@ -280,18 +381,18 @@ def enhance_array(model, vol: np.ndarray, tile: int = 256, overlap: int | None =
             return
         xs = []
         for z, ti in items:
-            ya, yb, xa, xb, _ = tiles[ti]
+            ya, yb, xa, xb = tiles[ti][:4]
             idx = np.clip(z + context_stride * np.arange(-half, half + 1), 0, Z - 1)
             xs.append(vol[idx, ya:yb, xa:xb])
         ys = predict(m, np.stack(xs), device)
         for (z, ti), y in zip(items, ys, strict=True):
-            ya, yb, xa, xb, w2 = tiles[ti]
-            out[z, s * ya:s * yb, s * xa:s * xb] += y * w2
+            ya, yb, xa, xb, wyy, wxx = tiles[ti]
+            out[z, s * ya:s * yb, s * xa:s * xb] += y * _weights_2d(wyy, wxx, s)
 
     queues: dict[tuple[int, int], list[tuple[int, int]]] = {}  # tiles batched by shape, across slices
     with torch.inference_mode():
         for z in range(Z):
-            for ti, (ya, yb, xa, xb, _) in enumerate(tiles):
+            for ti, (ya, yb, xa, xb, _, _) in enumerate(tiles):
                 q = queues.setdefault((yb - ya, xb - xa), [])
                 q.append((z, ti))
                 if len(q) >= batch:
@@ -322,8 +423,40 @@ def check_spacing(vol: Volume, lm: LoadedModel, resample: bool) -> Volume:
         raise ParameterError("spacing", f"input spacing ({what}) is ({have}) mm but {lm.label} was trained on ({need}) mm; "
                                         "resample the input first or pass --resample (resample=True)")
     new = tuple(want[a] if a in axes else vol.spacing[a] for a in range(3))
+    check_resample_memory(vol, new, lm, "--resample")
     warnings.warn(f"resampling the input from ({have}) mm to the {lm.label} training grid ({need}) mm", stacklevel=3)
     return vol.resample(new)
+
+
+def resampled_shape(volume: Volume, spacing) -> tuple[int, int, int]:
+    """The shape :meth:`Volume.resample` gives ``volume`` on ``spacing`` (same extent), computed, not made."""
+    return tuple(max(1, int(round(n * old / new))) for n, old, new in zip(volume.shape, volume.spacing, spacing,
+                                                                            strict=True))
+
+
+def check_resample_memory(volume: Volume, spacing, lm: LoadedModel, name: str = "--resample") -> int:
+    """Bytes that resampling ``volume`` to ``spacing`` and enhancing it will allocate (the float32 input copy and
+    its smoothed copy, the resampled volume, and the model's output on the ``scale``-finer grid with its blend
+    weights), checked against the memory budget before any of it is allocated: past it a
+    :class:`ParameterError` naming ``name`` says what size of input would fit. Returns the bytes."""
+    from trabecula.limits import check_memory, format_bytes, memory_budget_bytes
+
+    shape = resampled_shape(volume, spacing)
+    s = lm.model.scale
+    n_in = float(np.prod([float(n) for n in volume.shape]))
+    n_new = float(np.prod([float(n) for n in shape]))
+    per_new = 4 * (1 + s * s) + 4 * s * s / max(shape[0], 1)  # resampled + output (+ one slice of weights)
+    need = 8 * n_in + per_new * n_new
+    budget = memory_budget_bytes()
+    if need > budget:
+        room = (budget - 8 * n_in) / per_new
+        sp = ", ".join(f"{v:g}" for v in volume.spacing)
+        to = ", ".join(f"{v:g}" for v in spacing)
+        hint = (f"at most {max(0, int(room)):,} voxels fit on the model's grid, this would be "
+                f"{' × '.join(str(n) for n in shape)} ({int(n_new):,}); check the input spacing ({sp} mm) or crop "
+                "the input" if room >= 1 else f"the input alone needs {format_bytes(8 * n_in)}; crop it")
+        check_memory(need, f"resampling the input from ({sp}) mm to ({to}) mm and enhancing it", name, hint)
+    return int(need)
 
 
 def _central_block(volume: Volume, new_spacing, size_mm: tuple[float, float, float] = (2.0, 40.0, 40.0)) -> Volume:
@@ -357,16 +490,34 @@ def on_model_grid(volume: Volume, lm: LoadedModel, resample: bool = False, allow
     axes = (0, 1, 2) if lm.model.in_channels > 1 else (1, 2)
     new = tuple(want[a] if a in axes else volume.spacing[a] for a in range(3))
     same = all(abs(volume.spacing[a] - new[a]) <= 1e-6 * new[a] for a in range(3))
-    proto = describe_input(volume, (volume if same else _central_block(volume, new).resample(new)).numpy())
+    if not same:
+        block = _central_block(volume, new)
+        check_resample_memory(block, new, lm, "--input-spacing")
+    proto = describe_input(volume, (volume if same else block.resample(new)).numpy())
     bad = out_of_range(proto, ranges)
     if bad and not allow_out_of_range:  # refused before the whole volume is resampled
         raise ParameterError("protocol", f"the input lies outside {lm.label}'s training ranges: {'; '.join(bad)}; "
                                          "pass --allow-out-of-range (allow_out_of_range=True) to enhance it anyway")
+    if not same:
+        check_resample_memory(volume, new, lm, "--input-spacing")
     vol = volume if same else volume.resample(new)
     if bad:
         warnings.warn(f"enhancing outside {lm.label}'s training ranges ({'; '.join(bad)}): the output is "
                       "extrapolated; check it (--check)", stacklevel=3)
     return vol, proto, bad
+
+
+def check_enhance_options(tile: int = 256, overlap: int | None = None, batch: int = 8, threads: int | None = None,
+                          device: str | None = None) -> str | None:
+    """The enhancement options checked before any work (each a :class:`ParameterError` naming its option):
+    ``--tile`` ≥ 8, ``--overlap`` ≥ 0, ``--batch`` ≥ 1, ``--threads`` 1–1024 and, when given, ``--device``
+    (returned resolved)."""
+    check_positive_int(tile, "--tile", minimum=8)
+    if overlap is not None:
+        check_positive_int(overlap, "--overlap", minimum=0)
+    check_positive_int(batch, "--batch", maximum=1 << 20)
+    check_threads(threads)
+    return resolve_device(device) if device is not None else None
 
 
 def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int = 256, overlap: int | None = None,
@@ -380,6 +531,7 @@ def enhance(volume: Volume, model: str | Path | LoadedModel = "dlr", tile: int =
     stated protocol is in the output's ``provenance.extra["enhance_input_protocol"]``.
     """
     torch = _torch()
+    check_enhance_options(tile=tile, overlap=overlap, batch=batch, threads=threads)
     if threads:
         torch.set_num_threads(int(threads))
     if volume.units != "HU":

@@ -344,6 +344,139 @@ def model_config(name: str, cfg: dict[str, Any] | None = None) -> dict[str, Any]
     return {**base, **cfg, **({"arch": arch} if legacy else {})}
 
 
+#: Bounds of a network config (``--set``, a checkpoint's ``hparams``): no shipped or sensible network comes near
+#: them; they keep a hostile file from asking for loops of a billion layers or widths past torch's integers.
+MAX_WIDTH = 65536
+MAX_LAYERS = 256
+MAX_IN_CHANNELS = 255
+
+#: config keys per (model, architecture) and what each must be: "width" (1…MAX_WIDTH), "layers"
+#: (0…MAX_LAYERS), "widths" (a list of widths), "weight" (a finite number ≥ 0)
+_GAN_KEYS = {"ndf": "width", "num_d": ("int", 1, 8), "n_layers_d": ("int", 1, 12), "lambda_fm": "weight",
+             "lambda_l1": "weight"}
+_CONFIG_KEYS: dict[tuple[str, str | None], dict[str, Any]] = {
+    ("dlr", "unet"): {"arch": "arch", "features": ("widths", 6, 6)},
+    ("dlr", "dncnn"): {"arch": "arch", "width": "width", "depth": ("int", 2, MAX_LAYERS)},
+    ("srdlr", "unet"): {"arch": "arch", "features": ("widths", 6, 6)},
+    ("srdlr", "edsr"): {"arch": "arch", "width": "width", "blocks": ("int", 0, MAX_LAYERS)},
+    ("pix2pixhd", None): {"ngf_global": ("int", 2, MAX_WIDTH), "n_down_global": ("int", 0, 8),
+                          "n_blocks_global": ("int", 0, MAX_LAYERS), "n_blocks_local": ("int", 0, MAX_LAYERS),
+                          **_GAN_KEYS},
+    ("pix2pix", None): {"ngf": "width", "depth": ("int", 1, 12), **_GAN_KEYS},
+    ("crn", None): {"widths": ("widths", 1, 12)},
+}
+_ARCHS = {"dlr": ("unet", "dncnn"), "srdlr": ("unet", "edsr")}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def validate_config(name: str, cfg: dict[str, Any] | None = None, option: str = "config",
+                    in_channels: int = 1) -> dict[str, Any]:
+    """Check a network config (``--set`` overrides, or a checkpoint's) before anything is built: known keys for
+    the model's architecture, whole-number widths and layer counts within :data:`MAX_WIDTH` and
+    :data:`MAX_LAYERS`, loss weights finite and ≥ 0, an odd number of input slices. Returns
+    :func:`model_config`; a bad value raises :class:`ParameterError` naming ``option`` and the key."""
+    import math
+
+    if name not in MODELS:
+        raise ParameterError("model", f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    if not (_is_int(in_channels) and 1 <= in_channels <= MAX_IN_CHANNELS and in_channels % 2 == 1):
+        raise ParameterError("--2.5d", f"the number of input slices must be odd, 1 to {MAX_IN_CHANNELS}, got {_short(in_channels)}")
+    if cfg is not None and not isinstance(cfg, dict):
+        raise ParameterError(option, f"the network config must be a table of KEY=VALUE, got {type(cfg).__name__}")
+    raw = dict(cfg or {})
+    arch = raw.get("arch")
+    if name in _ARCHS and arch is not None and arch not in _ARCHS[name]:
+        raise ParameterError(option, f"arch: {name} is built as {' or '.join(_ARCHS[name])}, got {_short(arch)}")
+    if name not in _ARCHS and "arch" in raw:
+        raise ParameterError(option, f"arch: {name} has one architecture; drop arch")
+    c = model_config(name, raw)
+    keys = _CONFIG_KEYS[(name, c.get("arch") if name in _ARCHS else None)]
+    unknown = sorted(str(k) for k in raw if k not in keys)
+    if unknown:
+        what = f"{name} ({c['arch']})" if name in _ARCHS else name
+        raise ParameterError(option, f"{unknown[0][:60]}: not a setting of the {what} network; its settings are "
+                                     f"{', '.join(keys)}")
+    for key, rule in keys.items():
+        v = c.get(key)
+        if rule == "arch":
+            continue
+        if rule == "weight":
+            if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and v >= 0):
+                raise ParameterError(option, f"{key} must be a finite number ≥ 0, got {_short(v)}")
+            continue
+        if rule == "width":
+            rule = ("int", 1, MAX_WIDTH)
+        if rule[0] == "int":
+            lo, hi = rule[1], rule[2]
+            if not (_is_int(v) and lo <= v <= hi):
+                raise ParameterError(option, f"{key} must be a whole number from {lo} to {hi}, got {_short(v)}")
+        else:  # a list of widths
+            lo, hi = rule[1], rule[2]
+            count = f"{lo}" if lo == hi else f"{lo} to {hi}"
+            if not (isinstance(v, list | tuple) and lo <= len(v) <= hi
+                    and all(_is_int(w) and 1 <= w <= MAX_WIDTH for w in v)):
+                raise ParameterError(option, f"{key} must be a list of {count} whole numbers from 1 to {MAX_WIDTH}, "
+                                             f"got {_short(v)}")
+    return c
+
+
+def network_parameters(name: str, in_channels: int = 1, cfg: dict[str, Any] | None = None,
+                       discriminator: bool = False) -> int:
+    """Parameters of the generator (and, with ``discriminator``, of a GAN model's discriminator) for a config
+    that passed :func:`validate_config`, counted without allocating: the network is laid out on torch's
+    ``meta`` device (shapes only, no storage)."""
+    with torch.device("meta"):
+        n = count_parameters(build_network(name, in_channels, **dict(cfg or {})))
+        if discriminator:
+            d = build_discriminator(name, in_channels, **dict(cfg or {}))
+            n += count_parameters(d) if d is not None else 0
+    return n
+
+
+def check_network(name: str, in_channels: int = 1, cfg: dict[str, Any] | None = None, option: str = "config",
+                  training: bool = False, what: str | None = None) -> int:
+    """:func:`validate_config`, then the memory the network's float32 weights need (with ``training``: the
+    weights, gradients and two Adam moments of the generator and a GAN's discriminator, 4 ×) checked against the
+    memory budget (:func:`trabecula.limits.check_memory`) before it is built. Returns the bytes."""
+    from trabecula.limits import check_memory
+
+    validate_config(name, cfg, option, in_channels)
+    n = network_parameters(name, in_channels, cfg, discriminator=training)
+    nbytes = 4 * n * (4 if training else 1)
+    label = what or f"the {name} network"
+    check_memory(nbytes, f"{label} ({n:,} parameters{', trained with Adam' if training else ''})", option,
+                 "use fewer or narrower layers, or raise --max-memory")
+    return nbytes
+
+
+def activation_bytes(name: str, in_channels: int = 1, cfg: dict[str, Any] | None = None, batch: int = 1,
+                     height: int = 64, width: int = 64, training: bool = False) -> int:
+    """Estimated bytes of a forward pass's activations on ``batch`` inputs of ``height`` × ``width`` pixels, from
+    a shape-only pass on torch's ``meta`` device (nothing allocated): training keeps every layer's output for the
+    backward pass (their sum); inference holds a few at a time (4 × the largest)."""
+    with torch.device("meta"):
+        net = Enhancer(name, in_channels, config=dict(cfg or {}))
+        sizes: list[int] = []
+        hooks = [m.register_forward_hook(lambda _m, _i, o: sizes.append(o.numel() if isinstance(o, torch.Tensor) else 0))
+                 for m in net.modules() if not list(m.children())]
+        try:
+            with torch.no_grad():
+                net(torch.empty(1, in_channels, int(height), int(width)))
+        finally:
+            for h in hooks:
+                h.remove()
+    per = sum(sizes) if training else 4 * max(sizes, default=0)
+    return int(4 * per * batch)
+
+
 def upsample_factor(name: str, cfg: dict[str, Any] | None = None) -> int:
     """Bilinear ×n of the input before the network: the model's, except the pixel-shuffle EDSR (×1)."""
     return 1 if model_config(name, cfg).get("arch") == "edsr" else MODELS[name].upsample_input
@@ -403,8 +536,7 @@ class Enhancer(nn.Module):
         super().__init__()
         if name not in MODELS:
             raise ParameterError("model", f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-        if in_channels < 1 or in_channels % 2 == 0:
-            raise ParameterError("2.5d", f"the number of input slices must be odd and ≥ 1, got {in_channels}")
+        check_network(name, in_channels, config)
         self.name = name
         self.spec = MODELS[name]
         self.config = dict(config or {})

@@ -35,6 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from trabecula.enhance.checks import (
+    check_positive_int,
+    check_positive_number,
+    check_threads,
+    load_checkpoint,
+    resolve_device,
+)
 from trabecula.enhance.data import PairSet, PatchDataset, validation_slices
 from trabecula.errors import InputError, ParameterError
 from trabecula.progress import make_progress
@@ -151,6 +158,7 @@ class TrainRun:
     start_iter: int = 0
     elapsed0: float = 0.0
     best: float = -math.inf
+    resume_checkpoint: Any = None  # ``last.pt`` read by setup_run(resume=True), used by resume_run
 
     @property
     def gan(self) -> bool:
@@ -171,25 +179,91 @@ class TrainRun:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """Refuse an unknown model or a non-positive ``iters``, ``batch``, ``patch`` or ``val_every``."""
-    from trabecula.enhance.models import MODELS
+    """Refuse, before any work, an unknown model, non-positive ``iters``, ``batch``, ``patch``, ``val_every``,
+    ``val_slices`` or ``context_stride``, an even or non-positive number of input slices, a bad ``threads``,
+    ``minutes`` or ``lr``, a network config that is not the model's (``--set``), and a network or batch
+    whose memory (weights, gradients, Adam moments, activations: counted without allocating) is past the memory
+    budget. Each a :class:`ParameterError` naming the option."""
+    from trabecula.enhance.models import MODELS, activation_bytes, check_network
+    from trabecula.limits import check_memory
 
     if cfg.model not in MODELS:
-        raise ParameterError("model", f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
-    for name in ("iters", "batch", "patch", "val_every"):
-        if getattr(cfg, name) < 1:
-            raise ParameterError(name, f"must be ≥ 1, got {getattr(cfg, name)}")
+        raise ParameterError("--model", f"unknown model {cfg.model!r}; choose one of {', '.join(MODELS)}")
+    for name in ("iters", "batch", "patch", "val_every", "val_slices"):
+        check_positive_int(getattr(cfg, name), f"--{name.replace('_', '-')}", maximum=1 << 40)
+    check_positive_int(cfg.context_stride, "--context-stride", maximum=1000)
+    check_threads(cfg.threads)
+    check_positive_number(cfg.minutes, "--minutes")
+    check_positive_number(cfg.lr, "--lr")
+    for name in ("hu_center", "hu_scale"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or (name == "hu_scale" and v == 0):
+            raise ParameterError(name, f"must be a finite number{' other than 0' if name == 'hu_scale' else ''}, got {v!r}")
+    net_bytes = check_network(cfg.model, cfg.in_channels, cfg.config, option="--set", training=True)
+    if cfg.patch > 4096:
+        raise ParameterError("--patch", f"must be at most 4096 pixels, got {cfg.patch}")
+    s = MODELS[cfg.model].scale
+    act = activation_bytes(cfg.model, cfg.in_channels, cfg.config, 1, cfg.patch, cfg.patch, training=True)
+    per_patch = 2 * act + 4 * (cfg.in_channels + s * s) * cfg.patch ** 2  # forward + backward, the pair itself
+    if net_bytes + cfg.batch * per_patch > memory_budget():
+        fits = int((memory_budget() - net_bytes) // per_patch)
+        check_memory(net_bytes + cfg.batch * per_patch, f"training {cfg.model} on {cfg.batch} patches of "
+                     f"{cfg.patch} px", "--batch", f"at most --batch {fits} fits with --patch {cfg.patch}"
+                     if fits >= 1 else "use a smaller --patch")
+
+
+def memory_budget() -> int:
+    from trabecula.limits import memory_budget_bytes
+
+    return memory_budget_bytes()
 
 
 def select_device(cfg: TrainConfig, local_rank: int) -> str:
-    """``cfg.device``, else ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; CUDA asked for but absent
-    raises :class:`ParameterError`."""
+    """``cfg.device``, else ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; anything but ``cpu``,
+    ``cuda`` or ``cuda:N``, CUDA asked for but absent, or a missing CUDA device raises :class:`ParameterError`
+    (``--device``)."""
     import torch
 
-    device = cfg.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError("device", "CUDA requested but not available")
-    return device
+    return resolve_device(cfg.device, "--device", default=f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+
+
+def model_hparams(cfg: TrainConfig) -> dict[str, Any]:
+    """The hyper-parameters the run's generator will have (:meth:`Enhancer.hparams`), without building it."""
+    from trabecula.enhance.models import model_config
+
+    return {"model": cfg.model, "in_channels": int(cfg.in_channels), "hu_center": float(cfg.hu_center),
+            "hu_scale": float(cfg.hu_scale), "config": model_config(cfg.model, cfg.config)}
+
+
+def read_resume_checkpoint(cfg: TrainConfig) -> dict[str, Any]:
+    """The run folder's ``last.pt`` for ``--resume``, read (``weights_only``) and checked against the run before
+    anything is built: a missing, truncated or malformed checkpoint is an :class:`InputError` naming it; one of
+    another model, input channels or network config a :class:`ParameterError` (``--model``, ``--2.5d`` or
+    ``--set``) saying what it holds."""
+    path = Path(cfg.out) / "last.pt"
+    if not path.is_file():
+        raise InputError(path, "no checkpoint to resume from")
+    ck = load_checkpoint(path, "checkpoint")
+    need = ("iter", "hparams", "G", "opt_g")
+    if not isinstance(ck, dict) or any(k not in ck for k in need):
+        raise InputError(path, f"is not a training checkpoint (needs {', '.join(need)})")
+    hp, want = ck["hparams"], model_hparams(cfg)
+    if not isinstance(hp, dict):
+        raise InputError(path, "its hparams must be a table")
+    if hp.get("model") != want["model"]:
+        raise ParameterError("--model", f"{path} holds a {str(hp.get('model'))[:40]} run; resume it with --model "
+                                        f"{str(hp.get('model'))[:40]} (or train {cfg.model} into another --out)")
+    if hp.get("in_channels") != want["in_channels"]:
+        raise ParameterError("--2.5d", f"{path} was trained with --2.5d {str(hp.get('in_channels'))[:20]}, "
+                                       f"not {want['in_channels']}")
+    if hp != want:
+        raise ParameterError("--set", f"{path} holds a {cfg.model} network with config {str(hp.get('config'))[:200]}; "
+                                      f"this run builds {want['config']}: pass the same --set values")
+    try:
+        int(ck["iter"]), float(ck.get("elapsed_s", 0.0)), float(ck.get("best", -math.inf))
+    except (TypeError, ValueError) as exc:
+        raise InputError(path, f"its iteration or timing is not a number ({exc})") from exc
+    return ck
 
 
 def _join_process_group(device: str, local_rank: int) -> None:
@@ -216,6 +290,7 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
     spec = MODELS[cfg.model]
     rank, world, local_rank = _rank_world()
     device = select_device(cfg, local_rank)
+    resume_ck = read_resume_checkpoint(cfg) if resume else None
     if world > 1:
         _join_process_group(device, local_rank)
     if cfg.threads:
@@ -244,8 +319,10 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
     betas = (0.5, 0.999) if gan else (0.9, 0.999)
     opt_g = torch.optim.Adam(model.net.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas) if gan else None
-    return TrainRun(cfg, device, rank, world, local_rank, out, pairs, patches, val, model, disc, opt_g, opt_d, lr,
-                    {**spec.defaults, **cfg.config}, net_g=model, net_d=disc)
+    run = TrainRun(cfg, device, rank, world, local_rank, out, pairs, patches, val, model, disc, opt_g, opt_d, lr,
+                   {**spec.defaults, **cfg.config}, net_g=model, net_d=disc)
+    run.resume_checkpoint = resume_ck
+    return run
 
 
 def init_from_weights(run: TrainRun, weights: str, log: Callable[[str], None] = print) -> None:
@@ -264,16 +341,17 @@ def init_from_weights(run: TrainRun, weights: str, log: Callable[[str], None] = 
 def resume_run(run: TrainRun) -> None:
     """Continue from the run folder's ``last.pt``: networks, optimisers, iteration, training time and best
     validation score (the patch stream continues from the iteration, being drawn from ``(seed, i)``)."""
-    import torch
-
-    if not run.checkpoint.is_file():
-        raise InputError(run.checkpoint, "no checkpoint to resume from")
-    ck = torch.load(run.checkpoint, map_location="cpu", weights_only=True)
-    run.model.net.load_state_dict(ck["G"])
-    run.opt_g.load_state_dict(ck["opt_g"])
-    if run.gan:
-        run.disc.load_state_dict(ck["D"])
-        run.opt_d.load_state_dict(ck["opt_d"])
+    ck = run.resume_checkpoint if run.resume_checkpoint is not None else read_resume_checkpoint(run.cfg)
+    run.resume_checkpoint = None
+    try:
+        run.model.net.load_state_dict(ck["G"])
+        run.opt_g.load_state_dict(ck["opt_g"])
+        if run.gan:
+            run.disc.load_state_dict(ck["D"])
+            run.opt_d.load_state_dict(ck["opt_d"])
+    except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
+        first = " ".join(str(exc).split())
+        raise InputError(run.checkpoint, f"does not fit this run's networks ({type(exc).__name__}: {first[:200]})") from exc
     run.start_iter, run.elapsed0 = int(ck["iter"]), float(ck.get("elapsed_s", 0.0))
     run.best = float(ck.get("best", -math.inf))
 

@@ -416,8 +416,38 @@ def load_scanner(spec: str | os.PathLike | Scanner) -> Scanner:
             raise ParameterError("scanner", f"unknown preset {text_spec!r}; use one of {', '.join(PRESETS)} or a .toml file")
         if not path.exists():
             raise InputError(path, "no such scanner file")
+    data = read_toml(path)
+    if text_spec in PRESETS:
+        return Scanner.from_dict(data, source=str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Scanner.from_dict(data, source=str(path))
+    except ParameterError as exc:  # the field keeps its name; the message says which file holds it
+        if str(path) in exc.message:
+            raise
+        raise ParameterError(exc.name, f"{exc.message} (in {path})") from exc
+
+
+#: Largest scanner file read (bytes); the presets are about 4 kB.
+MAX_TOML_BYTES = 1024**2
+
+
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """A scanner TOML file as a dict. Unreadable, larger than :data:`MAX_TOML_BYTES`, not UTF-8, not TOML or
+    nested too deeply for the parser: an :class:`InputError` naming the file, in one line."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_TOML_BYTES:
+            raise InputError(path, f"larger than a scanner file can be ({MAX_TOML_BYTES // 1024} kB)")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read the scanner file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (invalid byte at offset {exc.start}); save the scanner file as UTF-8") from exc
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, f"not valid TOML ({exc})") from exc
-    return Scanner.from_dict(data, source=str(path))
+        raise InputError(path, f"not valid TOML ({' '.join(str(exc).split())})") from exc
+    except RecursionError as exc:
+        raise InputError(path, "not a scanner file: its values are nested too deeply to parse") from exc

@@ -24,6 +24,8 @@ Angles are radians (``read_projections`` converts a ``theta`` in degrees).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -180,6 +182,7 @@ def reconstruct_parallel(proj: ProjectionData, center: float | str | None = "aut
     else:
         c = float(center)
     extra["center_px"] = c
+    check_pixel_size(pixel_mm)
     if pixel_mm is None and proj.pixel_size_mm:
         pixel_mm = float(proj.pixel_size_mm[1])
     img = fbp_parallel(sino, proj.angles, c, kernel, pixel=pixel_mm or 1.0)
@@ -208,8 +211,9 @@ def reconstruct_projections(proj: ProjectionData, *, kernel: str | None = None, 
     a wrong centre smears the image), ``"middle"`` takes the detector middle, a column number (or its text)
     is used as given. ``backend`` other than ``"numba"`` applies to cone-beam data only; ``pixel_mm`` is the
     parallel-beam detector pixel. Misplaced settings are ParameterErrors named after the command-line
-    options (``--center``, ``--backend``).
+    options (``--center``, ``--backend``, ``--pixel-size``).
     """
+    check_pixel_size(pixel_mm)
     if "scan_geometry" in (proj.geometry or {}):
         if center is not None or rings:
             raise ParameterError("--center", "--center and --rings apply to parallel-beam data; this file is a "
@@ -223,6 +227,15 @@ def reconstruct_projections(proj: ProjectionData, *, kernel: str | None = None, 
         raise ParameterError("--center", f"rotation centre {c:g} is outside the detector (columns 0…{ncols - 1})")
     return reconstruct_parallel(proj, center="auto" if c is None else None if c == "middle" else c, rings=rings,
                                 kernel=kernel or "shepp-logan", pixel_mm=pixel_mm)
+
+
+def check_pixel_size(pixel_mm: float | None, name: str = "--pixel-size") -> float | None:
+    """``None`` or a finite detector pixel size > 0 (mm), else :class:`ParameterError` naming ``name``."""
+    if pixel_mm is None:
+        return None
+    if isinstance(pixel_mm, bool) or not isinstance(pixel_mm, int | float) or not (math.isfinite(pixel_mm) and pixel_mm > 0):
+        raise ParameterError(name, f"the detector pixel size must be a positive number of mm, got {pixel_mm!r}")
+    return float(pixel_mm)
 
 
 def parse_center(center: float | str | None) -> float | str | None:
