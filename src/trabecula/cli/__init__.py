@@ -15,6 +15,7 @@ module                 verbs
 :mod:`.render`         ``render``, ``mpr``, ``view``
 :mod:`.report`         ``report``
 :mod:`.studies`        ``demo``, ``twin-study``
+:mod:`.readerstudy`    ``reader-study create|add-reader|serve|analyse``
 =====================  ==========================================================
 
 Shared options and parsers live in :mod:`._common`; the application and entry points in :mod:`._app`.
@@ -23,6 +24,6 @@ Heavy imports happen inside the verbs, so ``trabecula --help`` stays fast.
 
 # ruff: noqa: I001 — the verb modules register their commands on import, in the order of ``trabecula --help``
 from trabecula.cli._app import app, main, run
-from trabecula.cli import io, studies, phantom, scanner, measure, calibrate, iq, enhance, render, report  # noqa: F401
+from trabecula.cli import io, studies, phantom, scanner, measure, calibrate, iq, enhance, render, report, readerstudy  # noqa: F401
 
 __all__ = ["app", "main", "run"]

@@ -41,7 +41,7 @@ from rich.console import Console
 from trabecula.errors import TrabeculaError
 from trabecula.progress import make_progress
 
-DEMO_STAGES = ("io", "twin", "measure", "enhance", "render", "report")
+DEMO_STAGES = ("io", "twin", "measure", "enhance", "render", "readerstudy", "report")
 
 
 @dataclass
