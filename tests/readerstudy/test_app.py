@@ -79,12 +79,13 @@ def test_nothing_fetched_as_a_reader_unblinds(client):
                  c.get("/static/app.js").text, c.get("/static/app.css").text]
         order = c.get(f"/r/{rid}/state", headers=auth(tok)).json()["order"]
         orders.append(order)
-        sizes = set()
+        sizes, nbytes = set(), set()
         for iid in order:
             assert re.fullmatch(r"[0-9a-f]{16}", iid)
             png = c.get(f"/r/{rid}/images/{iid}", headers=auth(tok)).content
             im = Image.open(io.BytesIO(png))
             sizes.add((im.size, im.mode))
+            nbytes.add(len(png))
             assert not im.info and "exif" not in im.info
             chunks, pos = [], 8
             while pos < len(png):
@@ -94,6 +95,7 @@ def test_nothing_fetched_as_a_reader_unblinds(client):
             assert set(chunks) == {b"IHDR", b"IDAT", b"IEND"}  # no text, time, pHYs, gamma, EXIF
             pages.append(png.decode("latin-1"))
         assert sizes == {((64, 64), "L")}  # the two methods' different shapes and spacings don't show
+        assert len(nbytes) == 1  # stored uncompressed: a noisier method's files are not larger
         for text in pages:
             for s in secrets_:
                 assert s.lower() not in text.lower(), s

@@ -5,7 +5,8 @@ Blinding (what a reader could tell an image's source by) is removed at creation,
 * every image is one axial slice, windowed with the same level/width to 8 bits, cropped to its central
   square and resampled to the same ``size × size`` pixels;
 * it is stored as a greyscale PNG written by Pillow with the same settings every time and no ancillary
-  chunks (no text, time, physical size, gamma or EXIF): only IHDR, IDAT and IEND;
+  chunks (no text, time, physical size, gamma or EXIF): only IHDR, IDAT and IEND; uncompressed (deflate's
+  stored blocks), so every image file has the same size whatever it shows;
 * its id is random (:func:`secrets.token_hex`), and images are stored in a random order;
 * the key (method, source file, slice index) stays in the database and is never sent to a reader.
 
@@ -73,7 +74,9 @@ def render_slice(image: np.ndarray, window: tuple[float, float], size: int) -> b
     if k != size:
         im = im.resize((size, size), PILImage.Resampling.BOX if k > size else PILImage.Resampling.BILINEAR)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=6, optimize=False)
+    # stored, not deflated: the file's size depends on its dimensions only, never on its content (a noisier
+    # method's images would otherwise be larger, a hint of their source)
+    im.save(buf, format="PNG", compress_level=0, optimize=False)
     return buf.getvalue()
 
 
