@@ -11,12 +11,21 @@ Reading follows what a radiology workstation does:
 * in-plane spacing comes from ``PixelSpacing`` (row spacing → y, column spacing → x), the slice
   spacing from the slice positions (not ``SliceThickness``, which can differ);
 * a gantry tilt (slice origins not stacked along the normal), missing slices or duplicated positions
-  are errors; slightly irregular slice spacing (over 1 %) is a warning and the median spacing is used.
+  are errors; the slice spacing is the mean step (the series' true length). A series whose steps spread by more
+  than :data:`RESAMPLE_SPREAD` (2 %) of the median step, or whose slices lie more than a tenth of a slice off a
+  uniform grid, is resampled — linear interpolation along z from the true slice positions onto a uniform grid
+  spanning them, at the median step adjusted to fit — with a warning naming the spread (``z_resampled`` in the
+  provenance);
+* every header value is parsed inside the reader's error boundary: a corrupt file is an
+  :class:`~trabecula.errors.InputError` naming it, never an internal error; the series' size is checked against
+  the memory budget before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import io
+import math
 import os
 import warnings
 from collections import defaultdict
@@ -26,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from trabecula.errors import InputError, TrabeculaError
+from trabecula.io._guard import check_claim, third_party, value_dtype
 from trabecula.io.orient import to_zyx
 from trabecula.volume import Provenance, Volume
 
@@ -63,29 +73,107 @@ def _dicom_files(path: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple
 def list_series(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[tuple[str, str, int]]:
     """``(SeriesInstanceUID, SeriesDescription, number of files)`` for each series in a folder."""
     _, headers = _read_headers(path)
-    return [(uid, str(hs[0][1].get("SeriesDescription", "")), len(hs)) for uid, hs in headers.items()]
+    return [(uid, hs[0][1]["description"], len(hs)) for uid, hs in headers.items()]
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        return str(value)
+    return "\\".join(str(v) for v in value)  # multi-valued DICOM strings, as DICOM writes them
+
+
+def _numbers(ds, tag: str, n: int | None = None) -> list[float] | None:
+    """The numeric values of ``tag`` (None if absent); pydicom parses them lazily, so this may raise anything."""
+    if tag not in ds:
+        return None
+    value = ds[tag].value
+    if value is None or value == "":
+        return None
+    values = list(value) if isinstance(value, list | tuple) or type(value).__name__ == "MultiValue" else [value]
+    out = [float(v) for v in values]
+    if n is not None and len(out) != n:
+        raise ValueError(f"{tag} has {len(out)} values, expected {n}")
+    return out
+
+
+def _header(ds) -> dict:
+    """Every header value the reader uses, as plain Python values (call inside :func:`third_party`: a mangled
+    decimal string, a wrong value length or an unknown VR surfaces only here, when pydicom parses the element)."""
+    def one(tag, default=None):
+        v = _numbers(ds, tag)
+        return default if not v else v[0]
+
+    return {
+        "has_pixels": "PixelData" in ds,
+        "uid": str(ds.get("SeriesInstanceUID", "unknown")),
+        "description": str(ds.get("SeriesDescription", "")),
+        "ipp": _numbers(ds, "ImagePositionPatient", 3),
+        "iop": _numbers(ds, "ImageOrientationPatient", 6),
+        "pixel_spacing": _numbers(ds, "PixelSpacing", 2),
+        "rows": int(one("Rows", 0)),
+        "columns": int(one("Columns", 0)),
+        "slope": one("RescaleSlope"),
+        "intercept": one("RescaleIntercept"),
+        "has_intercept": "RescaleIntercept" in ds,
+        "tilt": one("GantryDetectorTilt", 0.0),
+        "spacing_between": one("SpacingBetweenSlices"),
+        "thickness": one("SliceThickness"),
+        "modality": str(ds.get("Modality", "")),
+        "manufacturer": str(ds.get("Manufacturer", "")),
+        "model": str(ds.get("ManufacturerModelName", "")),
+        "kernel": _text(ds.get("ConvolutionKernel")),
+        "kvp": str(ds.get("KVP", "")),
+    }
+
+
+class _BoundedReader(io.BufferedReader):
+    """A file whose ``read(n)`` never asks for more than the bytes left: a corrupt DICOM length field (4 GB
+    claimed by a 1 kB file) makes pydicom read to the end instead of allocating what the field claims."""
+
+    def __init__(self, path: Path):
+        super().__init__(io.FileIO(path, "r"))
+        self._size = os.path.getsize(path)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is not None and n > 0:
+            n = min(n, max(0, self._size - self.tell()))
+            if n == 0:
+                return b""
+        return super().read(n)
+
+
+def _dcmread(f: Path, **kwargs):
+    """``pydicom.dcmread`` through a :class:`_BoundedReader` (call inside :func:`third_party`)."""
+    import pydicom
+
+    with _BoundedReader(f) as fh:
+        return pydicom.dcmread(fh, **kwargs)
 
 
 def _read_headers(path):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
 
     where, files = _dicom_files(path)
     by_series: dict[str, list] = defaultdict(list)
     bad = []
     for f in files:
         try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            with third_party(f, "not a DICOM file"):
+                ds = _dcmread(f, stop_before_pixels=True)
+        except InputError as exc:
             bad.append((f, exc))
             continue
-        if "PixelData" not in ds and "ImagePositionPatient" not in ds:
+        with third_party(f, "unreadable DICOM header"):
+            h = _header(ds)
+        if not h["has_pixels"] and h["ipp"] is None:
             bad.append((f, "no image data"))
             continue
-        by_series[str(ds.get("SeriesInstanceUID", "unknown"))].append((f, ds))
+        by_series[h["uid"]].append((f, h))
     if not by_series:
         if len(files) == 1:
-            raise InputError(files[0], "not a DICOM image file (no DICOM header could be read)")
+            why = bad[0][1].message if bad and isinstance(bad[0][1], InputError) else "no image data"
+            raise InputError(files[0], f"not a DICOM image file ({why})")
         raise InputError(where, f"no DICOM image files among its {len(files)} files")
     if bad:
         names = ", ".join(f.name for f, _ in bad[:3])
@@ -93,15 +181,48 @@ def _read_headers(path):
     return where, dict(by_series)
 
 
+#: Slice spacing spread ((largest − smallest step) / median step) above which a series is resampled onto a uniform
+#: grid from its true slice positions; also resampled when any slice lies more than :data:`RESAMPLE_SHIFT` of a
+#: slice from where a uniform grid would put it (slow drifts).
+RESAMPLE_SPREAD = 0.02
+RESAMPLE_SHIFT = 0.1
+
+
+def _rescale(f: Path, h: dict) -> tuple[float, float]:
+    slope = 1.0 if h["slope"] is None else h["slope"]
+    intercept = 0.0 if h["intercept"] is None else h["intercept"]
+    if not (math.isfinite(slope) and math.isfinite(intercept)):
+        raise InputError(f, f"RescaleSlope {slope} / RescaleIntercept {intercept} are not finite numbers")
+    if slope == 0:
+        raise InputError(f, "RescaleSlope is 0 (every voxel would have the same value)")
+    return slope, intercept
+
+
+def _resample_z(stack: np.ndarray, dist: np.ndarray, median: float) -> tuple[np.ndarray, float]:
+    """Linear interpolation along axis 0 from slices at ``dist`` (sorted, mm) onto a uniform grid from the first to
+    the last position, its step the median step adjusted to span them exactly."""
+    span = float(dist[-1] - dist[0])
+    n = max(2, int(round(span / median)) + 1)
+    dz = span / (n - 1)
+    targets = dist[0] + dz * np.arange(n)
+    lo = np.clip(np.searchsorted(dist, targets, side="right") - 1, 0, len(dist) - 2)
+    w = np.clip((targets - dist[lo]) / (dist[lo + 1] - dist[lo]), 0.0, 1.0)
+    out = np.empty((n, *stack.shape[1:]), dtype=np.float64)
+    for k in range(n):
+        out[k] = (1.0 - w[k]) * stack[lo[k]] + w[k] * stack[lo[k] + 1]
+    return out, dz
+
+
 def read_dicom(
     path: str | os.PathLike | Sequence[str | os.PathLike],
     series: str | None = None,
 ) -> Volume:
     """Read a DICOM series (folder or list of files) as an HU :class:`Volume` in (z, y, x) order."""
+
     where, by_series = _read_headers(path)
     if series is None:
         if len(by_series) > 1:
-            listing = [(uid, str(hs[0][1].get("SeriesDescription", "")), len(hs)) for uid, hs in by_series.items()]
+            listing = [(uid, hs[0][1]["description"], len(hs)) for uid, hs in by_series.items()]
             raise MultipleSeriesError(where, listing)
         uid = next(iter(by_series))
     else:
@@ -111,23 +232,32 @@ def read_dicom(
     items = by_series[uid]
     first = items[0][1]
 
-    for f, ds in items:
-        for tag in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
-            if tag not in ds:
+    for f, h in items:
+        for tag, key in (("ImagePositionPatient", "ipp"), ("ImageOrientationPatient", "iop"), ("PixelSpacing", "pixel_spacing")):
+            if h[key] is None:
                 raise InputError(f, f"DICOM slice lacks {tag}; cannot place it in space")
-    iop = np.array([float(v) for v in first.ImageOrientationPatient])
-    for f, ds in items:
-        if not np.allclose([float(v) for v in ds.ImageOrientationPatient], iop, atol=1e-4):
+            if not all(math.isfinite(v) for v in h[key]):
+                raise InputError(f, f"{tag} holds values that are not finite numbers: {h[key]}")
+        if not all(v > 0 for v in h["pixel_spacing"]):
+            raise InputError(f, f"PixelSpacing must be positive, got {h['pixel_spacing']}")
+        if h["rows"] <= 0 or h["columns"] <= 0:
+            raise InputError(f, f"slice size {h['rows']} × {h['columns']} (Rows × Columns) holds no pixels")
+    iop = np.array(first["iop"])
+    for f, h in items:
+        if not np.allclose(h["iop"], iop, atol=1e-4):
             raise InputError(f, "slices of the series have different orientations (a localizer mixed in?)")
     row_dir, col_dir = iop[:3], iop[3:]  # direction of increasing column index, of increasing row index
     normal = np.cross(row_dir, col_dir)
-    positions = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
+    if not (0.5 < np.linalg.norm(row_dir) < 2 and 0.5 < np.linalg.norm(col_dir) < 2 and np.linalg.norm(normal) > 0.5):
+        raise InputError(items[0][0], f"ImageOrientationPatient {iop.tolist()} is not two perpendicular unit vectors")
+    positions = np.array([h["ipp"] for _, h in items])
     dist = positions @ normal
     order = np.argsort(dist, kind="stable")
     items = [items[i] for i in order]
     positions = positions[order]
     dist = dist[order]
 
+    resample = None
     if len(items) > 1:
         steps = np.diff(dist)
         if np.any(steps < 1e-4):
@@ -136,7 +266,7 @@ def read_dicom(
         # gantry tilt: the slice origins must stack along the normal
         lateral = (positions - positions[0]) - np.outer(dist - dist[0], normal)
         tilt_mm = float(np.max(np.linalg.norm(lateral, axis=1)))
-        tilt_tag = float(first.get("GantryDetectorTilt", 0) or 0)
+        tilt_tag = float(first["tilt"] if first["tilt"] is not None and math.isfinite(first["tilt"]) else 0.0)
         if tilt_mm > 1e-2 * max(1.0, abs(dist[-1] - dist[0])) or abs(tilt_tag) > 1e-3:
             angle = np.degrees(np.arctan2(np.linalg.norm(lateral[-1]), dist[-1] - dist[0]))
             raise InputError(
@@ -154,68 +284,80 @@ def read_dicom(
                 f"missing slice(s): a gap of {steps[g]:.3f} mm (≈{missing} slice(s) of {median:.3f} mm) "
                 f"after position {dist[g]:.3f} mm",
             )
-        spread = (steps.max() - steps.min()) / median
-        if spread > 0.01:
-            warnings.warn(
-                f"{where}: irregular slice spacing ({steps.min():.4f}–{steps.max():.4f} mm); using the median {median:.4f} mm",
-                stacklevel=2,
-            )
-        dz = median
+        dz = float(dist[-1] - dist[0]) / (len(dist) - 1)  # the mean step: the series' true length
+        spread = float((steps.max() - steps.min()) / median)
+        shift = float(np.max(np.abs(dist - (dist[0] + dz * np.arange(len(dist)))))) / dz
+        if spread > RESAMPLE_SPREAD or shift > RESAMPLE_SHIFT:
+            resample = (median, spread, shift)
     else:
-        dz = float(first.get("SpacingBetweenSlices", first.get("SliceThickness", 1.0)) or 1.0)
+        dz = first["spacing_between"] or first["thickness"] or 1.0
+        if not (math.isfinite(dz) and dz > 0):
+            raise InputError(items[0][0], f"slice thickness {dz} is not a positive number")
 
-    import pydicom
-
+    rows, cols = first["rows"], first["columns"]
+    check_claim(where, (len(items), rows, cols), 8, "reading the DICOM series")
     slices = []
-    rows, cols = int(first.Rows), int(first.Columns)
-    for f, _ in items:
-        try:
-            ds = pydicom.dcmread(f)
-            arr = ds.pixel_array
-        except Exception as exc:  # pydicom raises many types for broken pixel data
-            raise InputError(f, f"cannot decode pixel data ({exc})") from exc
+    for f, h in items:
+        with third_party(f, "cannot decode pixel data"):
+            arr = _dcmread(f).pixel_array
         if arr.shape != (rows, cols):
             raise InputError(f, f"slice is {arr.shape}, the series is {(rows, cols)}")
-        slope = float(ds.get("RescaleSlope", 1) or 1)
-        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+        value_dtype(arr.dtype, f, "pixel values")
+        slope, intercept = _rescale(f, h)
         slices.append((arr, slope, intercept))
-    integral = all(float(s).is_integer() and float(i).is_integer() for _, s, i in slices)
+    integral = all(float(s).is_integer() and float(i).is_integer() and arr.dtype.kind in "iub" for arr, s, i in slices)
     out_dtype = np.int16 if integral else np.float32
-    stack = np.empty((len(slices), rows, cols), dtype=np.float64 if not integral else np.int32)
+    stack = np.empty((len(slices), rows, cols), dtype=np.float64 if not integral else np.int64)
     for k, (arr, slope, intercept) in enumerate(slices):
-        stack[k] = arr.astype(np.float64) * slope + intercept if not integral else arr.astype(np.int32) * int(slope) + int(intercept)
-    if integral and (stack.min() < -32768 or stack.max() > 32767):
-        out_dtype = np.int32
+        stack[k] = arr.astype(np.float64) * slope + intercept if not integral else arr.astype(np.int64) * int(slope) + int(intercept)
+    del slices
+    if not integral and not np.all(np.isfinite(stack)):
+        raise InputError(where, "rescaled values (RescaleSlope × pixel + RescaleIntercept) overflow to infinity")
+    extra_resample = {}
+    if resample is not None:
+        median, spread, shift = resample
+        stack, dz = _resample_z(stack.astype(np.float64), dist, median)
+        if integral:
+            stack = np.rint(stack)
+        steps = np.diff(dist)
+        warnings.warn(
+            f"{where}: irregular slice spacing ({steps.min():.4f}–{steps.max():.4f} mm, spread {spread:.1%} of the "
+            f"median {median:.4f} mm); resampled by linear interpolation from the {len(dist)} true slice positions "
+            f"onto {stack.shape[0]} slices at {dz:.4f} mm",
+            stacklevel=2,
+        )
+        extra_resample = {"z_resampled": {"from_slices": len(dist), "step_min_mm": float(steps.min()),
+                                          "step_max_mm": float(steps.max()), "spread": spread, "dz_mm": dz}}
+    if integral:
+        lo, hi = stack.min(), stack.max()
+        if lo < np.iinfo(np.int32).min or hi > np.iinfo(np.int32).max:
+            out_dtype = np.float64
+        elif lo < -32768 or hi > 32767:
+            out_dtype = np.int32
     stack = stack.astype(out_dtype)
 
-    ps = [float(v) for v in first.PixelSpacing]  # (row spacing, column spacing) = (dy, dx)
+    ps = first["pixel_spacing"]  # (row spacing, column spacing) = (dy, dx)
     # array axes: 0 = slice (along normal), 1 = row (along col_dir), 2 = column (along row_dir)
     arr, spacing, origin, oblique = to_zyx(
         stack, (dz, ps[0], ps[1]), positions[0], np.vstack([normal, col_dir, row_dir]), source=where
     )
-    def _text(value) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
-            return str(value)
-        return "\\".join(str(v) for v in value)  # multi-valued DICOM strings, as DICOM writes them
-
-    modality = str(first.get("Modality", ""))
-    units = "HU" if modality == "CT" or "RescaleIntercept" in first else "grey"
+    modality = first["modality"]
+    units = "HU" if modality == "CT" or first["has_intercept"] else "grey"
     extra = {
         "format": "dicom",
         "series_uid": uid,
-        "series_description": str(first.get("SeriesDescription", "")),
+        "series_description": first["description"],
         "modality": modality,
-        "manufacturer": str(first.get("Manufacturer", "")),
-        "kernel": _text(first.get("ConvolutionKernel")),
-        "kvp": str(first.get("KVP", "")),
-        "slice_thickness_mm": float(first.get("SliceThickness", 0) or 0),
+        "manufacturer": first["manufacturer"],
+        "kernel": first["kernel"],
+        "kvp": first["kvp"],
+        "slice_thickness_mm": float(first["thickness"] or 0) if math.isfinite(first["thickness"] or 0) else 0.0,
         "n_files": len(items),
+        **extra_resample,
     }
     if oblique:
         extra["direction"] = oblique
-    scanner = " ".join(x for x in (extra["manufacturer"], str(first.get("ManufacturerModelName", ""))) if x) or None
+    scanner = " ".join(x for x in (extra["manufacturer"], first["model"]) if x) or None
     prov = Provenance(source=where, scanner=scanner, steps=["read dicom"], extra=extra)
     return Volume(arr, spacing, origin, units, prov)
 

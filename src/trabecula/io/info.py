@@ -13,6 +13,14 @@ from trabecula.volume import Volume
 DEFAULT_BONE_THRESHOLD_HU = 200.0
 
 
+def _hist_range(lo: float, hi: float) -> tuple[float, float]:
+    """A histogram range with room for finite bins: a constant volume (or one whose range is below float64's
+    resolution at its magnitude, e.g. uint64 values near 2**63) gets a window around its value."""
+    if hi > lo and (hi - lo) > 64 * np.spacing(max(abs(lo), abs(hi))):
+        return lo, hi
+    return lo, lo + max(1.0, 1e-6 * abs(lo))
+
+
 def summarize(vol: Volume, bone_threshold: float | None = None, bins: int = 16) -> dict[str, Any]:
     """Numbers that describe a volume; computed chunk by chunk for lazy volumes.
 
@@ -28,16 +36,16 @@ def summarize(vol: Volume, bone_threshold: float | None = None, bins: int = 16) 
         d = data.astype(np.float64)
         lo, hi, mean, sd = dask.compute(d.min(), d.max(), d.mean(), d.std())
         lo, hi = float(lo), float(hi)
-        counts, edges = da.histogram(d, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+        counts, edges = da.histogram(d, bins=bins, range=_hist_range(lo, hi))
         counts = counts.compute()
     else:
         d = np.asarray(data)
         lo, hi = float(d.min()), float(d.max())
         mean, sd = float(d.mean(dtype=np.float64)), float(d.std(dtype=np.float64))
-        counts, edges = np.histogram(d, bins=bins, range=(lo, hi if hi > lo else lo + 1))
+        counts, edges = np.histogram(d, bins=bins, range=_hist_range(lo, hi))
     qs = (1, 5, 25, 50, 75, 95, 99)
     if vol.is_lazy:  # from a fine histogram, computed chunk by chunk
-        fine, fedges = da.histogram(d, bins=4096, range=(lo, hi if hi > lo else lo + 1))
+        fine, fedges = da.histogram(d, bins=4096, range=_hist_range(lo, hi))
         cdf = np.cumsum(fine.compute()) / max(1, vol.data.size)
         pct = {f"p{q}": float(fedges[min(int(np.searchsorted(cdf, q / 100.0)), len(fedges) - 2) + 1]) for q in qs}
     else:  # exact (on a regular subsample of at most 8 M voxels)
