@@ -12,6 +12,7 @@ module                 verbs
 :mod:`.calibrate`      ``calibrate``
 :mod:`.iq`             ``iq mtf|nps|noise|cnr``
 :mod:`.enhance`        ``pairs``, ``train``, ``enhance``, ``evaluate``
+:mod:`.register`       ``register``, ``pair-slices``
 :mod:`.render`         ``render``, ``mpr``, ``view``
 :mod:`.report`         ``report``
 :mod:`.studies`        ``demo``, ``twin-study``
@@ -24,6 +25,6 @@ Heavy imports happen inside the verbs, so ``trabecula --help`` stays fast.
 
 # ruff: noqa: I001 — the verb modules register their commands on import, in the order of ``trabecula --help``
 from trabecula.cli._app import app, main, run
-from trabecula.cli import io, studies, phantom, scanner, measure, calibrate, iq, enhance, render, report, readerstudy  # noqa: F401
+from trabecula.cli import io, studies, phantom, scanner, measure, calibrate, iq, enhance, register, render, report, readerstudy  # noqa: F401
 
 __all__ = ["app", "main", "run"]
