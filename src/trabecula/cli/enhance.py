@@ -29,6 +29,7 @@ def pairs(
     input_dir: Annotated[Path | None, typer.Option("--input", help="Your own registered pairs: folder of clinical volumes (HU).")] = None,
     target_dir: Annotated[Path | None, typer.Option("--target", help="Your own pairs: folder of reference volumes, same file names.")] = None,
     low_dir: Annotated[Path | None, typer.Option("--low-dose", help="Your own pairs: folder of low-dose clinical volumes (for dlr).")] = None,
+    from_scans: Annotated[tuple[Path, Path] | None, typer.Option("--from-scans", help="Your own UNREGISTERED scans: CLINICAL_DIR MICRO_DIR (same file names); each micro-CT is registered to its clinical scan in 3-D (mutual information, rigid then affine; refused below the metric threshold), QC page in OUT/qc/index.html.")] = None,
     size: Annotated[int, typer.Option(help="Synthetic, look-alike and shrew specimen size in 0.05 mm voxels (multiple of 4).")] = 240,
     seed: Annotated[int, typer.Option(help="Random seed (specimens, protocols, noise, split).")] = 0,
     workers: Annotated[int, typer.Option(help="Scan specimens in this many parallel processes (same result).")] = 1,
@@ -40,6 +41,18 @@ def pairs(
     """Make paired training data with the scanner twin: real and generated specimens, each scanned under a clinical protocol (noisy, noise-free, finer detector) and by micro-CT; or your own registered pairs; or a cross-validation fold of a pairs folder."""
     from trabecula.enhance.data import cross_validation_fold, make_pairs, pair_counts
 
+    if from_scans is not None:
+        from trabecula.enhance.from_scans import pairs_from_scans
+        from trabecula.progress import make_progress
+
+        with make_progress() as prog:
+            task = prog.add_task("pairs from scans", total=None)
+            path = pairs_from_scans(from_scans[0], from_scans[1], out_dir, split=split, seed=seed, force=force,
+                                    progress=lambda desc: prog.update(task, description=desc))
+        c = pair_counts(path)
+        out.print(f"wrote {path}: {c['specimens']} registered specimens ("
+                  + ", ".join(f"{k} {v}" for k, v in c["splits"].items() if v) + f"); QC: {path.parent / 'qc' / 'index.html'}")
+        return
     if cv_of is not None:
         path = cross_validation_fold(cv_of, out_dir, fold, folds, seed=seed, force=force)
         c = pair_counts(path)
