@@ -213,15 +213,28 @@ def clinical_slice_thickness(clinical: Volume) -> float:
     return float(t) if t else 2.0 * float(clinical.spacing[0])
 
 
+def regularise_to_ratio(rows: np.ndarray, path: np.ndarray, ratio: float) -> np.ndarray:
+    """The DTW path held to the slice-interval ratio the two headers give: ``round(c + ratio · row)``, the
+    offset ``c`` the median of ``path − ratio · row`` (robust to the path's outliers). A DTW path advances by
+    whole slices, so with a ratio such as 1.92 its rounding drifts by up to a slice and more between
+    corrections; the headers know the ratio exactly, the matches give the offset."""
+    rows = np.asarray(rows, float)
+    c = float(np.median(np.asarray(path, float) - ratio * rows))
+    return np.rint(c + ratio * rows).astype(int)
+
+
 def pair_slices(clinical: Volume, micro: Volume, *, method: str = "sift", min_matches: int = 8, lam: float = 1.0,
-                min_pairs: int = 4, blur_mm: float | None = None, slice_thickness_mm: float | None = None) -> SlicePairing:
+                min_pairs: int = 4, blur_mm: float | None = None, slice_thickness_mm: float | None = None,
+                regularise: bool = True) -> SlicePairing:
     """Pair each clinical axial slice with a micro-CT slice (SIFT + DTW, or the ``ncc`` baseline) and align
     it in-plane; returns a :class:`SlicePairing`.
 
     ``blur_mm``: the Gaussian σ that brings the micro-CT to about the clinical resolution (default the
     clinical pixel); the micro-CT is also smoothed along z to the clinical ``slice_thickness_mm`` (a Gaussian
     of that FWHM; default :func:`clinical_slice_thickness`) before matching. With ``method="sift"`` fewer than ``min_pairs`` clinical slices having ``min_matches``
-    inliers raises :class:`InputError` (not the same specimen, or no overlap) — never a silent pairing."""
+    inliers raises :class:`InputError` (not the same specimen, or no overlap) — never a silent pairing.
+    ``regularise`` (default) holds the DTW path to the headers' slice-interval ratio
+    (:func:`regularise_to_ratio`); the in-plane transforms are those found at the regularised partners."""
     if method not in ("sift", "ncc"):
         raise ParameterError("--method", f"use sift or ncc, got {method!r}")
     _check(clinical, micro)
@@ -242,6 +255,8 @@ def pair_slices(clinical: Volume, micro: Volume, *, method: str = "sift", min_ma
             raise InputError("micro", f"only {len(rows)} clinical slices have {min_matches} RANSAC-verified SIFT matches "
                                       f"on any micro-CT slice (at least {min_pairs} needed): not the same specimen, or no overlap")
         path = dtw_path(S, rows, ratio, lam)
+        if regularise:
+            path = np.clip(regularise_to_ratio(np.asarray(rows), path, ratio), 0, S.shape[1] - 1)
         tr = np.stack([mats.get((i, j), np.full((2, 3), np.nan)) for i, j in zip(rows, path, strict=True)])
         inl = np.array([S[i, j] for i, j in zip(rows, path, strict=True)])
         tr[inl < min_matches] = np.nan
@@ -254,6 +269,8 @@ def pair_slices(clinical: Volume, micro: Volume, *, method: str = "sift", min_ma
         S = ncc_similarity(c, m)
         rows = list(range(S.shape[0]))
         path = dtw_path(S, rows, ratio, lam)
+        if regularise:
+            path = np.clip(regularise_to_ratio(np.asarray(rows), path, ratio), 0, S.shape[1] - 1)
         cy, cx = (np.asarray(m.shape[1:]) - np.asarray(c.shape[1:])) / 2
         smooth = np.repeat(np.array([[[1.0, 0, cx], [0, 1.0, cy]]]), len(rows), axis=0)
         inl = np.zeros(len(rows))
