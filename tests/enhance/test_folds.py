@@ -18,7 +18,8 @@ def _fake_pairs(root, n_regions=10):
     recs.append({"id": "synth-000", "source": "synthetic", "shard": "synth-000.npz", "split": "test"})
     root.mkdir()
     (root / "manifest.json").write_text(json.dumps({"format": "trabecula-pairs/1", "split_mode": "by-specimen",
-                                                    "input_spacing": [0.1, 0.2, 0.2], "specimens": recs}))
+                                                    "input_spacing": [0.1, 0.2, 0.2], "target_spacing": [0.1, 0.1, 0.1],
+                                                    "specimens": recs}))
     return root
 
 
