@@ -29,6 +29,10 @@ NEIGH26 = np.array(
     dtype=np.int64,
 )
 HALF13 = np.array([o for o in NEIGH26.tolist() if tuple(o) > (0, 0, 0)], dtype=np.int64)
+# the 26 neighbours, faces first, then edges, then corners: the ridge test stops at the first neighbour whose ball
+# contains the voxel's, most often a face neighbour (the order does not change which voxels are on the ridge)
+NEIGH26_NEAR = np.array(sorted(NEIGH26.tolist(), key=lambda o: (o[0] ** 2 + o[1] ** 2 + o[2] ** 2, o)),
+                        dtype=np.int64)
 
 
 def in_plane_vectors(m: tuple[int, int, int]) -> np.ndarray:
@@ -63,48 +67,28 @@ def containment_table(rel: np.ndarray, r_units: float) -> tuple[np.ndarray, np.n
     """Lattice offsets within radius ``r_units`` sorted by squared norm, and per neighbour class the running
     maximum of ``|g - n|²`` — the squared radius a neighbour at offset class ``n`` needs for its grid ball to
     contain the grid ball of radius² ``norm`` (BoneJ's Distance_Ridge template, Dougherty 2007, generalised
-    to anisotropic voxels)."""
-    return _containment_table(rel.astype(np.float64), float(r_units))
+    to anisotropic voxels).
 
-
-@njit(cache=True)
-def _containment_table(rel, r):
-    rz, ry, rx = rel[0], rel[1], rel[2]
-    nz = int(r / rz) + 1
-    ny = int(r / ry) + 1
-    nx = int(r / rx) + 1
-    r2 = r * r
-    count = 0
-    for a in range(-nz, nz + 1):
-        for b in range(-ny, ny + 1):
-            for c in range(-nx, nx + 1):
-                if (a * rz) ** 2 + (b * ry) ** 2 + (c * rx) ** 2 <= r2 + EPS:
-                    count += 1
-    norms = np.empty(count)
-    vals = np.empty((7, count))
-    k = 0
-    for a in range(-nz, nz + 1):
-        for b in range(-ny, ny + 1):
-            for c in range(-nx, nx + 1):
-                n2 = (a * rz) ** 2 + (b * ry) ** 2 + (c * rx) ** 2
-                if n2 <= r2 + EPS:
-                    norms[k] = n2
-                    for cls in range(7):
-                        iz = (cls + 1) >> 2 & 1
-                        iy = (cls + 1) >> 1 & 1
-                        ix = (cls + 1) & 1
-                        vals[cls, k] = ((a - iz) * rz) ** 2 + ((b - iy) * ry) ** 2 + ((c - ix) * rx) ** 2
-                    k += 1
-    order = np.argsort(norms)
-    norms = norms[order]
-    out = np.empty((7, count))
+    Plain NumPy (a few hundred thousand offsets at most): no JIT compilation on a fresh install. Among offsets
+    of equal norm the order differs from run to run of a sort, but the table is only read at the last (closed)
+    or before the first (open) offset of a norm, where the running maximum covers all of them."""
+    rz, ry, rx = (float(v) for v in np.asarray(rel, np.float64))
+    r = float(r_units)
+    a = np.arange(-(int(r / rz) + 1), int(r / rz) + 2, dtype=np.float64)[:, None, None]
+    b = np.arange(-(int(r / ry) + 1), int(r / ry) + 2, dtype=np.float64)[None, :, None]
+    c = np.arange(-(int(r / rx) + 1), int(r / rx) + 2, dtype=np.float64)[None, None, :]
+    n2 = (a * rz) ** 2 + (b * ry) ** 2 + (c * rx) ** 2
+    keep = n2 <= r * r + EPS
+    za, yb, xc = (np.broadcast_to(v, n2.shape)[keep] for v in (a, b, c))
+    norms = n2[keep]
+    order = np.argsort(norms, kind="stable")
+    norms = np.ascontiguousarray(norms[order])
+    za, yb, xc = za[order], yb[order], xc[order]
+    out = np.empty((7, len(norms)))
     for cls in range(7):
-        m = 0.0
-        for i in range(count):
-            v = vals[cls, order[i]]
-            if v > m:
-                m = v
-            out[cls, i] = m
+        iz, iy, ix = (cls + 1) >> 2 & 1, (cls + 1) >> 1 & 1, (cls + 1) & 1
+        v = ((za - iz) * rz) ** 2 + ((yb - iy) * ry) ** 2 + ((xc - ix) * rx) ** 2
+        out[cls] = np.maximum.accumulate(np.maximum(v, 0.0))
     return norms, out
 
 
@@ -263,8 +247,34 @@ def widen_membership(d2, vals, margin, integer):
                     d2[z, y, x] = w
 
 
+@njit(cache=True)
+def _last_index(norms, d2c, closed):
+    """Index of the last table norm ``<= d2c`` (closed) or ``< d2c`` (open), within EPS; -1 when none: the
+    same as ``searchsorted(norms, d2c + EPS, "right") - 1`` and ``searchsorted(norms, d2c - EPS, "left") - 1``
+    (a plain bisection: NumPy's ``searchsorted`` costs seconds of JIT compilation)."""
+    lo = 0
+    hi = norms.shape[0]
+    if closed:
+        t = d2c + EPS
+        while lo < hi:  # first index with norms > t
+            mid = (lo + hi) >> 1
+            if norms[mid] <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+    else:
+        t = d2c - EPS
+        while lo < hi:  # first index with norms >= t
+            mid = (lo + hi) >> 1
+            if norms[mid] < t:
+                lo = mid + 1
+            else:
+                hi = mid
+    return lo - 1
+
+
 @njit(parallel=True, cache=True)
-def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
+def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals, counts):
     """Mark the distance ridge: foreground voxels whose ball is not contained in a 26-neighbour's ball.
 
     A voxel ``c`` is *not* on the ridge when some neighbour ``q`` has a grid ball containing the grid ball of
@@ -276,6 +286,7 @@ def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
     Ridge voxels are marked in place by a negative sign — in ``vals`` when ``use_vals``, else in ``d2`` —
     (both are positive on the foreground); neighbours are read through ``abs``, so the marking is race-free.
     ``tdir`` (when it has more than one column) is the template indexed by integer squared radius.
+    ``counts[z]`` receives the number of ridge voxels (negative marks) of slice ``z``.
     """
     nz, ny, nx = d2.shape
     direct = tdir.shape[1] > 1
@@ -283,8 +294,9 @@ def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
     fv = vals.ravel()
     loff = np.empty(26, np.int64)
     for k in range(26):
-        loff[k] = (NEIGH26[k, 0] * ny + NEIGH26[k, 1]) * nx + NEIGH26[k, 2]
+        loff[k] = (NEIGH26_NEAR[k, 0] * ny + NEIGH26_NEAR[k, 1]) * nx + NEIGH26_NEAR[k, 2]
     for z in prange(nz):
+        nridge = 0
         for y in range(ny):
             for x in range(nx):
                 base = (z * ny + y) * nx + x
@@ -298,9 +310,9 @@ def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
                 vc = abs(fv[base]) if use_vals else 0.0
                 ridge = True
                 for k in range(26):
-                    oz = NEIGH26[k, 0]
-                    oy = NEIGH26[k, 1]
-                    ox = NEIGH26[k, 2]
+                    oz = NEIGH26_NEAR[k, 0]
+                    oy = NEIGH26_NEAR[k, 1]
+                    ox = NEIGH26_NEAR[k, 2]
                     if interior:
                         qi = base + loff[k]
                     else:
@@ -319,10 +331,7 @@ def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
                             need = tdir[cls, int(d2c + 0.5)]
                         else:
                             if kidx == -2:
-                                if closed:
-                                    kidx = np.searchsorted(norms, d2c + EPS, side="right") - 1
-                                else:
-                                    kidx = np.searchsorted(norms, d2c - EPS, side="left") - 1
+                                kidx = _last_index(norms, d2c, closed)
                             need = tmax[cls, kidx] if kidx >= 0 else -1.0
                         contained = (d2q >= need - EPS) if closed else (d2q > need + EPS)
                     else:
@@ -336,57 +345,41 @@ def ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, use_vals):
                 if ridge:
                     if use_vals:
                         fv[base] = -vc
+                        if vc > 0.0:  # a zero value stays unmarked (-0.0 is not negative)
+                            nridge += 1
                     else:
                         f2[base] = -d2c
-
-
-@njit(parallel=True, cache=True)
-def count_per_slice(marks):
-    """Number of ridge voxels (negative marks) per z-slice."""
-    nz = marks.shape[0]
-    out = np.zeros(nz, np.int64)
-    for z in prange(nz):
-        c = 0
-        for y in range(marks.shape[1]):
-            for x in range(marks.shape[2]):
-                if marks[z, y, x] < 0.0:
-                    c += 1
-        out[z] = c
-    return out
+                        nridge += 1
+        counts[z] = nridge
 
 
 @njit(parallel=True, cache=True)
 def gather_ridge(d2, vals, use_vals, offsets, zc, yc, xc, m2, val):
-    """Fill the ridge arrays (raster order): centre, membership radius² (units²) and value (radius, units)."""
+    """Fill the ridge arrays (raster order): centre, membership radius² (units²) and value (radius, units);
+    then ``d2`` (no longer needed) is overwritten, read as int32, with the ridge-list index at each ridge
+    voxel and -1 elsewhere (for :func:`choose_parents`): one pass, no extra memory."""
     nz, ny, nx = d2.shape
+    ib = d2.view(np.int32)  # the same memory: every read of a voxel precedes the write of its index
     for z in prange(nz):
         i = offsets[z]
         for y in range(ny):
             for x in range(nx):
+                a = d2[z, y, x]
                 if use_vals:
                     mark = vals[z, y, x] < 0.0
                 else:
-                    mark = d2[z, y, x] < 0.0
+                    mark = a < 0.0
                 if mark:
                     zc[i] = z
                     yc[i] = y
                     xc[i] = x
-                    a = abs(d2[z, y, x])
+                    a = abs(a)
                     m2[i] = a
                     val[i] = abs(vals[z, y, x]) if use_vals else _sqrt0(a)
+                    ib[z, y, x] = i
                     i += 1
-
-
-@njit(parallel=True, cache=True)
-def write_indices(ibuf, zc, yc, xc):
-    """ibuf := -1 everywhere, then the ridge-list index at each ridge voxel (ibuf is the distance buffer
-    reinterpreted as int32, so no extra memory is needed)."""
-    nz = ibuf.shape[0]
-    for z in prange(nz):
-        ibuf[z, :, :] = -1
-    n = zc.shape[0]
-    for i in prange(n):
-        ibuf[zc[i], yc[i], xc[i]] = i
+                else:
+                    ib[z, y, x] = -1
 
 
 @njit(parallel=True, cache=True)
@@ -441,8 +434,7 @@ def slab_lists(order, zc, m2, rel_z, nz, slab):
     """CSR lists of the balls (in painting order) that reach each z-slab of ``slab`` slices."""
     nslab = (nz + slab - 1) // slab
     counts = np.zeros(nslab + 1, np.int64)
-    for k in range(order.shape[0]):
-        i = order[k]
+    for i in range(order.shape[0]):  # the counts do not depend on the order: read the arrays sequentially
         rz = int(math.sqrt(m2[i] + EPS) / rel_z)
         s0 = max(0, zc[i] - rz) // slab
         s1 = min(nz - 1, zc[i] + rz) // slab
@@ -721,19 +713,12 @@ def finish_map(m, fg, mask, use_mask, scale):
 
 
 @njit(parallel=True, cache=True)
-def zero_fill(a):
-    for z in prange(a.shape[0]):
-        a[z, :, :] = 0.0
-
-
-@njit(parallel=True, cache=True)
-def masked_stats(m, sel, mask, use_mask):
-    """Count, mean, SD (n - 1) and max of ``m`` over voxels where ``sel`` (and ``mask``) hold; two passes."""
-    nz = m.shape[0]
-    cnt = np.zeros(nz, np.int64)
-    tot = np.zeros(nz)
-    mx = np.full(nz, -np.inf)
-    for z in prange(nz):
+def slice_sums(m, sel, mask, use_mask, mean, out):
+    """Per z-slice over the voxels where ``sel`` (and ``mask``) hold: ``out[z] = (count, sum, max)`` of ``m``
+    when ``mean`` is NaN, else ``(count, sum of (m - mean)², max)``. One parallel loop serves both passes of
+    :func:`masked_stats` (each parallel loop costs its own JIT compilation on a fresh install)."""
+    second = not np.isnan(mean)
+    for z in prange(m.shape[0]):
         c = 0
         t = 0.0
         h = -np.inf
@@ -742,27 +727,30 @@ def masked_stats(m, sel, mask, use_mask):
                 if sel[z, y, x] and (not use_mask or mask[z, y, x]):
                     v = m[z, y, x]
                     c += 1
-                    t += v
+                    if second:
+                        e = v - mean
+                        t += e * e
+                    else:
+                        t += v
                     if v > h:
                         h = v
-        cnt[z] = c
-        tot[z] = t
-        mx[z] = h
-    n = cnt.sum()
+        out[z, 0] = c
+        out[z, 1] = t
+        out[z, 2] = h
+
+
+def masked_stats(m: np.ndarray, sel: np.ndarray, mask: np.ndarray, use_mask: bool) -> tuple[int, float, float, float]:
+    """Count, mean, SD (n - 1) and max of ``m`` over voxels where ``sel`` (and ``mask``) hold; two passes."""
+    out = np.empty((m.shape[0], 3))
+    slice_sums(m, sel, mask, use_mask, np.nan, out)
+    n = int(out[:, 0].sum())
     if n == 0:
         return 0, np.nan, np.nan, np.nan
-    mean = tot.sum() / n
-    dev = np.zeros(nz)
-    for z in prange(nz):
-        d = 0.0
-        for y in range(m.shape[1]):
-            for x in range(m.shape[2]):
-                if sel[z, y, x] and (not use_mask or mask[z, y, x]):
-                    e = m[z, y, x] - mean
-                    d += e * e
-        dev[z] = d
-    sd = np.sqrt(dev.sum() / (n - 1)) if n > 1 else np.nan
-    return n, mean, sd, mx.max()
+    mean = float(np.cumsum(out[:, 1])[-1]) / n  # sums in slice order (cumsum is sequential)
+    mx = float(out[:, 2].max())
+    slice_sums(m, sel, mask, use_mask, mean, out)
+    sd = float(np.sqrt(np.cumsum(out[:, 1])[-1] / (n - 1))) if n > 1 else np.nan
+    return n, mean, sd, mx
 
 
 @njit(parallel=True, cache=True)

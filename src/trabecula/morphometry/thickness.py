@@ -263,7 +263,8 @@ def _refined_radii(d2: np.ndarray, fg: np.ndarray, rel: np.ndarray, box, border:
 def _ridge(d2: np.ndarray, vals: np.ndarray, rel: np.ndarray, closed: bool, subvoxel: bool, integer: bool,
            shape: tuple[int, ...], report: Callable[[str, float], None]) -> tuple[np.ndarray, ...]:
     """The distance ridge (balls not contained in a neighbour's ball), gathered slice by slice:
-    ``(z, y, x, membership radius², value)`` per ridge ball."""
+    ``(z, y, x, membership radius², value)`` per ridge ball. ``d2`` is left holding, read as int32, the
+    ridge-list index at each ridge voxel and -1 elsewhere."""
     dmax = float(np.sqrt(d2.max(initial=0.0)))
     tab_r = min(_TABLE_RADIUS, dmax + 2.0)
     norms, tmax = K.containment_table(rel, tab_r)
@@ -272,9 +273,9 @@ def _ridge(d2: np.ndarray, vals: np.ndarray, rel: np.ndarray, closed: bool, subv
         tdir = K.direct_table(norms, tmax, int(tab_r2), closed)
     else:
         tdir = np.zeros((7, 1))
-    K.ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, subvoxel)
+    counts = np.empty(d2.shape[0], np.int64)
+    K.ridge_mark(d2, vals, rel, norms, tmax, tdir, tab_r2, closed, subvoxel, counts)
     report("ridge", 0.2)
-    counts = K.count_per_slice(vals if subvoxel else d2)
     offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     n = int(offsets[-1])
@@ -290,18 +291,17 @@ def _ridge(d2: np.ndarray, vals: np.ndarray, rel: np.ndarray, closed: bool, subv
 def _paint_balls(buf: np.ndarray, zc: np.ndarray, yc: np.ndarray, xc: np.ndarray, m2: np.ndarray, val: np.ndarray,
                  rel: np.ndarray, reli: np.ndarray, integer: bool, closed: bool,
                  report: Callable[[str, float], None]) -> None:
-    """Paint the ridge balls into ``buf`` (the distance buffer, overwritten), largest value first, each voxel
-    keeping the largest value of the balls that contain it; threads own whole z-slabs."""
+    """Paint the ridge balls into ``buf`` (the distance buffer, holding the ridge indices; overwritten), largest
+    value first, each voxel keeping the largest value of the balls that contain it; threads own whole z-slabs."""
     n = len(zc)
     keys, order = K.painting_order(val, 65536)
-    ibuf = buf.view(np.int32)
-    K.write_indices(ibuf, zc, yc, xc)
+    ibuf = buf.view(np.int32)  # the ridge-list indices left by K.gather_ridge
     parent = np.empty(n, np.int32)
     K.choose_parents(ibuf, zc, yc, xc, m2, val, keys, parent)
     del ibuf
     del keys
     report("parents", 0.28)
-    K.zero_fill(buf)
+    buf.fill(0.0)
     nz = buf.shape[0]
     nthr = max(1, _threads())
     slab = int(max(4, min(32, nz // (8 * nthr) or 4)))
@@ -357,6 +357,25 @@ def _reach_box(d2: np.ndarray, mask: np.ndarray, rel: np.ndarray, closed: bool, 
     y0, y1 = min(lo[1], int(ext[zs, 0].min())), max(hi[1], int(ext[zs, 1].max()))
     x0, x1 = min(lo[2], int(ext[zs, 2].min())), max(hi[2], int(ext[zs, 3].max()))
     return (slice(z0, z1 + 1), slice(y0, y1 + 1), slice(x0, x1 + 1))
+
+
+def warm_cache(all_modes: bool = True) -> None:
+    """Compile the engine's numba kernels into numba's on-disk cache (``cache=True``) on tiny inputs, so that
+    the first real run only loads them (compiling them all costs tens of CPU seconds once; loading, well under
+    a second). ``./dev`` calls it after setting up ``.venv``. ``all_modes=False``: only what ``measure``'s
+    default run needs (plain mode, integer spacing ratios, no VOI); else every mode, a VOI and non-integer
+    spacing ratios too. numba keys the cache by the content of the kernels' source file
+    (``_lt_kernels.py``): editing it recompiles on next use, touching it does not."""
+    b = np.zeros((12, 12, 12), bool)
+    b[2:9, 3:10, 4:8] = True
+    runs = [("plain", 1.0, None)]
+    if all_modes:
+        voi = np.zeros(b.shape, bool)
+        voi[3:8, 3:8, 3:8] = True
+        runs += [("bonej", 1.0, voi), ("subvoxel", 1.0, None), ("plain", (1.5, 1.0, 1.0), voi)]
+    for mode, spacing, voi in runs:
+        for phase in (b, ~b):
+            thickness_stats(local_thickness(phase, spacing, mode, voi), phase, voi)
 
 
 def thickness_stats(thickness_map: np.ndarray, structure: np.ndarray, mask: np.ndarray | None = None) -> ThicknessStats:
