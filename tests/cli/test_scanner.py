@@ -123,3 +123,23 @@ def test_recon_real_projections_default_to_the_searched_centre(capsys, tmp_path)
         code, _, err = run(capsys, "recon", tooth, "--center", bad, "-o", tmp_path / "bad.nrrd")
         assert code == 2 and err.startswith("error: --center:") and len(err.strip().splitlines()) == 1, bad
         assert not (tmp_path / "bad.nrrd").exists()
+
+
+def test_shown_toml_is_valid_on_a_narrow_console_and_huge_settings_are_refused_before_allocating(capsys, tmp_path,
+                                                                                                  phantom_file,
+                                                                                                  monkeypatch):
+    import tomllib
+
+    from trabecula.cli._app import out as console
+
+    monkeypatch.setattr(console, "_width", 40)  # a pipe or a narrow terminal: long comment lines must not wrap
+    code, text, _ = run(capsys, "scanners", "--show", "clinical-mdct")
+    assert code == 0
+    cfg = tomllib.loads(text)
+    monkeypatch.undo()
+    toml = tmp_path / "big.toml"
+    toml.write_text(text.replace(f"views = {cfg['geometry']['views']}", "views = 100000000", 1))
+    code, _, err = run(capsys, "scan", phantom_file, "--scanner", toml, "-o", tmp_path / "s.nii.gz")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "geometry.views" in lines[0] and "memory budget" in lines[0]
+    assert not (tmp_path / "s.nii.gz").exists()

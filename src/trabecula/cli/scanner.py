@@ -25,7 +25,7 @@ def scanners(
     if show is not None:
         if show not in PRESETS:
             raise ParameterError("--show", f"unknown preset {show!r}; use one of {', '.join(PRESETS)}")
-        out.print(preset_text(show), markup=False, highlight=False, end="")
+        out.print(preset_text(show), markup=False, highlight=False, end="", soft_wrap=True)  # never wrapped: valid TOML
         return
     t = Table(title="scanner presets (trabecula scanners --show NAME prints one)")
     t.add_column("preset", no_wrap=True)

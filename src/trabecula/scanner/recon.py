@@ -70,6 +70,11 @@ def recon_grid(scanner, center_mm=(0.0, 0.0, 0.0), extent_mm=None) -> Grid:
         shape = (max(1, int(round(r.axial_fov_mm / r.slice_mm))), r.matrix, r.matrix)
     else:
         shape = tuple(max(1, int(math.ceil(e / s - 1e-6))) for e, s in zip(extent_mm, sp, strict=True))
+    from trabecula.limits import check_memory
+
+    check_memory(4.0 * float(np.prod([float(n) for n in shape])), f"a {shape[0]}×{shape[1]}×{shape[2]} reconstruction "
+                 f"grid ({r.voxel_mm:g} mm voxels, {r.slice_mm:g} mm slices)", "reconstruction.voxel_mm",
+                 "use coarser voxels or a smaller field of view")
     c = np.asarray(center_mm, float)
     origin = tuple(float(v) for v in c - (np.asarray(shape) - 1) / 2.0 * np.asarray(sp))
     return Grid(tuple(int(n) for n in shape), sp, origin)

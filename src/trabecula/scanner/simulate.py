@@ -215,6 +215,11 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
             table = _chord_table(mu[all_names.index(body_.materials[0])], sig_w, var_w,
                                  2.0 * body_radius_mm(body_) * 1.01 + 1.0)
     sgeom = sampled_geometry(geom, scanner)
+    from trabecula.limits import check_memory
+
+    check_memory(4.0 * float(geom.n_views) * sgeom.n_rows * sgeom.n_cols,
+                 f"{geom.n_views} views of {sgeom.n_rows}×{sgeom.n_cols} detector readings", "geometry.views",
+                 "use fewer views or a coarser detector (pixel_u_mm / pixel_v_mm) in the scanner's TOML")
     if chunk_views is None:
         per_view = nrk * nck * (len(all_names) + 4 + (12 if body_ is not None else 0)) * 4
         chunk_views = int(max(1, min(geom.n_views, (256 * 2**20) // max(per_view, 1))))
