@@ -18,6 +18,7 @@ What stages hand to later stages through ``ctx.data`` (in-memory objects) — th
 * ``ctx.data["enhanced"]``: ``{model_name: Volume}`` the clinical vertebra scan enhanced by each shipped model;
 * ``ctx.data["measurements"]``: ``{label: dict}`` morphometry results (cylindrical VOI);
 * ``ctx.data["figures"]``: ``{name: Path}`` PNG files for the report (MTF plot, MPR panels, renders);
+* ``ctx.data["figure_captions"]``: ``{name: str}`` an optional caption per figure (else its file name);
 * ``ctx.data["image_quality"]``: ``{method: {metric: value}}`` (SSIM, PSNR, FID, MTF50, MTF10, noise SD, CNR);
 * ``ctx.data["mtf_curves"]``: ``{name: {"frequency_lp_per_mm": [...], "mtf": [...], "mtf50": x, "mtf10": y}}``;
 * ``ctx.data["study_tables"]``: study tables (``trabecula.stats.study_table`` DataFrames or report ``StudyTable``s);
@@ -41,7 +42,7 @@ from rich.console import Console
 from trabecula.errors import TrabeculaError
 from trabecula.progress import make_progress
 
-DEMO_STAGES = ("io", "twin", "measure", "enhance", "render", "readerstudy", "report")
+DEMO_STAGES = ("io", "twin", "measure", "enhance", "render", "register", "readerstudy", "report")
 
 
 @dataclass

@@ -110,11 +110,13 @@ def report_data(ctx) -> ReportData:
     inputs += [input_row(f"enhanced · {k}", v) for k, v in enhanced.items() if isinstance(v, Volume)]
     scanner_names = sorted({v.provenance.scanner for v in scans.values() if isinstance(v, Volume) and v.provenance.scanner})
     figures, missing = [], []
+    captions = d.get("figure_captions") or {}
     for name, path in (d.get("figures") or {}).items():
         p = Path(path)
         if p.is_file():
             rel = str(p.relative_to(ctx.out_dir)) if p.is_relative_to(ctx.out_dir) else str(p)
-            figures.append(FigureItem(str(name).replace("_", " "), p, rel, guess_group(str(name))))
+            caption = f"{captions[name]} ({rel})" if captions.get(name) else rel
+            figures.append(FigureItem(str(name).replace("_", " "), p, caption, guess_group(str(name))))
         else:
             missing.append(f"{name} ({p})")
     mtf = []
