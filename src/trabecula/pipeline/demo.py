@@ -5,8 +5,10 @@ The demo is a list of stages, each in its own module ``trabecula.pipeline.demo_<
 seed, console, a progress bar and the results of earlier stages) and run in data-flow order:
 
 ``io`` (write/read every format) → ``twin`` (phantoms scanned by the scanner presets) →
-``measure`` (morphometry in a cylindrical VOI) → ``enhance`` (shipped models on the clinical scan) →
-``render`` (3-D render, MPR) → ``report`` (HTML report).
+``measure`` (morphometry in a cylindrical VOI, apparent flags, the wrist HR-pQCT style) → ``enhance`` (shipped
+models on the clinical scan) → ``render`` (3-D render, MPR) → ``register`` (a misaligned twin specimen registered
+and its slices paired) → ``readerstudy`` (a blinded reader study from the demo's images, not served) →
+``report`` (HTML report).
 
 What stages hand to later stages through ``ctx.data`` (in-memory objects) — the contract:
 
