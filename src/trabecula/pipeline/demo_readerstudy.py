@@ -35,8 +35,22 @@ def run(ctx) -> dict[str, Any]:
     micro = ctx.data.get("scans", {}).get(("vertebra", "micro-ct"))
     like = ctx.data.get("enhanced", {}).get("pix2pixhd")
     if micro is None or like is None:
-        return {"skipped": "needs the twin's micro-ct scan and the enhance stage's pix2pixhd output"}
+        return {"ok": True, "checks": {}, "skipped": "needs the twin's micro-ct scan and the enhance stage's "
+                                                     "pix2pixhd output"}
     out = Path(ctx.out_dir) / "readerstudy.db"
     res = make_demo_study(out, micro, like, seed=ctx.seed)
     res["next"] = f"trabecula reader-study add-reader {out} NAME; trabecula reader-study serve {out}"
-    return res
+    checks = {"study written with both methods": bool(out.exists())}
+    return {"ok": all(checks.values()), "checks": checks, **res}
+
+
+def show(ctx, res: dict[str, Any]) -> None:
+    if "skipped" in res:
+        ctx.console.print(f"  reader study skipped: {res['skipped']}")
+        return
+    methods = res.get("methods")
+    what = ", ".join(f"{m} ({n} slices)" for m, n in methods.items()) if isinstance(methods, dict) else str(methods)
+    ctx.console.print(f"  blinded reader study {res['path']}: {what}, window {res['window']}, {res['size']} px")
+    ctx.console.print(f"  next: {res['next']}")
+    for name, passed in res.get("checks", {}).items():
+        ctx.console.print(f"  {'[green]✓' if passed else '[red]✗'}[/] {name}")
