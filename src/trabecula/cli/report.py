@@ -19,6 +19,7 @@ def report(
     volume: Annotated[list[Path] | None, typer.Option("--volume", help="Add a volume to the embedded viewer (repeatable).")] = None,
     viewer_voxels: Annotated[int | None, typer.Option(help="Voxel budget per volume in the embedded viewer (default about 96³).")] = None,
     no_viewer: Annotated[bool, typer.Option("--no-viewer", help="Leave out the embedded interactive viewer.")] = False,
+    reader_study: Annotated[Path | None, typer.Option("--reader-study", help="Add a reader study's analysis (STUDY.db from trabecula reader-study) as a section in Table 2's layout.")] = None,
     input_spacing: InputSpacing = None,
     units: Units = None,
     force: Force = False,
@@ -35,5 +36,9 @@ def report(
         data.viewer_max_voxels = viewer_voxels
     if no_viewer:
         data.volumes = []
+    if reader_study is not None:
+        from trabecula.readerstudy.analyse import analyse, html_section
+
+        data.html_sections.append(("Reader study", html_section(analyse(reader_study), heading=False)))
     path = build_report(data, output, force=force)
     out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", soft_wrap=True)

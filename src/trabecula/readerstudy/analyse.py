@@ -117,13 +117,13 @@ def _p(p: float) -> str:
     return "—" if p is None or not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
-def html_section(a: Analysis) -> str:
+def html_section(a: Analysis, heading: bool = True) -> str:
     """An HTML ``<section>`` with Table 2's layout (criterion · method · observer · counts of scores 1–5 ·
     Kendall's W · p) and Table 3's (means ± SD per method, Mann–Whitney p), then means ± SD per reader.
     Every name is HTML-escaped."""
     e = html.escape
     labels = {c.key: c.label for c in CRITERIA}
-    out = ['<section class="reader-study"><h2>Reader study</h2>',
+    out = ['<section class="reader-study">' + ("<h2>Reader study</h2>" if heading else ""),
            "<table><caption>Interobserver agreement for subjective assessment scores (the study's Table 2 "
            "layout); W: Kendall's W with the tie correction, p: its χ² test</caption>",
            "<thead><tr><th>Index</th><th>Method</th><th>Observer</th>"

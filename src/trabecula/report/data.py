@@ -248,6 +248,9 @@ class ReportData:
         flattened one level), e.g. each demo stage's summary
     timings : ``{step: seconds}``
     notes : free-text lines shown at the end
+    html_sections : ``[(title, html)]`` sections rendered by trabecula's own producers, which escape every
+        value they insert (e.g. the reader study's Table 2, :func:`trabecula.readerstudy.analyse.html_section`);
+        inserted as they are — never pass text from a file or a user here
     meta : ``{key: value}`` shown under the title (seed, command, versions …)
     """
 
@@ -270,6 +273,7 @@ class ReportData:
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    html_sections: list[tuple[str, str]] = field(default_factory=list)
 
     # ------------------------------------------------------------------------------------- JSON form
     @classmethod

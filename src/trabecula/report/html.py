@@ -243,6 +243,8 @@ def _sections(data: ReportData, viewer: Callable[[], str] | None) -> list[tuple[
     if data.timings:
         rows = [[k, f"{float(v):.2f}"] for k, v in data.timings.items()]
         out.append(_sec("timings", _table(["step", "seconds"], rows)))
+    for k, (title, body) in enumerate(data.html_sections):
+        out.append((f"extra-{k}", str(title), body))
     if data.notes:
         out.append(_sec("notes", "<ul>" + "".join(f"<li>{e(str(n))}</li>" for n in data.notes) + "</ul>"))
     return out
