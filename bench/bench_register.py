@@ -36,11 +36,12 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=40)
     ap.add_argument("--slice-cases", type=int, default=5)
     ap.add_argument("--out", default="bench/results/register.json")
+    ap.add_argument("--size", type=int, default=120, help="specimen crop in 0.05 mm voxels (120 = 6 mm, 300 = 15 mm)")
     a = ap.parse_args()
     twins = []
     for k, name in enumerate(REGIONS):
         p = DATA / name
-        spec = twin_specimen(p if p.exists() else None, seed=k)
+        spec = twin_specimen(p if p.exists() else None, size=a.size, seed=k)
         twins.append((name, spec, *twin_scans(spec, seed=k)))
     rows = []
     for case in range(a.cases):
@@ -82,7 +83,7 @@ def main() -> None:
     ok = [r for r in rows if r["ok"]]
     good = [r for r in rows if "rotation_deg" in r]
     summary = {
-        "machine": platform.platform(), "python": platform.python_version(), "cases": a.cases,
+        "machine": platform.platform(), "python": platform.python_version(), "cases": a.cases, "size_voxels": a.size,
         "register_success": len(ok) / max(1, len(rows)),
         "rotation_deg_median_p95_max": [float(np.percentile([r["rotation_deg"] for r in good], q)) for q in (50, 95, 100)] if good else None,
         "translation_voxels_median_p95_max": [float(np.percentile([max(r["translation_voxels"]) for r in good], q)) for q in (50, 95, 100)] if good else None,
