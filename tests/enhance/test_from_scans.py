@@ -70,3 +70,16 @@ def test_from_scans_refuses_a_micro_ct_of_another_specimen(scan_folders, tmp_pat
     code = main(["pairs", str(tmp_path / "p"), "--from-scans", str(clin), str(swapped)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "registration" in err[0] and "refused" in err[0]
+
+
+def test_pairs_are_cropped_to_what_the_registered_micro_ct_covers(scan_folders, tmp_path):
+    """Outside the micro-CT's own box the moved scan holds only its medium: those slices are left out."""
+    from trabecula.enhance.from_scans import pairs_from_scans
+
+    clin, micro = scan_folders
+    m = json.loads(pairs_from_scans(clin, micro, tmp_path / "p").read_text())
+    kept = [r["kept_fraction_of_clinical_box"] for r in m["registration"]]
+    assert all(0.3 < k <= 1.0 for k in kept)
+    target = read_volume(tmp_path / "p" / "registered" / "target" / "s0.nii.gz").numpy()
+    _, counts = np.unique(target, return_counts=True)
+    assert counts.max() < 0.005 * target.size  # no voxel filled with the constant medium outside the micro-CT
