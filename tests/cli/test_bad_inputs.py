@@ -139,7 +139,9 @@ def chatty_verb():
 
 def test_library_chatter_does_not_add_a_line_to_an_error(capsys, chatty_verb):
     code, _, err = run(capsys, chatty_verb)
-    one_line_error(code, err, "--fail")
+    line = one_line_error(code, err, "--fail")  # exit 2 and exactly one stderr line, naming the option
+    assert line == "error: --fail: asked to fail"
+    assert "somelib" not in err and "pixdim" not in err and "other words" not in err  # the chatter was dropped
 
 
 def test_library_chatter_is_shown_after_a_run_that_succeeds(capsys, chatty_verb):
@@ -205,7 +207,9 @@ def test_anonymise_provenance_keeps_base_names_and_drops_descriptions(tmp_path, 
 def test_progress_bar_is_cleared_when_the_verb_fails(tmp_path, capsys, hu, monkeypatch):
     monkeypatch.setenv("TRABECULA_NO_PROGRESS", "0")
     code, _, err = run(capsys, "measure", hu, "--smooth", "1e6", "--metrics", "bvtv")
-    one_line_error(code, err, "--smooth", str(hu))
+    line = one_line_error(code, err, "--smooth", str(hu))  # exit 2 and exactly one stderr line
+    assert "━" not in err and "reading" not in err  # no bar or task description left behind
+    assert "beyond the image's extent" in line
 
 
 def test_study_json_round_trip_with_an_untitled_table(tmp_path):
