@@ -14,10 +14,11 @@ scored on the same test specimens against the ALIGNED micro-CT targets with the 
    ``enhance_array`` then ``ssim_study_slices`` against the aligned target, as ``trabecula evaluate`` computes
    it; also without ``--edge-slices`` slices at each z end, and the clinical input alone as a floor.
 
-    .venv/bin/python bench/bench_from_scans_training.py --work /tmp/fst --iters 1200 --val-every 300 --threads 2 \
+    .venv/bin/python bench/bench_from_scans_training.py --iters 1200 --val-every 300 --threads 2 \
         --set 'features=[16,16,32,64,128,16]'
 
-The scans, pairs and training runs are kept in ``--work`` and reused when the script is run again (only the
+The scans, pairs and training runs are kept in ``--work`` (default ``bench/results/from_scans_training_work``)
+and reused when the script is run again (only the
 evaluation is redone). Results in docs/register.md ("Training on registered pairs").
 """
 
@@ -111,6 +112,12 @@ def train_cmd(data: Path, out: Path, a: argparse.Namespace) -> list[str]:
     return cmd
 
 
+def shown(cmd: list[str], work: Path) -> str:
+    """The command as recorded: ``trabecula`` for the executable, paths relative to ``--work`` (``WORK/...``)."""
+    text = " ".join(["trabecula", *cmd[1:]])
+    return text.replace(str(work), "WORK")
+
+
 def evaluate(aligned: Path, weights: Path, threads: int) -> dict:
     import torch
 
@@ -142,7 +149,8 @@ def central(per_slice: dict[str, list[float]], edge: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, default=Path("/tmp/bench_from_scans_training"))
+    ap.add_argument("--work", type=Path, default=Path(__file__).resolve().parent / "results" / "from_scans_training_work",
+                    help="scans, pairs and runs (kept and reused; default under bench/results, which git ignores)")
     ap.add_argument("--specimens", type=int, default=10)
     ap.add_argument("--size", type=int, default=140, help="specimen crop in 0.05 mm voxels (plus a 20-voxel margin)")
     ap.add_argument("--hu-change", action="store_true", help="also scale/offset the misaligned micro-CT's HU (0.8–1.25×, ±200)")
@@ -182,7 +190,7 @@ def main() -> None:
     print("split", split, flush=True)
     if a.stage == "data":
         return
-    result: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()},
+    result: dict = {"settings": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(a).items()},
                     "scans": scans, "registration": [{k: r[k] for k in ("specimen", "final_metric", "overlap", "seconds")} for r in reg],
                     "split": split, "pairs_seconds": pairs_s, "arms": {}}
     for arm, data in (("aligned", aligned), ("from_scans", from_scans)):
@@ -200,7 +208,7 @@ def main() -> None:
         ev["last_pt"]["central_mean"] = central(last["per_slice"], a.edge_slices)
         ev["central_mean"] = central(ev["per_slice"], a.edge_slices)
         log = (run / "log.csv").read_text().strip().splitlines()
-        result["arms"][arm] = {"command": " ".join(cmd), "train_seconds": train_s, "eval_seconds": time.perf_counter() - t,
+        result["arms"][arm] = {"command": shown(cmd, work), "train_seconds": train_s, "eval_seconds": time.perf_counter() - t,
                                "log_last": log[-1], "log_header": log[0], **ev}
         print(arm, f"study SSIM {ev['mean']:.4f} ± {ev['sd_slices']:.4f} (slices), per specimen {ev['per_specimen_mean']}; "
               f"without {a.edge_slices} end slices {ev['central_mean']:.4f}; last.pt {last['mean']:.4f} "
