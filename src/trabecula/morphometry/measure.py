@@ -347,8 +347,6 @@ def _cortical(vol: Volume, cortical: bool | str | int, res: MorphometryResult):
     """Autocontour the scan and record its cortical parameters in ``res.cortical``; returns the compartments."""
     from trabecula.morphometry.cortical import autocontour, cortical_parameters
 
-    if vol.units not in ("HU", "grey", "attenuation_per_mm", "mgHA_per_cm3"):
-        raise ParameterError("cortical", f"cortical autocontouring needs a CT image, not units {vol.units!r}")
     bone = "largest" if cortical is True else cortical
     comp = autocontour(vol, bone=bone)
     cr = cortical_parameters(vol, comp, mode=res.mode)

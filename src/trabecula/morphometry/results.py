@@ -128,27 +128,26 @@ def write_results_json(results: list[dict[str, Any]], path: str | os.PathLike, f
     return Path(path)
 
 
-def write_results_csv(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:
-    """One CSV row per result (:func:`csv_row`) under a :data:`CSV_FIELDS` header, atomically."""
+def _write_csv(path: str | os.PathLike, fields: list[str], rows: Any, force: bool) -> Path:
+    """``rows`` (dicts over ``fields``) as a CSV file with a header, atomically."""
     with atomic_output(path, force=force) as tmp:
         with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+            w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
-            for d in results:
-                w.writerow(csv_row(d))
+            w.writerows(rows)
     return Path(path)
+
+
+def write_results_csv(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:
+    """One CSV row per result (:func:`csv_row`) under a :data:`CSV_FIELDS` header, atomically."""
+    return _write_csv(path, CSV_FIELDS, (csv_row(d) for d in results), force)
 
 
 def write_cortical_slices_csv(results: list[dict[str, Any]], path: str | os.PathLike, force: bool = False) -> Path:
     """The per-slice cortical parameters of every result (one row per slice, :data:`CORTICAL_SLICE_FIELDS`)."""
-    with atomic_output(path, force=force) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=CORTICAL_SLICE_FIELDS)
-            w.writeheader()
-            for d in results:
-                for r in (d.get("cortical") or {}).get("per_slice", []):
-                    w.writerow({"source": d.get("source", ""), **{k: r.get(k, "") for k in CORTICAL_SLICE_FIELDS[1:]}})
-    return Path(path)
+    rows = ({"source": d.get("source", ""), **{k: r.get(k, "") for k in CORTICAL_SLICE_FIELDS[1:]}}
+            for d in results for r in (d.get("cortical") or {}).get("per_slice", []))
+    return _write_csv(path, CORTICAL_SLICE_FIELDS, rows, force)
 
 
 def map_paths(volumes: Sequence[Path], maps_dir: str | os.PathLike, fmt: str) -> dict[Path, tuple[Path, Path]]:

@@ -64,16 +64,7 @@ def kernel_class(name: str | None) -> str | None:
 
 def modelled_mtf50(detector: str, pixel_mm: float, slice_mm: float, kernel: str) -> float:
     """In-plane MTF50 (lp/mm) of a protocol by the scanner twin's transfer model (first crossing of 0.5)."""
-    from trabecula.scanner.fast import mtf_model
-
-    s = Protocol(detector, float(pixel_mm), float(slice_mm), kernel, 100.0, 120.0).scanner()
-    f = np.linspace(0.0, 10.0, 4001)
-    m = mtf_model(s, f, "xy")
-    below = np.nonzero(m < 0.5)[0]
-    if not len(below):
-        return float(f[-1])
-    i = int(below[0])
-    return float(f[i - 1] + (0.5 - m[i - 1]) * (f[i] - f[i - 1]) / (m[i] - m[i - 1]))
+    return _mtf50(Protocol(detector, float(pixel_mm), float(slice_mm), kernel, 100.0, 120.0).scanner(), "xy")
 
 
 def _mtf50(scanner, axis: str = "xy") -> float:
