@@ -56,6 +56,12 @@ def scan(
     no_noise: Annotated[bool, typer.Option("--no-noise", help="Expected values only (no quantum or electronic noise).")] = False,
     body: Annotated[str | None, typer.Option("--body", help="Patient body around the phantom: NONE, wrist, ankle, lumbar or an ellipse AxB in mm (lateral × AP, e.g. 200x150); default: the preset's [patient] body.")] = None,
     medium: Annotated[str | None, typer.Option("--medium", help="What fills the air of the phantom's box: air, marrow, pbs, soft-tissue, water; default: the preset's [patient] medium.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Project and reconstruct slab by slab on dask (large scans; the phantom may be a lazily read .zarr); writes a .zarr.")] = False,
+    slab_mm: Annotated[float | None, typer.Option("--slab-mm", help="With --stream: slab height in mm (default 4).")] = None,
+    radius_mm: Annotated[float | None, typer.Option("--radius-mm", help="With --stream: the phantom's content lies within this radius (mm) of the rotation axis (a cylinder filling the field of view in a square box).")] = None,
+    full_detector: Annotated[bool, typer.Option("--full-detector", help="With --stream: simulate every detector row (a phantom taller than the cone covers is cut off at the detector's edges, as on the scanner).")] = False,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="With --stream: address of a dask scheduler (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="With --stream: run on a local cluster of N single-threaded worker processes.")] = None,
     force: Force = False,
 ) -> None:
     """Scan a phantom with a virtual scanner and write the reconstruction (HU)."""
@@ -74,8 +80,28 @@ def scan(
     check_outputs(force, out_path, save_projections, png)
     if save_projections is not None and mode != "full":
         raise ParameterError("--save-projections", "projections exist only in --mode full")
+    _check_stream(stream, out_path, slab_mm, scheduler, workers, backend=backend, mode=mode, radius_mm=radius_mm)
+    if full_detector and not stream:
+        raise ParameterError("--full-detector", "applies only with --stream")
     sc = load_scanner(scanner)
     vol = with_materials(read_input(phantom))
+    if stream:
+        from trabecula.scanner.stream import stream_scan
+
+        res = stream_scan(vol, sc, out_path, mas=mas, seed=seed, kernel=kernel, noise=not no_noise, body=body,
+                          medium=medium, slab_mm=slab_mm, radius_mm=radius_mm, full_detector=full_detector,
+                          scheduler=scheduler, workers=workers,
+                          force=force, keep_projections=save_projections is not None)
+        recon, proj = res if save_projections is not None else (res, None)
+        if proj is not None:
+            write_projections(proj, save_projections, force=force)
+            out.print(f"wrote {save_projections}  {proj}")
+        if png is not None:
+            save_png(recon, png, force=force)
+        ex = recon.provenance.extra
+        out.print(f"wrote {out_path}  {recon}  ({sc.name}, streamed, body {ex.get('body', 'NONE')}, "
+                  f"medium {ex.get('medium', 'air')})")
+        return
     kw = dict(mas=mas, seed=seed, mode=mode, kernel=kernel, backend=backend, noise=not no_noise, body=body, medium=medium)
     if save_projections is not None:
         recon, proj = run_scan(vol, sc, keep_projections=True, **kw)
@@ -100,6 +126,10 @@ def recon(
     backend: Annotated[str, typer.Option("--backend", help="FDK backend for cone-beam (simulated) data: numba or rtk.")] = "numba",
     pixel_size: Annotated[float | None, typer.Option("--pixel-size", help="Detector pixel size in mm for parallel-beam data (gives μ in 1/mm; else μ per pixel).")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Also write the middle slice as PNG.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Cone-beam FDK slab by slab on dask, reading the .h5 row block by row block (large projection sets); writes a .zarr.")] = False,
+    slab_mm: Annotated[float | None, typer.Option("--slab-mm", help="With --stream: output slab height in mm (default 4).")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="With --stream: address of a dask scheduler (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="With --stream: run on a local cluster of N single-threaded worker processes.")] = None,
     force: Force = False,
 ) -> None:
     """Reconstruct projections: cone-beam FDK for simulated scans, parallel-beam FBP for real data."""
@@ -110,6 +140,16 @@ def recon(
     setting = parse_center(center)
     detect_format(out_path, for_writing=True)
     check_outputs(force, out_path, png)
+    _check_stream(stream, out_path, slab_mm, scheduler, workers, backend=backend)
+    if stream:
+        from trabecula.scanner.stream import stream_reconstruct
+
+        vol = stream_reconstruct(projections, out_path, kernel=kernel, slab_mm=slab_mm, scheduler=scheduler,
+                                 workers=workers, force=force)
+        if png is not None:
+            save_png(vol, png, force=force)
+        out.print(f"wrote {out_path}  {vol}  (streamed FDK)")
+        return
     vol = reconstruct_projections(read_projections(projections), kernel=kernel, backend=backend, center=center,
                                   rings=rings, pixel_mm=pixel_size)
     ex = vol.provenance.extra
@@ -122,3 +162,29 @@ def recon(
     if png is not None:
         save_png(vol, png, force=force)
     out.print(f"wrote {out_path}  {vol}")
+
+
+def _check_stream(stream: bool, out_path: Path, slab_mm, scheduler, workers, *, backend: str = "numba",
+                  mode: str = "full", radius_mm=None) -> None:
+    """The --stream options: given only with --stream, valid, and a .zarr output."""
+    from trabecula.errors import ParameterError
+
+    if not stream:
+        for name, v in (("--slab-mm", slab_mm), ("--scheduler", scheduler), ("--workers", workers),
+                        ("--radius-mm", radius_mm)):
+            if v is not None:
+                raise ParameterError(name, "applies only with --stream")
+        return
+    if out_path.suffix != ".zarr":
+        raise ParameterError("--out", f"--stream writes a .zarr folder, got {out_path.name!r}")
+    if mode != "full":
+        raise ParameterError("--mode", "--stream simulates the projections (mode full)")
+    if backend != "numba":
+        raise ParameterError("--backend", "--stream uses the numba FDK")
+    for name, v in (("--slab-mm", slab_mm), ("--radius-mm", radius_mm)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ParameterError(name, f"must be a positive number of mm, got {v!r}")
+    if workers is not None and workers < 1:
+        raise ParameterError("--workers", f"must be a positive integer, got {workers!r}")
+    if workers is not None and scheduler is not None:
+        raise ParameterError("--workers", "give --scheduler or --workers, not both")

@@ -220,25 +220,7 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
     if units not in ("HU", "attenuation_per_mm"):
         raise ParameterError("units", f"use 'HU' or 'attenuation_per_mm', got {units!r}")
     geo_d = proj.geometry or {}
-    if "scan_geometry" not in geo_d:
-        raise InputError(proj.source, "no cone-beam geometry stored with the projections; for parallel-beam "
-                                      "data (e.g. synchrotron) use trabecula.scanner.tomo.reconstruct_parallel")
-    if scanner is None:
-        if "scanner" not in geo_d:
-            raise ParameterError("scanner", "the projections do not name their scanner; pass one")
-        scanner = Scanner.from_dict(geo_d["scanner"])
-    scanner = load_scanner(scanner)
-    kernel = kernel or scanner.reconstruction.kernel
-    if kernel not in KERNELS:
-        raise ParameterError("kernel", f"unknown kernel {kernel!r}; use one of {', '.join(KERNELS)}")
-    geom = ScanGeometry.from_dict(geo_d["scan_geometry"])
-    if grid is None:
-        if "recon_grid" in geo_d:
-            g = geo_d["recon_grid"]
-            grid = Grid(tuple(g["shape"]), tuple(g["spacing"]), tuple(g["origin"]))
-        else:
-            grid = recon_grid(scanner)
-    spec = detector_spectrum(scanner, mas_per_view=geo_d.get("mas_per_view"))
+    scanner, kernel, geom, grid, spec = recon_setup(geo_d, proj.source, scanner, grid, kernel)
     p = line_integrals(proj)
     steps = ["flat/dark correction, −log"]
     if scanner.simulation.beam_hardening_correction == "water":
@@ -261,6 +243,32 @@ def reconstruct(proj: ProjectionData, scanner=None, *, grid: Grid | None = None,
         data = mu.astype(np.float32)
     prov = Provenance(source=proj.source or "simulated projections", scanner=scanner.name, steps=steps, extra=extra)
     return Volume(data, grid.spacing, world_origin(grid, geo_d), units, prov)
+
+
+def recon_setup(geo_d: dict, source, scanner=None, grid: Grid | None = None, kernel: str | None = None):
+    """What a cone-beam reconstruction of projections with geometry record ``geo_d`` needs: the scanner, the
+    kernel, the scan geometry, the output grid (isocentre frame) and the detector spectrum; shared by
+    :func:`reconstruct` and the streamed :func:`trabecula.scanner.stream.stream_reconstruct`."""
+    if "scan_geometry" not in geo_d:
+        raise InputError(source, "no cone-beam geometry stored with the projections; for parallel-beam "
+                                 "data (e.g. synchrotron) use trabecula.scanner.tomo.reconstruct_parallel")
+    if scanner is None:
+        if "scanner" not in geo_d:
+            raise ParameterError("scanner", "the projections do not name their scanner; pass one")
+        scanner = Scanner.from_dict(geo_d["scanner"])
+    scanner = load_scanner(scanner)
+    kernel = kernel or scanner.reconstruction.kernel
+    if kernel not in KERNELS:
+        raise ParameterError("kernel", f"unknown kernel {kernel!r}; use one of {', '.join(KERNELS)}")
+    geom = ScanGeometry.from_dict(geo_d["scan_geometry"])
+    if grid is None:
+        if "recon_grid" in geo_d:
+            g = geo_d["recon_grid"]
+            grid = Grid(tuple(g["shape"]), tuple(g["spacing"]), tuple(g["origin"]))
+        else:
+            grid = recon_grid(scanner)
+    spec = detector_spectrum(scanner, mas_per_view=geo_d.get("mas_per_view"))
+    return scanner, kernel, geom, grid, spec
 
 
 def world_origin(grid: Grid, geometry: dict) -> tuple[float, float, float]:

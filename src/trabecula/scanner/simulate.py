@@ -221,8 +221,7 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
                  f"{geom.n_views} views of {sgeom.n_rows}×{sgeom.n_cols} detector readings", "geometry.views",
                  "use fewer views or a coarser detector (pixel_u_mm / pixel_v_mm) in the scanner's TOML")
     if chunk_views is None:
-        per_view = nrk * nck * (len(all_names) + 4 + (12 if body_ is not None else 0)) * 4
-        chunk_views = int(max(1, min(geom.n_views, (256 * 2**20) // max(per_view, 1))))
+        chunk_views = default_chunk_views(geom.n_views, nrk, nck, len(all_names), body_ is not None)
     data = np.empty((geom.n_views, sgeom.n_rows, sgeom.n_cols), np.float32)
     n_chunks = int(math.ceil(geom.n_views / chunk_views))
     with progress_steps(f"scan {scanner.name}", n_chunks) if progress else _null() as advance:
@@ -233,11 +232,8 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
                 paths = forward_project(fr, fsp, forigin, gsub, k, projector, us=us, vs=vs)
                 if not proj_ids:
                     paths[:] = 0.0
-                flat_paths = paths.reshape(-1, paths.shape[-1])
-                sig = np.empty(flat_paths.shape[0], np.float64)
-                var = np.empty_like(sig)
-                polychromatic(flat_paths, mu, sig_w, var_w, sig, var)
-                del paths, flat_paths
+                sig, var = expected_signal(paths, mu, sig_w, var_w)
+                del paths
             else:
                 sig, var = _body_chunk(fr, fsp, forigin, gsub, k, projector, us, vs, ph_cols, n_ph, bool(proj_ids),
                                        body_, box, all_names, mu, sig_w, var_w, table)
@@ -276,6 +272,22 @@ def simulate_projections(phantom, scanner, mas: float | None = None, seed: int =
                           f"simulated:{scanner.name}")
 
 
+def default_chunk_views(n_views: int, n_rows: int, n_cols: int, n_materials: int, body: bool) -> int:
+    """Views per simulated chunk: a chunk's working arrays stay below ~256 MB. The chunks also fix the order
+    in which the noise is drawn, so a streamed scan (:mod:`trabecula.scanner.stream`) uses the same ones."""
+    per_view = n_rows * n_cols * (n_materials + 4 + (12 if body else 0)) * 4
+    return int(max(1, min(n_views, (256 * 2**20) // max(per_view, 1))))
+
+
+def expected_signal(paths: np.ndarray, mu: np.ndarray, sig_w: np.ndarray, var_w: np.ndarray):
+    """Flat float64 expected signal and variance of rays with path lengths ``paths`` (..., materials)."""
+    flat_paths = paths.reshape(-1, paths.shape[-1])
+    sig = np.empty(flat_paths.shape[0], np.float64)
+    var = np.empty_like(sig)
+    polychromatic(flat_paths, mu, sig_w, var_w, sig, var)
+    return sig, var
+
+
 def _chord_table(mu_b: np.ndarray, sig_w: np.ndarray, var_w: np.ndarray, max_mm: float, step_mm: float = 0.005):
     """(L, signal, variance) sampled every ``step_mm`` for a ray crossing L mm of one material: linear
     interpolation of the exponentials is exact to (μ·step)²/8 ≈ 1e-8 relative."""
@@ -285,11 +297,12 @@ def _chord_table(mu_b: np.ndarray, sig_w: np.ndarray, var_w: np.ndarray, max_mm:
 
 
 def _body_chunk(fr, fsp, forigin, gsub, k, projector, us, vs, ph_cols, n_ph, has_phantom, body, box, all_names, mu,
-                sig_w, var_w, table):
+                sig_w, var_w, table, ph_paths=None):
     """Expected signal and variance (flat float64, views × rows × cols) of one chunk of views with a body:
     the phantom is projected only over the columns of its own shadow, the body's chords are added to every
     ray; rays outside the phantom's shadow cross the body alone (looked up in ``table`` for a one-material
-    body)."""
+    body). ``ph_paths`` (views, rows, shadow columns, phantom materials) are the phantom's path lengths
+    already projected (a streamed scan sums them slab by slab); then ``fr`` is not used."""
     nv, nr, nc = gsub.n_views, len(vs), len(us)
     c0, c1 = ph_cols
     sig = np.empty((nv, nr, nc), np.float64)
@@ -298,7 +311,9 @@ def _body_chunk(fr, fsp, forigin, gsub, k, projector, us, vs, ph_cols, n_ph, has
     # inside the phantom's shadow: phantom + body materials, polychromatic kernel
     if c1 > c0:
         paths = np.zeros((nv, nr, c1 - c0, len(all_names)), np.float32)
-        if has_phantom:
+        if ph_paths is not None:
+            paths[..., :n_ph] = ph_paths
+        elif has_phantom:
             paths[..., :n_ph] = forward_project(fr, fsp, forigin, gsub, k, projector, us=us[c0:c1], vs=vs)
         for name, ch in chords.items():
             paths[..., all_names.index(name)] += ch[:, :, c0:c1]
