@@ -25,7 +25,7 @@ from trabecula.cli._common import (
 
 @app.command()
 def info(
-    path: Annotated[Path, typer.Argument(help="A volume file or folder (DICOM, TIFF, NIfTI, NRRD, MetaImage, Zarr) or projections (.h5).")],
+    path: Annotated[Path, typer.Argument(help="A volume file or folder (DICOM, TIFF, NIfTI, NRRD, MetaImage, Zarr, OME-Zarr) or projections (.h5).")],
     input_spacing: InputSpacing = None,
     units: Units = None,
     series: Series = None,
@@ -48,6 +48,10 @@ def info(
         print_rows(projection_rows(s))
         return
     s = summarize(read_input(path, input_spacing, units, series), bone_threshold)
+    if path.is_dir() and detect_format(path) == "ome-zarr":
+        from trabecula.io import ome_zarr_levels
+
+        s["levels"] = ome_zarr_levels(path)
     if json_out:
         out.print_json(json.dumps(s))
     else:
@@ -57,26 +61,33 @@ def info(
 @app.command()
 def convert(
     src: Annotated[Path, typer.Argument(help="Input volume (file or folder).")],
-    dst: Annotated[Path, typer.Argument(help="Output path; the suffix picks the format (.nii.gz .nrrd .mha .tif .zarr).")],
+    dst: Annotated[Path, typer.Argument(help="Output path; the suffix picks the format (.nii.gz .nrrd .mha .tif .zarr .ome.zarr).")],
     spacing: Annotated[str | None, typer.Option("--spacing", help="Resample to this spacing in mm (one number or z,y,x).")] = None,
     crop: Annotated[str | None, typer.Option("--crop", help="Crop z0:z1,y0:y1,x0:x1 (voxel indices, applied before resampling).")] = None,
     window: Annotated[str | None, typer.Option("--window", help="Window to 8-bit: bone, trabecular, soft, lung, or LEVEL,WIDTH.")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Output format when the name does not say: dicom, tiff-folder, …")] = None,
+    levels: Annotated[int | None, typer.Option("--levels", help="OME-Zarr: resolution levels, level 0 included (default: halve until the smallest side is below 64 voxels).")] = None,
+    chunks: Annotated[str | None, typer.Option("--chunks", help="Zarr / OME-Zarr: chunk shape in voxels, one number or Z,Y,X (default: about 8 MiB).")] = None,
     input_spacing: InputSpacing = None,
     units: Units = None,
     series: Series = None,
     force: Force = False,
 ) -> None:
     """Convert between formats, optionally cropping, resampling and windowing."""
-    from trabecula.io import check_writable, detect_format
+    from trabecula.errors import ParameterError
+    from trabecula.io import CHUNKED_FORMATS, check_writable, detect_format
     from trabecula.io.convert import convert_volume
 
-    if fmt is None:
-        detect_format(dst, for_writing=True)
+    out_fmt = fmt or detect_format(dst, for_writing=True)
+    if chunks is not None and out_fmt not in CHUNKED_FORMATS:  # values are checked against the volume when written
+        raise ParameterError("--chunks", f"applies to .zarr and .ome.zarr outputs, not {out_fmt}")
+    if levels is not None and out_fmt != "ome-zarr":
+        raise ParameterError("--levels", f"applies to .ome.zarr outputs only, not {out_fmt}")
     check_writable(dst, force)
     crop_ranges = parse_crop(crop) if crop else None
     win = parse_window(window) if window else None
     vol = read_input(src, input_spacing, units, series)
     with about(src):
-        vol = convert_volume(vol, dst, crop=crop_ranges, spacing=spacing, window=win, format=fmt, force=force)
+        vol = convert_volume(vol, dst, crop=crop_ranges, spacing=spacing, window=win, format=fmt, force=force,
+                             chunks=chunks, levels=levels)
     out.print(f"wrote {dst}  {vol}")

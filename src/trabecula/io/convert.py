@@ -30,9 +30,12 @@ def check_resample_memory(vol: Volume, spacing: float | Sequence[float], name: s
 
 def convert_volume(vol: Volume, dst: str | Path, *, crop: Sequence[Any] | None = None,
                    spacing: float | Sequence[float] | None = None, window: tuple[Any, float | None] | None = None,
-                   format: str | None = None, force: bool = False) -> Volume:
+                   format: str | None = None, force: bool = False, chunks: Any = None,
+                   levels: int | None = None) -> Volume:
     """Crop (voxel index ranges, before resampling), resample to ``spacing`` (mm), window to 8 bit
     (``(level, width)`` or ``(preset, None)``) and write ``vol`` to ``dst``; returns the written volume.
+    ``chunks`` (z, y, x voxels) and ``levels`` (pyramid levels) go to the Zarr / OME-Zarr writers
+    (:func:`~trabecula.io.write_volume`).
 
     Resampling a volume whose spacing was assumed (not read from its header nor declared) is refused: the
     output's voxel size would be a guess; so is a resampled output over the memory budget
@@ -49,5 +52,5 @@ def convert_volume(vol: Volume, dst: str | Path, *, crop: Sequence[Any] | None =
         vol = vol.resample(sp, name="--spacing")
     if window is not None:
         vol = vol.window(*window)
-    write_volume(vol, dst, force=force, format=format)
+    write_volume(vol, dst, force=force, format=format, chunks=chunks, levels=levels)
     return vol

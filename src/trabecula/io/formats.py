@@ -7,7 +7,7 @@ it, so a write followed by a read gives back the same array, spacing, origin and
   ``Info`` entry; for dtypes ImageJ cannot hold, tifffile's JSON "shaped" description;
 * NIfTI: the affine (converted between NIfTI's RAS and trabecula's LPS) and ``descrip``;
 * NRRD / MetaImage: SimpleITK spacing, origin and direction plus metadata keys;
-* Zarr: array attributes.
+* Zarr: array attributes (OME-Zarr: group attributes, see :mod:`trabecula.io.omezarr`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from trabecula import __version__
-from trabecula.errors import InputError
+from trabecula.errors import InputError, ParameterError
 from trabecula.io._guard import DEFLATE_MAX_RATIO, check_claim, finite_triple, third_party, value_dtype
 from trabecula.io.orient import to_zyx
 from trabecula.volume import UNITS, Provenance, Volume
@@ -35,7 +35,16 @@ _UNIT_TO_MM = {
     "mm": 1.0, "millimeter": 1.0, "millimetre": 1.0,
     "micron": 1e-3, "um": 1e-3, "µm": 1e-3, "\\u00B5m": 1e-3, "microns": 1e-3,
     "cm": 10.0, "m": 1000.0, "inch": 25.4, "in": 25.4, "nm": 1e-6,
+    # the NGFF (OME-Zarr) names of lengths (UDUNITS-2)
+    "micrometer": 1e-3, "micrometre": 1e-3, "nanometer": 1e-6, "nanometre": 1e-6, "picometer": 1e-9,
+    "angstrom": 1e-7, "centimeter": 10.0, "centimetre": 10.0, "decimeter": 100.0, "meter": 1000.0,
+    "metre": 1000.0, "foot": 304.8,
 }
+
+
+def unit_to_mm(unit) -> float | None:
+    """Millimetres per ``unit`` (``mm``, ``micrometer``, ``µm``, ``nm``, ``cm``, ``inch`` …); None if unknown."""
+    return _UNIT_TO_MM.get(str(unit).strip().lower()) if unit else None
 
 
 def volume_meta(vol: Volume) -> dict:
@@ -206,7 +215,7 @@ def _tiff_spacing(tif, path) -> tuple[tuple[float, float, float] | None, dict | 
     if meta and "spacing_mm" in meta:
         return finite_triple(meta["spacing_mm"], path, f"spacing_mm in the {META_KEY} metadata", positive=True), meta
     unit = (ij or {}).get("unit")
-    scale = _UNIT_TO_MM.get(str(unit).strip().lower()) if unit else None
+    scale = unit_to_mm(unit)
     if scale is None:
         ru = ru if isinstance(ru, int) else None
         if ru == 3:
@@ -701,20 +710,9 @@ def write_sitk(vol: Volume, path: Path) -> None:
 MAX_ZARR_CHUNKS = 100_000
 
 
-def read_zarr(path, spacing=None, units=None) -> Volume:
-    """Open a Zarr array lazily (dask); metadata from the array attributes.
-
-    The shape and chunking are checked before the dask graph is built (at most :data:`MAX_ZARR_CHUNKS` chunks, each
-    within the memory budget); NaN or infinite values stop any computation on the volume with an
-    :class:`InputError` naming the file and the chunk (the check runs chunk by chunk, as the data are read)."""
-    import dask.array as da
-    import zarr
-
-    p = Path(path)
-    with third_party(p, "not a readable Zarr array"):
-        z = zarr.open_array(str(p), mode="r")
-        shape, chunks, dtype = tuple(int(n) for n in z.shape), tuple(int(n) for n in z.chunks), z.dtype
-        attrs = dict(z.attrs)
+def check_zarr_array(p: Path, shape, chunks, dtype) -> None:
+    """What a Zarr array's metadata may make trabecula do, checked before the dask graph is built: 3-D, a numeric
+    dtype, voxels, valid chunks, at most :data:`MAX_ZARR_CHUNKS` chunks, each within the memory budget."""
     if len(shape) != 3:
         raise InputError(p, f"expected a 3-D array, got shape {shape}")
     value_dtype(dtype, p)
@@ -726,8 +724,69 @@ def read_zarr(path, spacing=None, units=None) -> Volume:
         raise InputError(p, f"shape {' × '.join(map(str, shape))} in chunks of {' × '.join(map(str, chunks))} makes "
                             f"{n_chunks:.3g} chunks (at most {MAX_ZARR_CHUNKS} are read); rechunk it with larger chunks")
     check_claim(p, tuple(min(n, c) for n, c in zip(shape, chunks, strict=True)), np.dtype(dtype).itemsize, "one chunk")
+
+
+def _stored_keys(folder: Path) -> set[str]:
+    """Every file below ``folder``, as ``/``-separated keys relative to it (one directory walk)."""
+    keys: set[str] = set()
+    for root, _dirs, files in os.walk(folder):
+        rel = os.path.relpath(root, folder)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        keys.update(prefix + f for f in files)
+    return keys
+
+
+def chunks_record(meta: dict | None) -> bool | None:
+    """What a file says about its chunks: True when trabecula's record says every chunk was written; None for
+    trabecula files from before that record (they skipped all-fill chunks, as Zarr does by default); False for
+    foreign files (no trabecula metadata)."""
+    if meta is None:
+        return False
+    return True if meta.get("all_chunks_written") is True else None
+
+
+def check_chunks_present(p: Path, z, array_dir: Path, all_written: bool | None, what: str = "the array",
+                         why: str = "the writer recorded every chunk, so the store is incomplete or damaged") -> int:
+    """Compare the chunk files of Zarr array ``z`` (stored in the folder ``array_dir``) with its chunk grid, before
+    any voxel is read. When the writer recorded that it wrote every chunk (``all_written`` True, what trabecula's
+    writers do), a missing one is an :class:`InputError` naming the file and the chunk; otherwise absent chunks
+    read as the fill value, and for a foreign file (``all_written`` False) one warning says how many (None: an
+    earlier trabecula file, whose absent chunks are its empty regions: nothing said). Returns the number of
+    absent chunks."""
+    grid = tuple(int(n) for n in z.cdata_shape)  # shards where the array is sharded: the stored objects
+    step = tuple(int(n) for n in (z.shards or z.chunks))
+    stored = _stored_keys(array_dir)
+    missing = [c for c in np.ndindex(*grid) if z.metadata.encode_chunk_key(c) not in stored]
+    if missing and all_written:
+        c = missing[0]
+        where = ", ".join(f"{a} {i * s}–{min((i + 1) * s, n)}" for a, i, s, n in zip("zyx", c, step, z.shape, strict=True))
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise InputError(p, f"chunk {z.metadata.encode_chunk_key(c)} of {what} ({where}) is missing{more}; {why}")
+    if missing and all_written is False:
+        warnings.warn(f"{p}: {len(missing)} of {math.prod(grid)} chunks of {what} are absent and read as the fill "
+                      f"value {z.fill_value}", stacklevel=3)
+    return len(missing)
+
+
+def read_zarr(path, spacing=None, units=None) -> Volume:
+    """Open a Zarr array lazily (dask); metadata from the array attributes.
+
+    The shape and chunking are checked before the dask graph is built (:func:`check_zarr_array`), and the stored
+    chunks against the chunk grid (:func:`check_chunks_present`); NaN or infinite values stop any computation on
+    the volume with an :class:`InputError` naming the file and the chunk (the check runs chunk by chunk, as the
+    data are read)."""
+    import dask.array as da
+    import zarr
+
+    p = Path(path)
+    with third_party(p, "not a readable Zarr array"):
+        z = zarr.open_array(str(p), mode="r")
+        shape, chunks, dtype = tuple(int(n) for n in z.shape), tuple(int(n) for n in z.chunks), z.dtype
+        attrs = dict(z.attrs)
+    check_zarr_array(p, shape, chunks, dtype)
     meta = attrs.get(META_KEY)
     meta = meta if isinstance(meta, dict) else None
+    check_chunks_present(p, z, p, chunks_record(meta))
     with third_party(p, "not a readable Zarr array"):
         arr = da.from_zarr(z)
     sp = spacing or (meta or {}).get("spacing_mm")
@@ -746,17 +805,46 @@ def zarr_chunks(shape, itemsize: int, target_bytes: int = 8 * 2**20) -> tuple[in
     return tuple(max(1, min(n, edge)) for n in shape)  # type: ignore[return-value]
 
 
+def chunk_shape(chunks, shape, itemsize: int) -> tuple[int, int, int]:
+    """Chunk shape (z, y, x) from ``chunks`` (one number, three, or ``"Z,Y,X"``; None: :func:`zarr_chunks`), capped by
+    ``shape``; a :class:`ParameterError` naming ``--chunks`` when malformed or making over :data:`MAX_ZARR_CHUNKS`."""
+    if chunks is None:
+        return zarr_chunks(shape, itemsize)
+    if isinstance(chunks, str):
+        parts = [t for t in chunks.replace(" ", ",").split(",") if t]
+    else:
+        parts = list(np.atleast_1d(chunks))
+    try:
+        vals = [float(v) for v in parts]
+        if not all(math.isfinite(v) and v == int(v) for v in vals):
+            raise ValueError
+        vals = [int(v) for v in vals]
+    except (TypeError, ValueError) as exc:
+        raise ParameterError("--chunks", f"expected whole numbers like 64 or 32,128,128 (z,y,x), got {chunks!r}") from exc
+    if len(vals) == 1:
+        vals = vals * 3
+    if len(vals) != 3 or not all(v >= 1 for v in vals):
+        raise ParameterError("--chunks", f"expected one or three positive whole numbers (z,y,x), got {chunks!r}")
+    ck = tuple(min(v, n) for v, n in zip(vals, shape, strict=True))
+    n = math.prod(-(-s // c) for s, c in zip(shape, ck, strict=True))
+    if n > MAX_ZARR_CHUNKS:
+        raise ParameterError("--chunks", f"{'×'.join(map(str, ck))} chunks of a {'×'.join(map(str, shape))} volume make "
+                                         f"{n} chunks (readers take at most {MAX_ZARR_CHUNKS}); use larger chunks")
+    return ck  # type: ignore[return-value]
+
+
 def write_zarr(vol: Volume, path: Path, chunks=None) -> None:
-    """Chunked, compressed (zstd, Zarr v3 default) array; a dask array is written chunk by chunk."""
+    """Chunked, compressed (zstd, Zarr v3 default) array; a dask array is written chunk by chunk. Every chunk is
+    written, all-fill ones included, and the attributes say so, so that a reader can tell a missing chunk."""
     import zarr
 
-    chunks = chunks or zarr_chunks(vol.shape, vol.dtype.itemsize)
-    z = zarr.create_array(store=str(path), shape=vol.shape, chunks=chunks, dtype=vol.dtype, overwrite=False)
+    chunks = chunk_shape(chunks, vol.shape, vol.dtype.itemsize)
+    z = zarr.create_array(store=str(path), shape=vol.shape, chunks=chunks, dtype=vol.dtype, overwrite=False,
+                          config={"write_empty_chunks": True})
     if vol.is_lazy:
         import dask.array as da
 
         da.store(vol.data.rechunk(chunks), z, lock=False)
     else:
         z[...] = vol.data
-    z.attrs[META_KEY] = volume_meta(vol)
-
+    z.attrs[META_KEY] = {**volume_meta(vol), "all_chunks_written": True}

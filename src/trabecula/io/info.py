@@ -130,6 +130,9 @@ def summary_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("histogram", f"{edges[0]:.4g} [{spark}] {edges[-1]:.4g}"))
     bf = summary["bone_fraction"]
     rows.append(("bone fraction", ("n/a" if bf != bf else f"{bf:.4f}") + f"  ({summary['bone_fraction_basis']})"))
+    for k, level in enumerate(summary.get("levels") or []):  # an OME-Zarr pyramid
+        rows.append(("levels" if k == 0 else "", f"{level['path']}: {_fmt(level['shape'])} voxels of "
+                                                 f"{_fmt(level['scale_mm'])} mm"))
     steps = summary["provenance"]["steps"]
     if steps:
         rows.append(("steps", " → ".join(steps)))

@@ -10,6 +10,7 @@ from trabecula.errors import InputError, ParameterError
 from trabecula.io._atomic import atomic_output
 from trabecula.io.dicom import read_dicom, write_dicom
 from trabecula.io.formats import (
+    chunk_shape,
     read_nifti,
     read_sitk,
     read_tiff,
@@ -20,10 +21,13 @@ from trabecula.io.formats import (
     write_tiff_folder,
     write_zarr,
 )
+from trabecula.io.omezarr import is_zarr_group, pyramid_shapes, read_ome_zarr, write_ome_zarr
 from trabecula.volume import Volume
 
-VOLUME_FORMATS = ("dicom", "tiff", "tiff-folder", "nifti", "nrrd", "metaimage", "zarr")
-FOLDER_FORMATS = ("dicom", "tiff-folder", "zarr")
+VOLUME_FORMATS = ("dicom", "tiff", "tiff-folder", "nifti", "nrrd", "metaimage", "zarr", "ome-zarr")
+FOLDER_FORMATS = ("dicom", "tiff-folder", "zarr", "ome-zarr")
+#: formats whose writer takes ``chunks`` (and, OME-Zarr only, ``levels``)
+CHUNKED_FORMATS = ("zarr", "ome-zarr")
 
 _SUFFIX = {
     ".tif": "tiff", ".tiff": "tiff",
@@ -41,6 +45,8 @@ def _suffix_format(p: Path) -> str | None:
     name = p.name.lower()
     if name.endswith(".nii.gz"):
         return "nifti"
+    if name.endswith(".ome.zarr"):
+        return "ome-zarr"
     return _SUFFIX.get(p.suffix.lower())
 
 
@@ -60,13 +66,15 @@ def detect_format(path: str | os.PathLike, for_writing: bool = False) -> str:
     if for_writing:
         if fmt is None:
             raise InputError(p, "cannot tell the output format from the name; use a suffix "
-                                "(.nii.gz .nrrd .mha .tif .zarr) or choose --format dicom|tiff-folder")
+                                "(.nii.gz .nrrd .mha .tif .zarr .ome.zarr) or choose --format dicom|tiff-folder")
         return fmt
     if not p.exists():
         raise InputError(p, "no such file or folder")
     if p.is_dir():
-        if fmt == "zarr" or (p / "zarr.json").exists() or (p / ".zarray").exists():
-            return "zarr"
+        if any((p / f).exists() for f in ("zarr.json", ".zarray", ".zgroup")):  # the metadata decide, not the name
+            return "ome-zarr" if is_zarr_group(p) else "zarr"
+        if fmt in ("zarr", "ome-zarr"):
+            return fmt
         files = [f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")]
         if not files:
             raise InputError(p, "folder is empty")
@@ -81,7 +89,7 @@ def detect_format(path: str | os.PathLike, for_writing: bool = False) -> str:
         if _is_dicom_file(p):
             return "dicom"
         raise InputError(p, f"unsupported file type {p.suffix or '(no suffix)'}; supported: "
-                            ".dcm or a DICOM folder, .tif/.tiff, .nii/.nii.gz, .nrrd, .mha/.mhd, .zarr, .h5")
+                            ".dcm or a DICOM folder, .tif/.tiff, .nii/.nii.gz, .nrrd, .mha/.mhd, .zarr, .ome.zarr, .h5")
     return fmt
 
 
@@ -144,6 +152,8 @@ def read_volume(
             vol = read_sitk(path, spacing=sp, units=units)
         elif fmt == "zarr":
             vol = read_zarr(path, spacing=sp, units=units)
+        elif fmt == "ome-zarr":
+            vol = read_ome_zarr(path, spacing=sp, units=units)
         elif fmt == "projections":
             raise InputError(path, "holds raw projections, not a volume; reconstruct it first (trabecula recon)")
         else:
@@ -153,8 +163,12 @@ def read_volume(
     return vol
 
 
-def write_volume(vol: Volume, path: str | os.PathLike, *, force: bool = False, format: str | None = None) -> Path:
-    """Write ``vol`` to ``path`` in the format its suffix names (or ``format``); atomic, no silent overwrite."""
+def write_volume(vol: Volume, path: str | os.PathLike, *, force: bool = False, format: str | None = None,
+                 chunks: int | str | Sequence[int] | None = None, levels: int | None = None) -> Path:
+    """Write ``vol`` to ``path`` in the format its suffix names (or ``format``); atomic, no silent overwrite.
+
+    ``chunks`` (z, y, x voxels; Zarr and OME-Zarr) and ``levels`` (the pyramid's levels, level 0 included;
+    OME-Zarr only) are refused for other formats."""
     if not isinstance(vol, Volume):
         raise ParameterError("vol", f"expected a Volume, got {type(vol).__name__}")
     p = Path(path)
@@ -163,6 +177,16 @@ def write_volume(vol: Volume, path: str | os.PathLike, *, force: bool = False, f
         raise ParameterError("format", "a Volume cannot be written as projections (.h5); use write_projections")
     if fmt not in VOLUME_FORMATS:
         raise ParameterError("format", f"unknown format {fmt!r}; use one of {', '.join(VOLUME_FORMATS)}")
+    if chunks is not None and fmt not in CHUNKED_FORMATS:
+        raise ParameterError("--chunks", f"applies to .zarr and .ome.zarr outputs, not {fmt}")
+    if levels is not None and fmt != "ome-zarr":
+        raise ParameterError("--levels", f"applies to .ome.zarr outputs only, not {fmt}")
+    options: dict = {}
+    if fmt in CHUNKED_FORMATS:  # bad --chunks or --levels are refused before anything is written
+        options["chunks"] = chunk_shape(chunks, vol.shape, vol.dtype.itemsize)
+    if fmt == "ome-zarr":
+        pyramid_shapes(vol.shape, levels)
+        options["levels"] = levels
     writer = {
         "dicom": write_dicom,
         "tiff": write_tiff,
@@ -171,9 +195,10 @@ def write_volume(vol: Volume, path: str | os.PathLike, *, force: bool = False, f
         "nrrd": write_sitk,
         "metaimage": write_sitk,
         "zarr": write_zarr,
+        "ome-zarr": write_ome_zarr,
     }[fmt]
     if fmt == "metaimage" and p.suffix.lower() == ".mhd":
         raise ParameterError("path", "write MetaImage as a single .mha file (a .mhd header needs a separate .raw)")
     with atomic_output(p, force=force, directory=fmt in ("dicom", "tiff-folder")) as tmp:
-        writer(vol, tmp)
+        writer(vol, tmp, **options)
     return p
