@@ -45,6 +45,10 @@ def measure(
     border: Annotated[str, typer.Option("--border", help="Image border for local thickness: continue (structure continues, BoneJ) or background.")] = "continue",
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated subset of bvtv,tbth,tbsp,tbn,connd,smi,da.")] = "bvtv,tbth,tbsp,tbn,connd,smi,da",
     seed: Annotated[int, typer.Option(help="Seed of the MIL test-line grid (DA).")] = 0,
+    chunks: Annotated[str | None, typer.Option("--chunks", help="Measure block by block: auto or Z,Y,X voxels per block (volumes larger than memory, e.g. OME-Zarr read lazily); the results equal the in-memory ones. Binary input, or a numeric --threshold; the VOI a mask file.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Run on a dask scheduler at this address (tcp://HOST:8786; start it with `dask scheduler`, workers with `dask worker ADDRESS`).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Run on a local dask cluster of N worker processes.")] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="The one input is a folder of scans or a CSV list (column path; optional voi, input_spacing, units): one row per scan in --csv, scans already there skipped (resumable), fanned out over --workers/--scheduler.")] = False,
     input_spacing: InputSpacing = None,
     units: Units = None,
     force: Force = False,
@@ -79,6 +83,19 @@ def measure(
     if cortical_csv is not None and not cortical:
         raise ParameterError("--cortical-csv", "needs --cortical")
     bone_choice = _bone_choice(bone)
+    options = dict(threshold=thr, voi=voi, mode=mode, upsample=upsample, smooth_sigma_mm=smooth, metrics=mlist,
+                   border=border, seed=seed, voi_bounds=voi_bounds, closing_mm=closing,
+                   largest_component=largest_component, resolution_mm=resolution, calibration=calibration,
+                   cortical=bone_choice if cortical else False)
+    if batch:
+        return _measure_batch(volumes, csv_out, options, input_spacing, units, scheduler, workers, force,
+                              chunks=chunks, json_out=json_out, maps=maps, save_segmentation=save_segmentation)
+    if chunks is not None:
+        return _measure_chunked(volumes, options, input_spacing, units, chunks, scheduler, workers, maps, json_out,
+                                csv_out, force, save_segmentation=save_segmentation, cortical_csv=cortical_csv)
+    if scheduler is not None or workers is not None:
+        raise ParameterError("--workers" if workers is not None else "--scheduler",
+                             "runs blocks (--chunks) or scans (--batch) on a cluster: add one of them")
     check_outputs(force, json_out, csv_out, save_segmentation, cortical_csv)
     paths = map_paths(volumes, maps, maps_format) if maps is not None else {}
     check_outputs(force, *(p for pair in paths.values() for p in pair))
@@ -125,6 +142,82 @@ def measure(
     if cortical_csv is not None:
         write_cortical_slices_csv(results, cortical_csv, force=force)
         out.print(f"wrote {cortical_csv}")
+
+
+def _report(results: list[dict], mode: str, json_out: Path | None, csv_out: Path | None, force: bool) -> None:
+    """Print the tables and write the JSON/CSV outputs of a run."""
+    from trabecula.morphometry.results import write_results_csv, write_results_json
+
+    _print_results(results, mode)
+    if json_out is not None:
+        write_results_json(results, json_out, force=force)
+        out.print(f"wrote {json_out}")
+    if csv_out is not None:
+        write_results_csv(results, csv_out, force=force)
+        out.print(f"wrote {csv_out}")
+
+
+#: options chunk-by-chunk measuring refuses (they need the whole image)
+_WHOLE_IMAGE_OPTIONS = {"smooth_sigma_mm": "--smooth", "closing_mm": "--closing", "largest_component": "--largest-component",
+                        "calibration": "--calibration", "cortical": "--cortical"}
+
+
+def _measure_chunked(volumes, options, input_spacing, units, chunks, scheduler, workers, maps, json_out, csv_out,
+                     force, save_segmentation, cortical_csv) -> None:
+    """``--chunks``: each input measured block by block (:func:`trabecula.morphometry.chunked.measure_chunked`)."""
+    from trabecula.cluster import executor
+    from trabecula.errors import ParameterError
+    from trabecula.morphometry.chunked import parse_chunks
+    from trabecula.pipeline.batch import measure_chunked_file
+
+    c = parse_chunks(chunks)
+    for key, name in _WHOLE_IMAGE_OPTIONS.items():
+        if options[key] not in (None, False):
+            raise ParameterError(name, "needs the whole image in memory; not available with --chunks")
+    if options["upsample"] != 1:
+        raise ParameterError("--upsample", "needs the whole image in memory; not available with --chunks")
+    if save_segmentation is not None:
+        raise ParameterError("--save-segmentation", "not available with --chunks (the binary measured is the input)")
+    if isinstance(options["threshold"], str):
+        options["threshold"] = None
+    check_outputs(force, json_out, csv_out, cortical_csv)
+    results = []
+    with executor(scheduler, workers) as client:
+        for v in volumes:
+            maps_dir = None if maps is None else (maps if len(volumes) == 1 else maps / v.name.split(".")[0])
+            results.append(measure_chunked_file(v, options, c, input_spacing=input_spacing, units=units,
+                                                client=client, maps=maps_dir, force=force))
+    _report(results, options["mode"], json_out, csv_out, force)
+
+
+def _measure_batch(volumes, csv_out, options, input_spacing, units, scheduler, workers, force, *, chunks, json_out,
+                   maps, save_segmentation) -> None:
+    """``--batch``: every scan of a folder or CSV list, one row each in ``--csv``, resumable."""
+    from trabecula.cluster import executor
+    from trabecula.errors import ParameterError
+    from trabecula.pipeline.batch import measure_batch
+
+    if len(volumes) != 1:
+        raise ParameterError("--batch", f"give one folder or CSV list of scans, not {len(volumes)} inputs")
+    if csv_out is None:
+        raise ParameterError("--csv", "--batch writes its rows (and resumes) there: give --csv RESULTS.csv")
+    for value, name in ((chunks, "--chunks"), (json_out, "--json"), (maps, "--maps"),
+                        (save_segmentation, "--save-segmentation")):
+        if value is not None:
+            raise ParameterError(name, "not available with --batch (one CSV row per scan)")
+    options = {**options, "input_spacing": input_spacing, "units": units}
+    with executor(scheduler, workers) as client:
+        results, failures = measure_batch(volumes[0], csv_out, options, client=client, force=force,
+                                          on_skip=lambda n: out.print(f"{n} scans already in {csv_out}: skipped")
+                                          if n else None)
+    if results:
+        _print_results(results, options["mode"])
+    out.print(f"wrote {len(results)} rows to {csv_out}")
+    if failures:
+        for f in failures:
+            out.print(f"[red]{f['error']}[/red]")
+        raise ParameterError("--batch", f"{len(failures)} scans could not be measured (listed above); "
+                                        "the same command measures only them again")
 
 
 #: library argument names → the options of this verb that set them (for one-line errors naming the option)

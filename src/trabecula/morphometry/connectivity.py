@@ -108,6 +108,51 @@ def _vertex_sum(b, w, use_w, lut):
     return acc.sum()
 
 
+@njit(parallel=True, cache=True)
+def _vertex_sum_box(b, w, use_w, lut, vlo, vhi):
+    nz = vhi[0] - vlo[0]
+    acc = np.zeros(max(nz, 0))
+    sz, sy, sx = b.shape
+    for ii in prange(nz):
+        i = vlo[0] + ii
+        total = 0.0
+        for j in range(vlo[1], vhi[1]):
+            for k in range(vlo[2], vhi[2]):
+                code = 0
+                inside = 0
+                bit = 0
+                for a in range(2):
+                    z = i - 1 + a
+                    for bb in range(2):
+                        y = j - 1 + bb
+                        for c in range(2):
+                            x = k - 1 + c
+                            if 0 <= z < sz and 0 <= y < sy and 0 <= x < sx:
+                                if b[z, y, x]:
+                                    code |= 1 << bit
+                                if use_w and w[z, y, x]:
+                                    inside += 1
+                            bit += 1
+                if code == 0:
+                    continue
+                if use_w:
+                    total += lut[code] * inside / 8.0
+                else:
+                    total += lut[code]
+        acc[ii] = total
+    return acc.sum()
+
+
+def vertex_sum_box(b: np.ndarray, w: np.ndarray | None, use_w: bool, lut: np.ndarray, vlo, vhi) -> float:
+    """Σ of the vertex contributions ``lut[config]`` (times the VOI fraction of the vertex's 8 voxels when
+    ``use_w``) over the lattice vertices ``vlo ≤ v < vhi`` (per axis) of the block ``b``; vertex ``v`` sits
+    between voxels ``v − 1`` and ``v``, voxels outside ``b`` are marrow. χ is additive over vertices, so blocks
+    that own disjoint vertex ranges — each read with one voxel more on its low side — sum to the image's χ."""
+    b = np.ascontiguousarray(b, dtype=bool)
+    ww = b if w is None else np.ascontiguousarray(w, dtype=bool)
+    return float(_vertex_sum_box(b, ww, bool(use_w), lut, np.asarray(vlo, np.int64), np.asarray(vhi, np.int64)))
+
+
 def euler_characteristic(bone: np.ndarray) -> int:
     """Euler characteristic χ of the bone (26-connected; marrow 6-connected), the image surrounded by marrow.
 
