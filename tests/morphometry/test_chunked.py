@@ -21,10 +21,10 @@ from trabecula.volume import Volume
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "didsr_l1_vertebra"
 REGION = DATA / "Segmentation-grayscale-1_06219.nrrd"
-METRICS = ("bvtv", "tbth", "tbsp", "connd", "da")
+METRICS = ("bvtv", "tbth", "tbsp", "tbn", "connd", "smi", "da")
 EXACT = ("bv_tv", "euler_char", "delta_chi", "conn_d_per_mm3", "voi_volume_mm3")
 CLOSE = ("tb_th_mm", "tb_th_sd_mm", "tb_th_max_mm", "tb_sp_mm", "tb_sp_sd_mm", "tb_sp_max_mm", "tb_n_per_mm",
-         "da", "da_scanco")
+         "da", "da_scanco", "smi", "smi_concave_fraction", "bs_mm2")
 
 
 def _region(shape=(44, 50, 56)) -> Volume:

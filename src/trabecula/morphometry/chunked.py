@@ -318,9 +318,9 @@ def _block_smi(bone, mask, block: Block, ext_lo, ext_hi, shape, spacing, eps):
     hi = tuple(min(e, b + h) for e, b in zip(ext_hi, block.hi, strict=True))
     cut = tuple(slice(a - e, b - e) for a, b, e in zip(lo, hi, ext_lo, strict=True))
     own = tuple(slice(b - a, c - a) for b, c, a in zip(block.lo, block.hi, lo, strict=True))
-    at_edge = tuple(x for a, b, n in zip(lo, hi, shape, strict=True) for x in (a == 0, b == n))
+    # a side with less than SMI_HALO of context is the image's edge for smi_block_sums (as it is here)
     return S.smi_block_sums(np.ascontiguousarray(bone[cut]), None if mask is None else np.ascontiguousarray(mask[cut]),
-                            own, spacing, eps, at_edge=at_edge)
+                            own, spacing, eps)
 
 
 # ---------------------------------------------------------------------------------------------- driver

@@ -58,12 +58,16 @@ def scan_list(source: str | os.PathLike) -> list[dict[str, Any]]:
     if not rows or "path" not in rows[0]:
         raise InputError(src, "the CSV list needs a 'path' column and at least one row")
     scans = []
+    seen: dict[str, int] = {}
     for k, r in enumerate(rows, start=2):
         text = (r.get("path") or "").strip()
         if not text:
             raise InputError(src, f"line {k}: empty path")
         p = Path(text)
         scan = {"path": p if p.is_absolute() else src.parent / p}
+        if str(scan["path"]) in seen:  # results are keyed by the scan's path (resuming skips measured paths)
+            raise InputError(src, f"line {k}: {text} is already listed on line {seen[str(scan['path'])]}")
+        seen[str(scan["path"])] = k
         for key in ROW_OPTIONS:
             if (r.get(key) or "").strip():
                 scan[key] = r[key].strip()
