@@ -22,6 +22,10 @@ def test_demo_runs_every_stage_and_checks_pass(tmp_path, capsys):
     rep = s["results"]["report"]
     assert {"image_quality", "morphometry", "mtf", "paired", "figures", "volumes"} <= set(rep["sections"])
     assert s["results"]["enhance"]["paired_vois"] >= 4
+    # a volume written as OME-Zarr, measured block by block on a local dask cluster, equals the in-memory result
+    large = s["results"]["large"]
+    assert large["ok"] and len(large["checks"]) == 3 and "block by block" in out
+    assert len(large["levels"]) >= 2 and all(r["chunked"] == r["chunked"] for r in large["rows"])
     # the measure stage also segments the micro-CT as micro-CT practice does, and that lands nearer the truth
     rows = {r["label"]: r for r in s["results"]["measure"]["rows"]}
     truth, iso = rows["vertebra / truth"], rows["vertebra / micro-ct"]

@@ -107,11 +107,14 @@ def auto_block_edge(halo: Sequence[int], workers: int, budget_bytes: float, shap
     """The largest cubic block (from :data:`AUTO_EDGES`) whose halo-grown block fits the memory budget shared by
     ``workers`` tasks at a time (and the caller); capped by the image."""
     per_task = budget_bytes / (workers + 1)
-    for e in AUTO_EDGES:
-        vox = np.prod([min(e, n) + 2 * h for n, h in zip(shape, halo, strict=True)], dtype=np.float64)
-        if vox * BYTES_PER_VOXEL <= per_task:
+    fits = [e for e in AUTO_EDGES
+            if np.prod([min(e, n) + 2 * h for n, h in zip(shape, halo, strict=True)], dtype=np.float64)
+            * BYTES_PER_VOXEL <= per_task] or [AUTO_EDGES[-1]]
+    # the largest that fits, but small enough that every worker gets blocks (two each) where the image allows
+    for e in fits:
+        if workers == 1 or len(blocks_of(shape, [min(e, n) for n in shape])) >= 2 * workers or e == fits[-1]:
             return tuple(min(e, n) for n in shape)  # type: ignore[return-value]
-    return tuple(min(AUTO_EDGES[-1], n) for n in shape)  # type: ignore[return-value]
+    return tuple(min(fits[-1], n) for n in shape)  # type: ignore[return-value]
 
 
 def _read(src: Any, lo: Sequence[int], hi: Sequence[int]) -> np.ndarray:

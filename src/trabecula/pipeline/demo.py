@@ -5,7 +5,8 @@ The demo is a list of stages, each in its own module ``trabecula.pipeline.demo_<
 seed, console, a progress bar and the results of earlier stages) and run in data-flow order:
 
 ``io`` (write/read every format) → ``twin`` (phantoms scanned by the scanner presets) →
-``measure`` (morphometry in a cylindrical VOI, apparent flags, the wrist HR-pQCT style) → ``enhance`` (shipped
+``measure`` (morphometry in a cylindrical VOI, apparent flags, the wrist HR-pQCT style) → ``large`` (OME-Zarr
+measured block by block on a local dask cluster, equal to the in-memory result) → ``enhance`` (shipped
 models on the clinical scan) → ``render`` (3-D render, MPR) → ``register`` (a misaligned twin specimen registered
 and its slices paired) → ``readerstudy`` (a blinded reader study from the demo's images, not served) →
 ``report`` (HTML report).
@@ -44,7 +45,7 @@ from rich.console import Console
 from trabecula.errors import TrabeculaError
 from trabecula.progress import make_progress
 
-DEMO_STAGES = ("io", "twin", "measure", "enhance", "render", "register", "readerstudy", "report")
+DEMO_STAGES = ("io", "twin", "measure", "large", "enhance", "render", "register", "readerstudy", "report")
 
 
 @dataclass
