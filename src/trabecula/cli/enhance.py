@@ -74,7 +74,7 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder (config.json, log.csv, last.pt, best.pt).")],
     iters: Annotated[int, typer.Option(help="Training iterations (batches).")] = 2000,
     minutes: Annotated[float | None, typer.Option(help="Stop after this many minutes of training (checkpoint kept).")] = None,
-    batch: Annotated[int, typer.Option(help="Patches per batch (per process).")] = 8,
+    batch: Annotated[int, typer.Option(help="Patches per batch: the global batch, split equally among torchrun's processes.")] = 8,
     patch: Annotated[int, typer.Option(help="Input patch size in pixels (targets are scale × larger).")] = 40,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default 1e-3 regression, 2e-4 GAN).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (weights and patch stream).")] = 0,
@@ -87,15 +87,27 @@ def train(
     set_: Annotated[list[str] | None, typer.Option("--set", help="Network config override KEY=VALUE (e.g. width=48).")] = None,
     init: Annotated[str | None, typer.Option(help="Fine-tune: start from these weights (a shipped model name, a weights folder or a .pt).")] = None,
 ) -> None:
-    """Train an enhancement model on paired data (multi-GPU: torchrun --nproc_per_node N -m trabecula.cli train ...)."""
-    from trabecula.enhance.train import TrainConfig, parse_overrides
+    """Train an enhancement model on paired data (several processes or GPUs: torchrun --nproc-per-node N -m trabecula train ...)."""
+    import time
+
+    from trabecula.enhance.train import PeerStopped, TrainConfig, parse_overrides, process_rank
     from trabecula.enhance.train import train as run_train
 
-    cfg = TrainConfig(model=model, data=str(data), out=str(out_dir), iters=iters, minutes=minutes, batch=batch,
-                      patch=patch, lr=lr, seed=seed, device=device, threads=threads, in_channels=slices,
-                      context_stride=context_stride, val_every=val_every, config=parse_overrides(set_), init=init)
-    res = run_train(cfg, resume=resume, log=lambda s: out.print(s))
-    out.print(f"trained {model}: {res['iterations']} iterations in {res['seconds']} s; best checkpoint {out_dir}/best.pt")
+    rank = process_rank()[0]
+    try:
+        cfg = TrainConfig(model=model, data=str(data), out=str(out_dir), iters=iters, minutes=minutes, batch=batch,
+                          patch=patch, lr=lr, seed=seed, device=device, threads=threads, in_channels=slices,
+                          context_stride=context_stride, val_every=val_every, config=parse_overrides(set_), init=init)
+        res = run_train(cfg, resume=resume, log=lambda s: out.print(s))
+    except PeerStopped:
+        # under torchrun rank 0 says what is wrong, in one line; the others leave quietly, a moment later, so
+        # that torchrun (which stops every process at the first that ends) lets rank 0 say it
+        time.sleep(2.0)
+        raise typer.Exit(2) from None
+    if rank == 0:
+        out.print(f"trained {model}: {res['iterations']} iterations in {res['seconds']} s"
+                  + (f" on {res['world_size']} processes" if res.get("world_size", 1) > 1 else "")
+                  + f"; best checkpoint {out_dir}/best.pt")
 
 
 @app.command()

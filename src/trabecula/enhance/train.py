@@ -1,5 +1,5 @@
 """Training: one loop for every model, on random paired patches, with periodic validation, a CSV log,
-checkpoints and resume; CPU or CUDA; multi-GPU through ``torchrun`` (DistributedDataParallel).
+checkpoints and resume; CPU or CUDA; several processes or GPUs through ``torchrun`` (DistributedDataParallel).
 
 * Regression models (``dlr``: L2; ``srdlr``, ``crn``: L1) minimise their loss with Adam (lr 1e-3).
 * GAN models (``pix2pixhd``, ``pix2pix``), Adam (lr 2e-4, β = (0.5, 0.999)) for both nets. The
@@ -14,16 +14,25 @@ continues the same stream. Validation on whole held-out slices of the *validatio
 ``val_every`` iterations: the study SSIM, standard SSIM on HU and PSNR against the target; ``best.pt`` keeps
 the checkpoint with the best validation score (study SSIM; PSNR for ``dlr``), ``last.pt`` the latest.
 
-Distributed: with ``WORLD_SIZE > 1`` in the environment (``torchrun --nproc_per_node N -m trabecula.cli
-train ...``) each process joins the group (``nccl`` on CUDA, else ``gloo``) from the ``RANK`` /
-``WORLD_SIZE`` / ``MASTER_ADDR`` / ``LOCAL_RANK`` variables, draws its own interleaved share of the patch
-stream, wraps the networks in DistributedDataParallel, and only rank 0 validates, logs and writes
-checkpoints.
+Several processes (``torchrun --nproc-per-node N -m trabecula train ...``; :func:`process_rank` reads the
+``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` variables torchrun sets): the processes join one group (``nccl`` on
+CUDA, each pinned to ``cuda:LOCAL_RANK``; ``gloo`` on CPU) and the *global* batch (``batch``) is split:
+process ``r`` of ``W`` takes the contiguous share ``it·batch + r·batch/W + j`` (``j < batch/W``) of exactly the
+items a one-process run draws at iteration ``it``, so the union of the shares is the one-process batch
+(augmentation is keyed by the item too). The networks are wrapped in DistributedDataParallel, whose
+gradient average over equal shares of a per-sample-mean loss is the one-process gradient; batch norm is made
+global (:func:`make_batchnorm_global`: :class:`torch.nn.SyncBatchNorm` on CUDA, our own on CPU, where
+SyncBatchNorm does not run), so its statistics are those of the whole batch. The logged losses are the global
+means (all-reduced). Rank 0 alone reads the resume checkpoint (and hands it to the others) and the ``init``
+weights, writes the run folder, validates (on its own: the others wait at a barrier), logs and shows the
+progress bar. A batch not divisible by the number of processes is refused (``--batch``). The same seed gives
+the same loss curve on 1 or N processes, within floating-point noise (``tests/enhance/test_distributed_train.py``).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -43,7 +52,7 @@ from trabecula.enhance.checks import (
     resolve_device,
 )
 from trabecula.enhance.data import PairSet, PatchDataset, validation_slices
-from trabecula.errors import InputError, ParameterError
+from trabecula.errors import InputError, ParameterError, TrabeculaError
 from trabecula.progress import make_progress
 from trabecula.quality.similarity import psnr, ssim_hu, ssim_study
 
@@ -57,7 +66,7 @@ class TrainConfig:
     out: str
     iters: int = 2000
     minutes: float | None = None
-    batch: int = 8
+    batch: int = 8            # the global batch: split equally among the processes under torchrun
     patch: int = 40           # input pixels (the target patch is scale × larger)
     lr: float | None = None
     seed: int = 0
@@ -73,8 +82,133 @@ class TrainConfig:
     init: str | None = None   # fine-tune: start the generator from these weights (shipped name, folder or .pt)
 
 
-def _rank_world() -> tuple[int, int, int]:
+def process_rank() -> tuple[int, int, int]:
+    """``(rank, world size, local rank)`` of this process: from the variables ``torchrun`` (or another launcher)
+    sets, ``(0, 1, 0)`` for a plain run."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
+
+
+
+def launched_by_torchrun() -> bool:
+    """Whether this process was started by ``torchrun`` (torch elastic)."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_torchelastic_launched()
+
+
+def check_world(cfg: TrainConfig, world: int) -> None:
+    """Refuse a global ``batch`` that the ``world`` processes cannot share equally (:class:`ParameterError`,
+    ``--batch``): unequal shares would weigh the samples unequally in DDP's gradient average."""
+    if world > 1 and cfg.batch % world:
+        raise ParameterError("--batch", f"the global batch of {cfg.batch} patches must be divisible by the "
+                                        f"{world} processes (e.g. --batch {max(world, cfg.batch // world * world)})")
+
+
+def rank_threads(threads: int | None, world: int) -> int | None:
+    """The torch threads of one process: ``threads`` (``None``: torch's default) on one process; on several, at
+    most the machine's CPUs divided by the processes on it (``LOCAL_WORLD_SIZE``), at least 1."""
+    if world <= 1:
+        return threads
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = max(1, cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    return min(threads, share) if threads else share
+
+
+class _AllReduceSum:
+    """A differentiable all-reduce (sum) over the process group; its gradient is the all-reduced gradient."""
+
+    _fn = None
+
+    @classmethod
+    def apply(cls, x):
+        if cls._fn is None:
+            import torch
+            import torch.distributed as dist
+
+            class _Fn(torch.autograd.Function):
+                @staticmethod
+                def forward(ctx, t):  # noqa: ARG004
+                    t = t.clone()
+                    dist.all_reduce(t)
+                    return t
+
+                @staticmethod
+                def backward(ctx, g):  # noqa: ARG004
+                    g = g.clone()
+                    dist.all_reduce(g)
+                    return g
+
+            cls._fn = _Fn
+        return cls._fn.apply(x)
+
+
+@functools.cache
+def _global_batchnorm_class():
+    import torch
+    from torch import nn
+
+    class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+        """Batch norm whose training statistics are those of the whole batch across the process group (two
+        differentiable all-reduces: the sums, then the squared deviations from the global mean), so it runs
+        on CPU (``gloo``) where :class:`torch.nn.SyncBatchNorm` does not. Same parameters, buffers and
+        evaluation as :class:`torch.nn.BatchNorm2d`."""
+
+        def _check_input_dim(self, x):
+            if x.dim() < 2:
+                raise ValueError(f"expected at least 2-D input (got {x.dim()}-D)")
+
+        def forward(self, x):
+            import torch.distributed as dist
+
+            if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+                return super().forward(x)
+            dims = [0, *range(2, x.dim())]
+            shape = [1, -1] + [1] * (x.dim() - 2)
+            # sums and count in float64 (exact counts, no loss over large batches), the result in x's type
+            count = torch.tensor([x.numel() / x.shape[1]], dtype=torch.float64, device=x.device)
+            sums = _AllReduceSum.apply(torch.cat([x.sum(dims, dtype=torch.float64), count]))
+            n = float(sums[-1].detach())
+            mean = (sums[:-1] / n).to(x.dtype)
+            xc = x - mean.view(shape)
+            var = (_AllReduceSum.apply((xc * xc).sum(dims, dtype=torch.float64)) / n).to(x.dtype)
+            y = xc * torch.rsqrt(var + self.eps).view(shape)
+            if self.affine:
+                y = y * self.weight.view(shape) + self.bias.view(shape)
+            if self.track_running_stats:
+                with torch.no_grad():
+                    self.num_batches_tracked += 1
+                    m = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
+                    self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+                    self.running_var.mul_(1 - m).add_(var.detach() * (n / max(n - 1.0, 1.0)), alpha=m)
+            return y
+
+    return GlobalBatchNorm
+
+
+def make_batchnorm_global(module, cuda: bool):
+    """Every batch norm of ``module`` made global over the process group, sharing its parameters and buffers
+    (so optimisers and checkpoints see the same tensors): :class:`torch.nn.SyncBatchNorm` on CUDA, else
+    ``GlobalBatchNorm`` (below). Returns the module (converted in place unless it is a batch norm itself)."""
+    from torch import nn
+
+    if cuda:
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    cls = _global_batchnorm_class()
+
+    def convert(m):
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm | cls):
+            g = cls(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            if m.affine:
+                g.weight, g.bias = m.weight, m.bias
+            if m.track_running_stats:
+                g.running_mean, g.running_var, g.num_batches_tracked = m.running_mean, m.running_var, m.num_batches_tracked
+            g.train(m.training)
+            return g
+        for name, child in m.named_children():
+            setattr(m, name, convert(child))
+        return m
+
+    return convert(module)
 
 
 def lsgan(preds: list[list[Any]], target: float):
@@ -218,13 +352,14 @@ def memory_budget() -> int:
     return memory_budget_bytes()
 
 
-def select_device(cfg: TrainConfig, local_rank: int) -> str:
-    """``cfg.device``, else ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; anything but ``cpu``,
-    ``cuda`` or ``cuda:N``, CUDA asked for but absent, or a missing CUDA device raises :class:`ParameterError`
-    (``--device``)."""
+def select_device(cfg: TrainConfig, local_rank: int, world: int = 1) -> str:
+    """``cfg.device``, else ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; on several processes a
+    plain ``cuda`` is ``cuda:LOCAL_RANK`` too (each process its own GPU); anything but ``cpu``, ``cuda`` or ``cuda:N``, CUDA asked
+    for but absent, or a missing CUDA device raises :class:`ParameterError` (``--device``)."""
     import torch
 
-    return resolve_device(cfg.device, "--device", default=f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(cfg.device, "--device", default=f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    return f"cuda:{local_rank}" if device == "cuda" and world > 1 else device
 
 
 def model_hparams(cfg: TrainConfig) -> dict[str, Any]:
@@ -266,13 +401,71 @@ def read_resume_checkpoint(cfg: TrainConfig) -> dict[str, Any]:
     return ck
 
 
-def _join_process_group(device: str, local_rank: int) -> None:
+class PeerStopped(TrabeculaError):
+    """Raised on the other processes when rank 0 refuses the run (settings, run folder, resume checkpoint):
+    rank 0 raises the error itself, so that it is said once."""
+
+
+#: whether :func:`join_process_group` started the process group (so :func:`train` ends it), not the caller
+_owns_group = False
+
+
+def join_process_group(device: str) -> None:
+    """Join the ``torchrun`` group from the environment (``nccl`` on CUDA, pinned to ``device``, i.e.
+    ``cuda:LOCAL_RANK``; else ``gloo``) unless the caller already did."""
+    global _owns_group
     import torch
     import torch.distributed as dist
 
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     if device.startswith("cuda"):
-        torch.cuda.set_device(local_rank)
+        torch.cuda.set_device(torch.device(device))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        _owns_group = True
+
+
+def leave_process_group() -> None:
+    """End the process group :func:`join_process_group` started (at the end of a run, also after an error)."""
+    global _owns_group
+    import torch.distributed as dist
+
+    if _owns_group and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _owns_group = False
+
+
+def _prepare_out(cfg: TrainConfig, resume: bool) -> Any:
+    """Rank 0's part of the set-up: read and check ``last.pt`` for ``--resume``, refuse a run folder that
+    holds a run, make the folder. Returns the resume checkpoint (or ``None``)."""
+    resume_ck = read_resume_checkpoint(cfg) if resume else None
+    out = Path(cfg.out)
+    if out.exists() and (out / "config.json").exists() and not resume:
+        raise InputError(out, "already holds a run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return resume_ck
+
+
+def _from_rank0(prepare: Callable[[], Any], rank: int, world: int) -> Any:
+    """``prepare()`` on rank 0, its result (or its refusal) handed to every process: rank 0 raises its
+    error, the others :class:`PeerStopped`."""
+    if world <= 1:
+        return prepare()
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    error: TrabeculaError | None = None
+    if rank == 0:
+        try:
+            box = [("ok", prepare())]
+        except TrabeculaError as exc:
+            error, box = exc, [("error", str(exc))]
+    dist.broadcast_object_list(box, src=0)
+    if error is not None:
+        raise error
+    status, value = box[0]
+    if status == "error":
+        raise PeerStopped(f"rank 0 stopped the run: {value}")
+    return value
 
 
 def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
@@ -280,28 +473,33 @@ def setup_run(cfg: TrainConfig, resume: bool = False) -> TrainRun:
     ``resume`` is off), patch stream and validation slices, generator, discriminator (GAN models) and Adam
     optimisers (lr 2e-4, β (0.5, 0.999) for GANs; 1e-3, β (0.9, 0.999) otherwise, unless ``cfg.lr``).
 
-    The networks are built right after seeding torch, so their initial weights follow from ``cfg.seed``.
+    The networks are built right after seeding torch, so their initial weights follow from ``cfg.seed`` (the
+    same on every process). On several processes rank 0 alone reads the resume checkpoint and makes the run
+    folder, and hands the checkpoint to the others; only rank 0 loads the validation slices.
     """
     import torch
 
     from trabecula.enhance.models import MODELS, Enhancer, build_discriminator
 
-    check_config(cfg)
+    rank, world, local_rank = process_rank()
+    try:
+        check_config(cfg)
+        check_world(cfg, world)
+    except TrabeculaError as exc:  # the settings are the same on every process: rank 0 refuses them too
+        if rank != 0:
+            raise PeerStopped(f"rank 0 refuses the same settings: {exc}") from exc
+        raise
     spec = MODELS[cfg.model]
-    rank, world, local_rank = _rank_world()
-    device = select_device(cfg, local_rank)
-    resume_ck = read_resume_checkpoint(cfg) if resume else None
+    device = select_device(cfg, local_rank, world)
     if world > 1:
-        _join_process_group(device, local_rank)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
+        join_process_group(device)
+    resume_ck = _from_rank0(lambda: _prepare_out(cfg, resume), rank, world)
+    threads = rank_threads(cfg.threads, world)
+    if threads:
+        torch.set_num_threads(int(threads))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     out = Path(cfg.out)
-    if rank == 0:
-        if out.exists() and (out / "config.json").exists() and not resume:
-            raise InputError(out, "already holds a run; pass --resume to continue it or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
 
     pairs = PairSet.open(cfg.data)
     in_key, tgt_key = pairs.model_keys(cfg.model)
@@ -357,12 +555,18 @@ def resume_run(run: TrainRun) -> None:
 
 
 def wrap_distributed(run: TrainRun) -> None:
-    """Wrap the networks in DistributedDataParallel (one device per process on CUDA)."""
+    """Make the networks' batch norms global over the group (:func:`make_batchnorm_global`) and wrap them in
+    DistributedDataParallel (one device per process on CUDA)."""
+    import torch
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    ids = [run.local_rank] if run.device.startswith("cuda") else None
+    cuda = run.device.startswith("cuda")
+    ids = [torch.device(run.device).index] if cuda else None
+    make_batchnorm_global(run.model, cuda)
     run.net_g = DDP(run.model, device_ids=ids)
-    run.net_d = DDP(run.disc, device_ids=ids) if run.gan else None
+    if run.gan:
+        make_batchnorm_global(run.disc, cuda)
+        run.net_d = DDP(run.disc, device_ids=ids)
 
 
 def write_run_files(run: TrainRun) -> None:
@@ -375,7 +579,8 @@ def write_run_files(run: TrainRun) -> None:
     cfg = run.cfg
     (run.out / "config.json").write_text(json.dumps({**asdict(cfg), "hparams": run.model.hparams(),
                                                       "parameters": count_parameters(run.model.net),
-                                                      "world_size": run.world, "device": run.device,
+                                                      "world_size": run.world, "torchrun": launched_by_torchrun(),
+                                                      "device": run.device,
                                                       "data_manifest": str(Path(cfg.data).resolve() / "manifest.json"),
                                                       "split_mode": run.pairs.split_mode}, indent=1))
     log_path = run.out / "log.csv"
@@ -399,15 +604,64 @@ def save_checkpoint(run: TrainRun, it: int, elapsed: float, path: Path) -> None:
     tmp.replace(path)
 
 
+def batch_items(it: int, batch: int, rank: int = 0, world: int = 1) -> range:
+    """The patch-stream items process ``rank`` of ``world`` trains on at iteration ``it``: its contiguous share
+    of the global batch ``it·batch … it·batch + batch − 1`` (the items a one-process run draws)."""
+    share = batch // world
+    start = it * batch + rank * share
+    return range(start, start + share)
+
+
 def next_batch(run: TrainRun, it: int):
-    """Iteration ``it``'s batch ``(x, y)`` in HU on the device: this process's interleaved share of the stream."""
+    """Iteration ``it``'s batch ``(x, y)`` in HU on the device: this process's share of the global batch
+    (:func:`batch_items`)."""
     import torch
 
-    base = it * run.cfg.batch * run.world + run.rank
-    items = [run.patches[base + j * run.world] for j in range(run.cfg.batch)]
+    items = [run.patches[i] for i in batch_items(it, run.cfg.batch, run.rank, run.world)]
     x = torch.from_numpy(np.stack([a for a, _ in items])).to(run.device)
     y = torch.from_numpy(np.stack([b for _, b in items])).to(run.device)
     return x, y
+
+
+def global_mean(run: TrainRun, losses: dict[str, float]) -> dict[str, float]:
+    """The step's losses averaged over the processes (each a mean over an equal share of the batch, so the
+    result is the loss of the whole batch); unchanged on one process."""
+    if not run.distributed:
+        return losses
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(losses)
+    t = torch.tensor([losses[k] for k in keys], dtype=torch.float64, device=run.device)
+    dist.all_reduce(t)
+    return {k: float(v) / run.world for k, v in zip(keys, t.tolist(), strict=True)}
+
+
+def _should_stop(run: TrainRun, elapsed: float) -> bool:
+    """``cfg.minutes`` spent: rank 0's clock decides for every process (they must stop at the same step)."""
+    if run.cfg.minutes is None:
+        return False
+    stop = elapsed > 60.0 * run.cfg.minutes
+    if run.distributed:
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if stop else 0.0], device=run.device)
+        dist.broadcast(flag, src=0)
+        stop = bool(flag.item())
+    return stop
+
+
+def _barrier(run: TrainRun) -> None:
+    if run.distributed:
+        import torch.distributed as dist
+
+        if run.device.startswith("cuda"):
+            import torch
+
+            dist.barrier(device_ids=[torch.device(run.device).index])
+        else:
+            dist.barrier()
 
 
 def noise_normalised_mse(pred, target, noisy, floor: float = 0.01):
@@ -522,11 +776,22 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     The loop: :func:`setup_run`, then :func:`init_from_weights` (``cfg.init``) or :func:`resume_run`, then per
     iteration :func:`next_batch` and :func:`regression_step` or :func:`gan_step`, with
     :func:`validate_and_checkpoint` every ``val_every`` iterations and at the last, until ``cfg.iters`` or
-    ``cfg.minutes``; :func:`final_checkpoint` at the end.
+    ``cfg.minutes``; :func:`final_checkpoint` at the end. Under ``torchrun`` every process runs this; rank 0
+    alone validates, writes and calls ``log`` (the others wait at a barrier), and the process group is left at
+    the end, also after an error.
     """
+    try:
+        return _train(cfg, resume, log)
+    finally:
+        leave_process_group()
+
+
+def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    from rich.progress import Progress
+
     run = setup_run(cfg, resume)
-    if cfg.init and not resume:
-        init_from_weights(run, cfg.init, log)
+    if cfg.init and not resume:  # rank 0 reads the weights; DistributedDataParallel hands them to the others
+        _from_rank0(lambda: init_from_weights(run, cfg.init, log), run.rank, run.world)
     if resume:
         resume_run(run)
     if run.distributed:
@@ -539,26 +804,25 @@ def train(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = p
     losses = _empty_losses()
     summary: dict[str, Any] = {}
     run.model.train()
-    with make_progress() as prog:
+    with make_progress() if run.rank == 0 else Progress(disable=True) as prog:
         task = prog.add_task(f"train {cfg.model}", total=cfg.iters, completed=run.start_iter)
         while it < cfg.iters:
-            elapsed = run.elapsed0 + time.perf_counter() - t0
-            if cfg.minutes is not None and elapsed > 60.0 * cfg.minutes:
+            if _should_stop(run, run.elapsed0 + time.perf_counter() - t0):
                 break
             x, y = next_batch(run, it)
-            for k, v in step(run, run.model.normalize(x), run.model.normalize(y)).items():
+            for k, v in global_mean(run, step(run, run.model.normalize(x), run.model.normalize(y))).items():
                 losses[k].append(v)
             it += 1
             prog.advance(task)
-            if run.rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
-                elapsed = run.elapsed0 + time.perf_counter() - t0
-                summary = validate_and_checkpoint(run, it, elapsed, losses, log)
+            if it % cfg.val_every == 0 or it == cfg.iters:
+                if run.rank == 0:
+                    elapsed = run.elapsed0 + time.perf_counter() - t0
+                    summary = validate_and_checkpoint(run, it, elapsed, losses, log)
                 losses = _empty_losses()
+                _barrier(run)
     elapsed = run.elapsed0 + time.perf_counter() - t0
     if run.rank == 0:
         summary = final_checkpoint(run, it, elapsed, summary)
-    if run.distributed:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
-    return {"iterations": it, "seconds": round(elapsed, 1), "best_" + run.score_key: run.best, "last": summary}
+    _barrier(run)
+    return {"iterations": it, "seconds": round(elapsed, 1), "best_" + run.score_key: run.best, "last": summary,
+            "world_size": run.world}
