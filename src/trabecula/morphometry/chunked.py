@@ -454,10 +454,11 @@ def measure_chunked(
     if map_paths is not None:
         _finish_maps(map_paths)
         res.warnings.append(f"maps written block by block: {', '.join(str(p) for p in map_paths)}")
-    if "tbn" in wanted:
-        from trabecula.morphometry.measure import _trabecular_number
+    from trabecula.morphometry.measure import _resolution_honesty, _trabecular_number
 
+    if "tbn" in wanted:
         _trabecular_number(res)
+    _resolution_honesty(vol, None, res)
     res.segmentation_steps = [f"measured in {len(blocks2) if any(want2.values()) else len(blocks1)} blocks "
                               f"of {'×'.join(map(str, c2 if any(want2.values()) else c1))} voxels "
                               f"(halo {'×'.join(map(str, halo2))})"]
