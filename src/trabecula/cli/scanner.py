@@ -126,7 +126,7 @@ def recon(
     backend: Annotated[str, typer.Option("--backend", help="FDK backend for cone-beam (simulated) data: numba or rtk.")] = "numba",
     pixel_size: Annotated[float | None, typer.Option("--pixel-size", help="Detector pixel size in mm for parallel-beam data (gives μ in 1/mm; else μ per pixel).")] = None,
     png: Annotated[Path | None, typer.Option("--png", help="Also write the middle slice as PNG.")] = None,
-    stream: Annotated[bool, typer.Option("--stream", help="Cone-beam FDK slab by slab on dask, reading the .h5 row block by row block (large projection sets); writes a .zarr.")] = False,
+    stream: Annotated[bool, typer.Option("--stream", help="Reconstruct on dask reading the .h5 a block of rows at a time (large projection sets): cone-beam FDK slab by slab, parallel-beam FBP row block by row block; writes a .zarr.")] = False,
     slab_mm: Annotated[float | None, typer.Option("--slab-mm", help="With --stream: output slab height in mm (default 4).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="With --stream: address of a dask scheduler (tcp://host:port).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="With --stream: run on a local cluster of N single-threaded worker processes.")] = None,
@@ -142,13 +142,17 @@ def recon(
     check_outputs(force, out_path, png)
     _check_stream(stream, out_path, slab_mm, scheduler, workers, backend=backend)
     if stream:
-        from trabecula.scanner.stream import stream_reconstruct
+        from trabecula.scanner.stream import stream_reconstruct_projections
 
-        vol = stream_reconstruct(projections, out_path, kernel=kernel, slab_mm=slab_mm, scheduler=scheduler,
-                                 workers=workers, force=force)
+        vol = stream_reconstruct_projections(projections, out_path, kernel=kernel, center=center, rings=rings,
+                                             pixel_mm=pixel_size, slab_mm=slab_mm, scheduler=scheduler,
+                                             workers=workers, force=force)
+        ex = vol.provenance.extra
+        if "center_px" in ex:
+            out.print(f"rotation centre {ex['center_px']:.2f} px; ring metric {ex['ring_metric']:.3g}", soft_wrap=True)
         if png is not None:
             save_png(vol, png, force=force)
-        out.print(f"wrote {out_path}  {vol}  (streamed FDK)")
+        out.print(f"wrote {out_path}  {vol}  (streamed)")
         return
     vol = reconstruct_projections(read_projections(projections), kernel=kernel, backend=backend, center=center,
                                   rings=rings, pixel_mm=pixel_size)

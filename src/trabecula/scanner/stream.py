@@ -243,18 +243,21 @@ class _SlabJob:
 
 
 def _project_slab(labels, z0: int, job: _SlabJob, gsub: ScanGeometry, us: np.ndarray, vs: np.ndarray,
-                  band: tuple[int, int]):
-    """One task: the labels of slab ``z0 …`` → path lengths (views, band rows, cols, materials) of its rows."""
+                  band: tuple[int, int], check: bool = True):
+    """One task: the labels of slab ``z0 …`` → path lengths (views, band rows, cols, materials) of its rows,
+    and (seconds reading and preparing the slab, seconds projecting). ``check``: the labels are known and
+    nothing lies outside ``radius_mm`` (once per slab)."""
     t0 = time.perf_counter()
     _set_threads(job.threads)
     labels = np.asarray(labels)
-    counts = np.bincount(labels.ravel(), minlength=1)
-    unknown = [int(v) for v in np.nonzero(counts)[0] if int(v) not in job.known]
-    if unknown:
-        raise ParameterError("phantom", f"labels {unknown} have no material in provenance.extra['materials']")
+    if check:
+        counts = np.bincount(labels.ravel(), minlength=1)
+        unknown = [int(v) for v in np.nonzero(counts)[0] if int(v) not in job.known]
+        if unknown:
+            raise ParameterError("phantom", f"labels {unknown} have no material in provenance.extra['materials']")
     if job.fill is not None:
         labels = np.where(np.isin(labels, job.fill[0]), labels.dtype.type(job.fill[1]), labels)
-    if job.radius_mm is not None and job.proj_ids:
+    if check and job.radius_mm is not None and job.proj_ids:
         ny, nx = labels.shape[1:]
         y = job.xy_lo[0] + (np.arange(ny) + 0.5) * job.spacing[1]
         x = job.xy_lo[1] + (np.arange(nx) + 0.5) * job.spacing[2]
@@ -265,12 +268,14 @@ def _project_slab(labels, z0: int, job: _SlabJob, gsub: ScanGeometry, us: np.nda
     r0, r1 = band
     nm = max(1, len(job.proj_ids))
     if r1 <= r0 or not job.proj_ids:
-        return r0, r1, np.zeros((gsub.n_views, max(0, r1 - r0), len(us), nm), np.float32), time.perf_counter() - t0
+        t = time.perf_counter() - t0
+        return r0, r1, np.zeros((gsub.n_views, max(0, r1 - r0), len(us), nm), np.float32), (t, 0.0)
     fr = block_fractions(labels, list(job.proj_ids), job.factor)
     del labels
+    t1 = time.perf_counter()
     origin = (job.forigin[0] + (z0 // job.factor[0]) * job.fsp[0], job.forigin[1], job.forigin[2])
     paths = forward_project(fr, job.fsp, origin, gsub, job.k, job.projector, us=us, vs=vs[r0:r1])
-    return r0, r1, paths, time.perf_counter() - t0
+    return r0, r1, paths, (t1 - t0, time.perf_counter() - t1)
 
 
 def _slab_band(z0: int, z1: int, job: _SlabJob, radius: float, geom: ScanGeometry, vs: np.ndarray) -> tuple[int, int]:
@@ -420,6 +425,8 @@ def stream_projections(phantom, scanner, mas: float | None = None, seed: int = 0
         lazy = hasattr(vol.data, "dask")
         n_blocks = int(math.ceil(geom.n_views / views_per_task))
         slab_seconds = [0.0] * len(slabs)
+        prep_seconds = [0.0] * len(slabs)
+        t_client = 0.0
         t_start = time.perf_counter()
         with progress_steps(f"scan {scanner.name} ({len(slabs)} slabs)", len(slabs) * n_blocks) if progress \
                 else _null() as advance:
@@ -429,7 +436,7 @@ def stream_projections(phantom, scanner, mas: float | None = None, seed: int = 0
                 tasks = []
                 for (a, b), band in zip(slabs, bands, strict=True):
                     lab = vol.data[a:b] if lazy else np.asarray(vol.data[a:b])
-                    tasks.append(delayed(_project_slab, pure=True)(lab, a, job, gblk, us[c0:c1], vs, band))
+                    tasks.append(delayed(_project_slab, pure=True)(lab, a, job, gblk, us[c0:c1], vs, band, blk == 0))
                 acc = np.zeros((gblk.n_views, nrk, c1 - c0, n_ph), np.float32)
                 pending: dict[int, tuple] = {}
                 nxt = 0
@@ -437,12 +444,14 @@ def stream_projections(phantom, scanner, mas: float | None = None, seed: int = 0
                     pending[i] = res
                     advance(1)
                     while nxt in pending:
-                        r0, r1, part, sec = pending.pop(nxt)
+                        r0, r1, part, (prep, sec) = pending.pop(nxt)
                         if r1 > r0:
                             acc[:, r0:r1] += part
                         slab_seconds[nxt] += sec
+                        prep_seconds[nxt] += prep
                         nxt += 1
                         del part
+                tc = time.perf_counter()
                 for c in range(vsl.start, vsl.stop, chunk):
                     csl = slice(c, min(vsl.stop, c + chunk))
                     gsub = subset(geom, csl)
@@ -458,6 +467,7 @@ def stream_projections(phantom, scanner, mas: float | None = None, seed: int = 0
                                        gsub, scanner, rng, k)
                     del sig, var
                 del acc
+                t_client += time.perf_counter() - tc
         total = time.perf_counter() - t_start
     if spill is not None:
         data.flush()
@@ -471,7 +481,8 @@ def stream_projections(phantom, scanner, mas: float | None = None, seed: int = 0
         darks += np.float32(d.electronic_noise) * rng.standard_normal(darks.shape, dtype=np.float32)
     grid = recon_grid(scanner, (0.0, 0.0, 0.0), vol.extent_mm)
     plan = {"slabs": [[int(a), int(b)] for a, b in slabs], "rows": [[int(r0), int(r1)] for r0, r1 in bands],
-            "slab_seconds": [float(s) for s in slab_seconds], "views_per_task": int(views_per_task),
+            "slab_seconds": [float(s) for s in slab_seconds], "slab_read_seconds": [float(s) for s in prep_seconds],
+            "detect_seconds": float(t_client), "views_per_task": int(views_per_task),
             "blocks": int(n_blocks), "workers": int(n_workers), "seconds": float(total),
             "sub_rows": int(nrk), "spill_path": None if spill is None else spill.path}
     if stats is not None:
@@ -528,7 +539,19 @@ class _H5Projections:
             raise InputError(self.path, "attribute trabecula_geometry of /exchange is not JSON") from exc
         if not isinstance(self.geometry, dict):
             raise InputError(self.path, "attribute trabecula_geometry of /exchange is not a JSON object")
-        self.angles = np.asarray(ex["theta"], np.float64) if "theta" in ex else None
+        self.angles = None
+        if "theta" in ex:
+            from trabecula.io.projections import _angles_to_rad
+
+            units = ex["theta"].attrs.get("units")
+            units = units.decode("utf-8", "replace") if isinstance(units, bytes) else units
+            self.angles = _angles_to_rad(np.asarray(ex["theta"], np.float64).ravel(),
+                                         units if isinstance(units, str) else None)
+            if self.angles.shape != (self.data.shape[0],):
+                raise InputError(self.path, f"/exchange/theta holds {self.angles.size} angles for "
+                                            f"{self.data.shape[0]} projections")
+        px = self.geometry.get("pixel_size_mm")
+        self.pixel_size_mm = tuple(float(v) for v in px) if isinstance(px, list) and len(px) == 2 else None
         self.source = str(self.path)
 
     def close(self) -> None:
@@ -555,15 +578,18 @@ def _backproject_slab(q_src, band: tuple[int, int], geom: ScanGeometry, grid: Gr
     h0, h1 = halo
     sub = Grid((k1 - k0 + h0 + h1, grid.shape[1], grid.shape[2]), grid.spacing,
                (grid.origin[0] + (k0 - h0) * grid.spacing[0], grid.origin[1], grid.origin[2]))
-    mu = fdk_numba(np.asarray(q, np.float32), gband, sub, filtered=True)
+    q = np.asarray(q, np.float32)
+    t1 = time.perf_counter()
+    mu = fdk_numba(q, gband, sub, filtered=True)
+    t_bp = time.perf_counter() - t1
     del q
     mu, _ = slice_thickness_filter(mu, scanner)
     mu = mu[h0:mu.shape[0] - h1]
     slab = to_units(mu)
-    if out_arr is None:
-        return k0, k1, slab, time.perf_counter() - t0
-    out_arr[k0:k1] = slab  # whole chunks along z: slabs never share one
-    return k0, k1, None, time.perf_counter() - t0
+    if out_arr is not None:
+        out_arr[k0:k1] = slab  # whole chunks along z: slabs never share one
+        slab = None
+    return k0, k1, slab, (t_bp, time.perf_counter() - t0 - t_bp)
 
 
 def _as_completed(tasks, sched, indexed: bool = False):
@@ -667,6 +693,11 @@ def stream_reconstruct(proj, out: str | Path | None = None, scanner=None, *, gri
     if slab_mm is not None and not (isinstance(slab_mm, int | float) and math.isfinite(slab_mm) and slab_mm > 0):
         raise ParameterError("slab_mm", f"must be a positive number of mm, got {slab_mm!r}")
     src = _H5Projections(proj) if isinstance(proj, str | Path) else proj
+    if "scan_geometry" not in (src.geometry or {}):
+        if isinstance(src, _H5Projections):
+            src.close()
+        raise InputError(src.source, "no cone-beam geometry stored with the projections; for parallel-beam data "
+                                     "use stream_reconstruct_parallel (trabecula recon --stream does)")
     try:
         geo_d = src.geometry or {}
         scanner, kernel, geom, grid, spec = recon_setup(geo_d, src.source, scanner, grid, kernel)
@@ -718,7 +749,8 @@ def stream_reconstruct(proj, out: str | Path | None = None, scanner=None, *, gri
         else:
             check_memory(4.0 * float(np.prod(grid.shape)), "the reconstruction", "out", "give an output .zarr")
         result = None if out_p is not None else np.zeros(grid.shape, np.float32)
-        seconds = []
+        seconds: list[float] = []
+        other_s: list[float] = []
         with dask_scheduler(scheduler, workers) as (sched, n_workers):
             threads = threads or (_numba_threads(n_workers) if not isinstance(sched, str) else (os.cpu_count() or 1))
             tasks = []
@@ -729,10 +761,11 @@ def stream_reconstruct(proj, out: str | Path | None = None, scanner=None, *, gri
                 tasks.append(delayed(_backproject_slab, pure=True)(qs, (r0, r1), geom, grid, k0, k1, (h0, h1), scanner,
                                                                    hu, z, threads))
             with progress_steps(f"FDK ({len(slabs)} slabs)", len(slabs)) if progress else _null() as advance:
-                for k0, k1, slab, sec in _as_completed(tasks, sched):
+                for k0, k1, slab, (sec, other) in _as_completed(tasks, sched):
                     if result is not None:
                         result[k0:k1] = slab
                     seconds.append(float(sec))
+                    other_s.append(float(other))
                     advance(1)
         total = time.perf_counter() - t_start
     finally:
@@ -752,7 +785,8 @@ def stream_reconstruct(proj, out: str | Path | None = None, scanner=None, *, gri
              "slice_thickness_mm": float(scanner.reconstruction.slice_thickness_mm)}
     prov = Provenance(source=src.source or "simulated projections", scanner=scanner.name, steps=steps, extra=extra)
     if stats is not None:
-        stats.update({"filter_seconds": t_filter, "slab_seconds": seconds, "seconds": total, "slabs": len(slabs),
+        stats.update({"filter_seconds": t_filter, "slab_seconds": seconds, "slab_other_seconds": other_s,
+                      "seconds": total, "slabs": len(slabs),
                       "workers": n_workers, "rows_per_block": rows_per_block})
     if out_p is None:
         return Volume(result, grid.spacing, origin_w, units, prov)
@@ -766,6 +800,162 @@ def _open_output(path: Path, prov: Provenance) -> Volume:
     from trabecula.io import read_volume
 
     return read_volume(path).replace(provenance=prov)
+
+
+def _parallel_block(src_ref, r0: int, r1: int, angles: np.ndarray, center: float, rings: bool, ring_width: int,
+                    kernel: str, pixel: float, out_arr, threads: int):
+    """One task: slices r0 … r1 − 1 of a parallel-beam reconstruction (one per detector row)."""
+    from trabecula.scanner.tomo import fbp_parallel, remove_rings, sinograms
+
+    t0 = time.perf_counter()
+    _set_threads(threads)
+    src = _H5Projections(src_ref) if isinstance(src_ref, str) else src_ref
+    try:
+        block = _rows_block(src, r0, r1)
+    finally:
+        if isinstance(src_ref, str):
+            src.close()
+    block.angles = angles
+    sino = sinograms(block)
+    if rings:
+        sino = remove_rings(sino, ring_width)
+    img = fbp_parallel(sino, angles, center, kernel, pixel=pixel)
+    if out_arr is None:
+        return r0, r1, img, time.perf_counter() - t0
+    out_arr[r0:r1] = img
+    return r0, r1, None, time.perf_counter() - t0
+
+
+def stream_reconstruct_parallel(proj, out: str | Path | None = None, *, center: float | str | None = "auto",
+                                rings: bool = False, kernel: str = "shepp-logan", ring_width: int = 21,
+                                pixel_mm: float | None = None, rows_per_task: int = 16, scheduler: Any = None,
+                                workers: int | None = None, threads: int | None = None, force: bool = False,
+                                progress: bool = True) -> Volume:
+    """:func:`trabecula.scanner.tomo.reconstruct_parallel` row block by row block (real parallel-beam data,
+    one slice per detector row): the same numbers, with the projections read a block of rows at a time.
+
+    The centre search (``"auto"``) needs the row-mean sinogram: a first pass sums it block by block; then each
+    block of ``rows_per_task`` rows is one task that filters, back-projects and writes its slices."""
+    from trabecula.scanner.tomo import check_pixel_size, find_center, remove_rings, ring_metric, sinograms
+
+    src = _H5Projections(proj) if isinstance(proj, str | Path) else proj
+    try:
+        nv, nr, nc = (int(n) for n in src.data.shape)
+        angles = (np.linspace(0, np.pi, nv, endpoint=False) if src.angles is None
+                  else np.asarray(src.angles, np.float64))
+        if nv < 10:
+            raise InputError(src.source, f"only {nv} projections; need at least 10 for a reconstruction")
+        if float(np.ptp(angles)) < np.radians(170):
+            raise InputError(src.source, f"projections cover {np.degrees(np.ptp(angles)):.1f}°; parallel-beam FBP "
+                                         "needs ≥ 180°")
+        if src.flats is None:
+            raise InputError(src.source, "no flat fields (exchange/data_white); cannot normalise the projections")
+        check_pixel_size(pixel_mm)
+        px = getattr(src, "pixel_size_mm", None) or (src.geometry or {}).get("pixel_size_mm")
+        if pixel_mm is None and px:
+            pixel_mm = float(px[1])
+        rows_per_task = int(max(1, rows_per_task))
+        check_memory(4.0 * rows_per_task * (3 * nv * nc + 2 * nc * nc), f"a block of {rows_per_task} rows",
+                     "rows_per_task")
+        steps = ["flat/dark correction, −log"]
+        extra: dict = {}
+        if rings:
+            steps.append(f"ring removal (column-mean detrending, width {ring_width})")
+        blocks = _plan_slabs(nr, rows_per_task)
+        if isinstance(center, str):
+            if center != "auto":
+                raise ParameterError("center", f"use 'auto' or a column number, got {center!r}")
+            total = np.zeros((nv, nc), np.float64)
+            with progress_steps("centre search: row-mean sinogram", len(blocks)) if progress else _null() as adv:
+                for r0, r1 in blocks:
+                    blk = _rows_block(src, r0, r1)
+                    blk.angles = angles
+                    sino = sinograms(blk)
+                    if rings:
+                        sino = remove_rings(sino, ring_width)
+                    total += sino.sum(axis=0, dtype=np.float64)
+                    adv(1)
+            c = find_center((total / nr).astype(np.float32), angles)
+            extra["center_search"] = "min entropy"
+        elif center is None:
+            c = (nc - 1) / 2.0
+        else:
+            c = float(center)
+        extra["center_px"] = c
+        steps.append(f"parallel FBP[kernel {kernel}, centre {c:.2f} px], streamed in blocks of {rows_per_task} rows")
+        units = "attenuation_per_mm" if pixel_mm else "grey"
+        sp = float(pixel_mm or 1.0)
+        if not pixel_mm:
+            extra["note"] = "detector pixel size unknown: values are μ per pixel and spacing is 1 (pixel units)"
+        origin = (-(nr - 1) / 2 * sp, -(nc - 1) / 2 * sp, -(nc - 1) / 2 * sp)
+        out_p = None if out is None else Path(out)
+        z = kind = None
+        if out_p is not None:
+            if out_p.exists():
+                if not force:
+                    raise ParameterError("out", f"{out_p} exists; pass force=True (--force) to replace it")
+                shutil.rmtree(out_p) if out_p.is_dir() else out_p.unlink()
+            z, kind = _create_output(out_p, (nr, nc, nc), (sp, sp, sp), origin, units,
+                                     (rows_per_task, min(nc, 256), min(nc, 256)))
+            result = None
+        else:
+            check_memory(4.0 * nr * nc * nc, "the reconstruction", "out", "give an output .zarr")
+            result = np.zeros((nr, nc, nc), np.float32)
+        ref = str(src.path) if isinstance(src, _H5Projections) else src
+        mid = nr // 2
+        with dask_scheduler(scheduler, workers) as (sched, n_workers):
+            from dask import delayed
+
+            thr = threads or (_numba_threads(n_workers) if not isinstance(sched, str) else (os.cpu_count() or 1))
+            tasks = [delayed(_parallel_block, pure=True)(ref, r0, r1, angles, c, rings, ring_width, kernel,
+                                                         pixel_mm or 1.0, z, thr) for r0, r1 in blocks]
+            with progress_steps(f"FBP ({len(blocks)} row blocks)", len(blocks)) if progress else _null() as adv:
+                for r0, r1, img, _sec in _as_completed(tasks, sched):
+                    if result is not None:
+                        result[r0:r1] = img
+                    adv(1)
+    finally:
+        if isinstance(src, _H5Projections):
+            src.close()
+    middle = result[mid] if result is not None else np.asarray(z[mid])
+    extra["ring_metric"] = ring_metric(middle)
+    prov = Provenance(source=src.source, scanner="parallel-beam", steps=steps, extra=extra)
+    if out_p is None:
+        return Volume(result, sp, origin, units, prov)
+    _finish_output(out_p, kind)
+    _set_meta(out_p, Volume(np.zeros((1, 1, 1), np.float32), sp, origin, units, prov))
+    return _open_output(out_p, prov)
+
+
+def stream_reconstruct_projections(proj, out: str | Path | None = None, *, kernel: str | None = None,
+                                   center: float | str | None = None, rings: bool = False,
+                                   pixel_mm: float | None = None, slab_mm: float | None = None, scheduler: Any = None,
+                                   workers: int | None = None, force: bool = False, progress: bool = True) -> Volume:
+    """:func:`trabecula.scanner.tomo.reconstruct_projections`, streamed: cone-beam FDK slab by slab
+    (:func:`stream_reconstruct`) when the projections hold a ``scan_geometry``, else parallel-beam FBP row
+    block by row block (:func:`stream_reconstruct_parallel`); the same options and checks."""
+    from trabecula.scanner.tomo import check_pixel_size, parse_center
+
+    check_pixel_size(pixel_mm)
+    src = _H5Projections(proj) if isinstance(proj, str | Path) else proj
+    try:
+        cone = "scan_geometry" in (src.geometry or {})
+        ncols = int(src.data.shape[2])
+    finally:
+        if isinstance(src, _H5Projections):
+            src.close()
+    if cone:
+        if center is not None or rings:
+            raise ParameterError("--center", "--center and --rings apply to parallel-beam data; this file is a "
+                                             "simulated cone-beam scan")
+        return stream_reconstruct(proj, out, kernel=kernel, slab_mm=slab_mm, scheduler=scheduler, workers=workers,
+                                  force=force, progress=progress)
+    c = parse_center(center)
+    if c is not None and not isinstance(c, str) and not 0 <= c <= ncols - 1:
+        raise ParameterError("--center", f"rotation centre {c:g} is outside the detector (columns 0…{ncols - 1})")
+    return stream_reconstruct_parallel(proj, out, center="auto" if c is None else None if c == "middle" else c,
+                                       rings=rings, kernel=kernel or "shepp-logan", pixel_mm=pixel_mm,
+                                       scheduler=scheduler, workers=workers, force=force, progress=progress)
 
 
 def stream_scan(phantom, scanner, out: str | Path, mas: float | None = None, seed: int = 0, *, kernel: str | None = None,
@@ -811,4 +1001,4 @@ def stream_scan(phantom, scanner, out: str | Path, mas: float | None = None, see
 
 
 __all__ = ["DEFAULT_SLAB_MM", "dask_scheduler", "rows_in_range", "slab_v_range", "stream_projections",
-           "stream_reconstruct", "stream_scan"]
+           "stream_reconstruct", "stream_reconstruct_parallel", "stream_reconstruct_projections", "stream_scan"]
