@@ -164,8 +164,9 @@ def test_cli_scan_and_recon_stream(tmp_path, capsys):
     assert code in (0, None)
     scan = read_volume(tmp_path / "r.zarr")
     assert scan.units == "HU" and "dose" in scan.provenance.extra
-    code = main(["recon", str(tmp_path / "p.h5"), "--stream", "--slab-mm", "0.6", "-o", str(tmp_path / "r2.zarr")])
-    assert code in (0, None)
+    code = main(["recon", str(tmp_path / "p.h5"), "--stream", "--slab-mm", "0.6", "-o", str(tmp_path / "r2.zarr"),
+                 "--png", str(tmp_path / "r2.png")])
+    assert code in (0, None) and (tmp_path / "r2.png").stat().st_size > 0
     assert _rel(read_volume(tmp_path / "r2.zarr").numpy(), scan.numpy()) < 1e-5
     capsys.readouterr()
     assert main(["recon", str(tmp_path / "p.h5"), "--stream", "-o", str(tmp_path / "r3.nrrd")]) == 2

@@ -96,8 +96,9 @@ def scan(
         if proj is not None:
             write_projections(proj, save_projections, force=force)
             out.print(f"wrote {save_projections}  {proj}")
-        if png is not None:
-            save_png(recon, png, force=force)
+        if png is not None:  # the middle slice alone: the volume is never read whole
+            k = recon.shape[0] // 2
+            save_png(recon.replace(data=recon.data[k:k + 1]), png, force=force)
         ex = recon.provenance.extra
         out.print(f"wrote {out_path}  {recon}  ({sc.name}, streamed, body {ex.get('body', 'NONE')}, "
                   f"medium {ex.get('medium', 'air')})")
@@ -150,8 +151,9 @@ def recon(
         ex = vol.provenance.extra
         if "center_px" in ex:
             out.print(f"rotation centre {ex['center_px']:.2f} px; ring metric {ex['ring_metric']:.3g}", soft_wrap=True)
-        if png is not None:
-            save_png(vol, png, force=force)
+        if png is not None:  # the middle slice alone: the volume is never read whole
+            k = vol.shape[0] // 2
+            save_png(vol.replace(data=vol.data[k:k + 1]), png, force=force)
         out.print(f"wrote {out_path}  {vol}  (streamed)")
         return
     vol = reconstruct_projections(read_projections(projections), kernel=kernel, backend=backend, center=center,

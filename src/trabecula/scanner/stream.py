@@ -118,7 +118,8 @@ def dask_scheduler(scheduler: Any = None, workers: int | None = None):
         raise ParameterError("workers", f"must be a positive integer, got {workers!r}")
     if scheduler is not None and workers is not None:
         raise ParameterError("workers", "give a scheduler address or a number of local workers, not both")
-    if isinstance(scheduler, str) and scheduler in ("sync", "synchronous", "single-threaded", "threads"):
+    # (dask's "threads" scheduler is not offered: numba's parallel kernels must not be entered from two threads)
+    if isinstance(scheduler, str) and scheduler in ("sync", "synchronous", "single-threaded"):
         yield scheduler, 1
         return
     if scheduler is not None and not isinstance(scheduler, str):  # a Client
@@ -312,8 +313,8 @@ def stream_projections(phantom, scanner, mas: float | None = None, seed: int = 0
     spill_dir : folder for memory-mapped projections when they exceed a quarter of the memory budget
     stats : a dict that receives the per-slab timings and the plan
 
-    ``data`` may be a read-only-in-spirit :class:`numpy.memmap` (large scans); the rows of the detector window
-    are those of the object's shadow, as in the in-memory scan.
+    ``data`` is memory-mapped for large scans (see ``spill_dir``); the rows of the detector window are those
+    of the object's shadow, as in the in-memory scan (every row with ``full_detector``).
     """
     from dask import delayed
 
