@@ -110,53 +110,31 @@ def _plan_slabs(n: int, step: int) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------------------ scheduler
 @contextlib.contextmanager
 def dask_scheduler(scheduler: Any = None, workers: int | None = None):
-    """The scheduler the streamed tasks run on, as a context: a :class:`distributed.Client` (given, or one
-    at ``scheduler`` = ``"tcp://host:port"``), a new local cluster of ``workers`` single-threaded processes,
-    the current client if there is one, else dask's in-process ``"sync"`` scheduler. Yields
-    ``(scheduler, n_workers)``; a cluster or client made here is closed on exit."""
-    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-        raise ParameterError("workers", f"must be a positive integer, got {workers!r}")
-    if scheduler is not None and workers is not None:
-        raise ParameterError("workers", "give a scheduler address or a number of local workers, not both")
-    # (dask's "threads" scheduler is not offered: numba's parallel kernels must not be entered from two threads)
+    """The scheduler the streamed tasks run on, as a context: a :class:`distributed.Client` (given, or opened
+    by :func:`trabecula.cluster.executor` for an address ``"tcp://host:port"`` or a local cluster of
+    ``workers`` single-threaded processes), the current client if there is one, else dask's in-process
+    ``"sync"`` scheduler. Yields ``(scheduler, n_workers)``; a cluster or client opened here is closed on exit.
+    (dask's "threads" scheduler is not offered: numba's parallel kernels must not be entered from two threads.)"""
+    from trabecula.cluster import executor, n_workers
+
     if isinstance(scheduler, str) and scheduler in ("sync", "synchronous", "single-threaded"):
         yield scheduler, 1
         return
     if scheduler is not None and not isinstance(scheduler, str):  # a Client
-        yield scheduler, max(1, len(scheduler.scheduler_info().get("workers", {})))
+        yield scheduler, n_workers(scheduler)
         return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:  # pragma: no cover - distributed is a dependency
-        if scheduler is not None or workers is not None:
-            raise ParameterError("scheduler", "dask.distributed is not installed") from exc
-        yield "sync", 1
+    if scheduler is not None or workers is not None:
+        with executor(scheduler, workers) as client:
+            yield client, n_workers(client)
         return
-    if isinstance(scheduler, str):
-        try:
-            client = Client(scheduler, timeout=30)
-        except OSError as exc:
-            raise ParameterError("scheduler", f"cannot reach a dask scheduler at {scheduler!r} ({exc})"[:300]) from exc
-        try:
-            yield client, max(1, len(client.scheduler_info().get("workers", {})))
-        finally:
-            client.close()
-        return
-    if workers is not None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(cluster)
-        try:
-            yield client, workers
-        finally:
-            client.close()
-            cluster.close()
-        return
+    from distributed import Client
+
     try:
         client = Client.current()
     except ValueError:
         yield "sync", 1
         return
-    yield client, max(1, len(client.scheduler_info().get("workers", {})))
+    yield client, n_workers(client)
 
 
 def _numba_threads(n_workers: int) -> int:
