@@ -10,10 +10,15 @@ its dask workers, sampled every 0.2 s) is recorded:
 * ``in-memory``: ``measure`` on the same data read whole, at ``--in-memory-shape`` (the largest the in-memory
   path fits), next to ``chunked`` at that shape, with the values compared.
 
+* ``sampled W`` (``--sample-blocks K``): where the whole run would take longer than there is time for, pass 1
+  (counts, Euler sums, distance maxima) over every block, then pass 2 (thickness, SMI, DA) on K full-size
+  interior blocks only, on W workers; the total is extrapolated as pass 1 + (mean pass-2 block time × blocks
+  ÷ W), and the peak memory is that of the real block size.
+
 Run (by hand; bench/results is not committed)::
 
-    python bench/bench_chunked_measure.py --shape 640,1525,1525 --workers 2 1
-    python bench/bench_chunked_measure.py --shape 384,384,384 --workers 2 1 --in-memory
+    python bench/bench_chunked_measure.py --shape 320,448,448 --workers 2 1 --in-memory
+    python bench/bench_chunked_measure.py --shape 640,1525,1525 --workers 2 --sample-blocks 2
 """
 
 from __future__ import annotations
@@ -104,7 +109,56 @@ def run_child(args: list[str]) -> dict:
     return res
 
 
+def sampled(path: Path, workers: int, chunks: str, k: int) -> dict:
+    """Pass 1 over every block, pass 2 over ``k`` interior blocks (see the module docstring)."""
+    from trabecula.cluster import executor, run_tasks
+    from trabecula.io import read_volume
+    from trabecula.limits import memory_budget_bytes
+    from trabecula.morphometry import chunked as C
+    from trabecula.morphometry.smi import SMI_HALO
+
+    vol = read_volume(path)
+    shape, sp = tuple(vol.shape), tuple(vol.spacing)
+    want = {"tbth": True, "tbsp": True, "smi": True, "da": True}
+    with executor(workers=workers) as client:
+        t = time.perf_counter()
+        halo1 = C._halo_voxels(C.EDT_HALO * min(sp), sp)
+        c1 = C.parse_chunks(chunks) if chunks != "auto" else C.auto_block_edge(halo1, workers, memory_budget_bytes(), shape)
+        b1 = C.blocks_of(shape, c1)
+        common = {"src": vol.data, "mask_src": None, "shape": shape, "spacing": sp, "threshold": None,
+                  "voi_bounds": "spacing", "border": "continue"}
+        p1 = run_tasks(C._pass1_task, [(b,) for b in b1], client, "pass 1",
+                       shared={**common, "halo_mm": C.EDT_HALO * min(sp)})
+        t1 = time.perf_counter() - t
+        r = max([p.r_bone for p in p1] + [p.r_marrow for p in p1])
+        halo2 = tuple(max(h, SMI_HALO) for h in C._halo_voxels(2 * r, sp, C.THICKNESS_MARGIN))
+        c2 = C.parse_chunks(chunks) if chunks != "auto" else C.auto_block_edge(halo2, workers, memory_budget_bytes(), shape)
+        b2 = C.blocks_of(shape, c2)
+        full = [b for b in b2 if all(h - lo == c for lo, h, c in zip(b.lo, b.hi, c2, strict=True))
+                and all(lo > 0 for lo in b.lo)] or b2
+        pick = full[:: max(1, len(full) // k)][:k]
+        from trabecula.morphometry.anisotropy import mil_setup
+
+        da = mil_setup(((0, 0, 0), shape), sp)
+        times = []
+        for b in pick:  # one block at a time, so each block's time is its own
+            t = time.perf_counter()
+            run_tasks(C._pass2_task, [(b,)], client, "pass 2 sample",
+                      shared={**common, "mode": "plain", "halo": halo2, "want": want, "da_setup": da, "smi_eps": None,
+                              "th_out": None, "sp_out": None})
+            times.append(time.perf_counter() - t)
+    per = float(np.mean(times))
+    total = t1 + per * len(b2) / workers
+    return {"kind": "sampled", "workers": workers, "shape": list(shape), "pass1_s": t1, "pass1_blocks": len(b1),
+            "pass1_block": list(c1), "pass2_blocks": len(b2), "pass2_block": list(c2), "halo": list(halo2),
+            "largest_radius_mm": r, "sampled_block_s": times, "wall_s": total, "extrapolated": True,
+            "cluster_start_s": 0.0}
+
+
 def child(kind: str, path: Path, workers: int, chunks: str) -> None:
+    if kind.startswith("sampled"):
+        print(json.dumps(sampled(path, workers, chunks, int(kind.split(":")[1]))))
+        return
     from trabecula.cluster import executor
     from trabecula.io import read_volume
     from trabecula.morphometry.chunked import measure_chunked
@@ -135,6 +189,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--chunks", default="auto")
     ap.add_argument("--in-memory", action="store_true", help="also run the in-memory path on the same volume")
+    ap.add_argument("--sample-blocks", type=int, default=0,
+                    help="pass 1 over every block, pass 2 on this many blocks, the total extrapolated")
     ap.add_argument("--work", type=Path, default=HERE / "results" / "chunked_work")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--child", nargs=4, metavar=("KIND", "PATH", "WORKERS", "CHUNKS"), help=argparse.SUPPRESS)
@@ -151,7 +207,8 @@ def main() -> None:
         print(f"built {path.name} in {time.perf_counter() - t:.0f} s", flush=True)
     rows = []
     for w in a.workers:
-        r = run_child(["--child", "chunked", str(path), str(w), a.chunks])
+        kind = f"sampled:{a.sample_blocks}" if a.sample_blocks else "chunked"
+        r = run_child(["--child", kind, str(path), str(w), a.chunks])
         rows.append(r)
         print(json.dumps(r), flush=True)
     if a.in_memory:
@@ -162,7 +219,11 @@ def main() -> None:
     nvox = float(np.prod(shape))
     print(f"\n{'x'.join(map(str, shape))} = {nvox / 1e9:.2f} Gvox, all metrics ({METRICS})")
     for r in rows:
-        print(f"  {r['kind']:9s} workers {r['workers']}: {r['wall_s']:8.1f} s, peak {r['peak_tree_rss_gb']:.2f} GB "
+        if r.get("extrapolated"):
+            print(f"  pass 1 over {r['pass1_blocks']} blocks of {r['pass1_block']}: {r['pass1_s']:.0f} s; pass 2 "
+                  f"({r['pass2_blocks']} blocks of {r['pass2_block']}, halo {r['halo']}): sampled blocks "
+                  f"{', '.join(f'{x:.0f}' for x in r['sampled_block_s'])} s")
+        print(f"  {r['kind']:9s} workers {r['workers']}: {r['wall_s']:8.1f} s{' (extrapolated)' if r.get('extrapolated') else ''}, peak {r['peak_tree_rss_gb']:.2f} GB "
               f"({r['peak_tree_rss_gb'] * 2**30 / nvox:.2f} B/voxel)")
     if ("chunked", 1) in by and ("chunked", 2) in by:
         print(f"  scaling 1 → 2 workers: {by[('chunked', 1)]['wall_s'] / by[('chunked', 2)]['wall_s']:.2f}×")
