@@ -112,9 +112,16 @@ def auto_block_edge(halo: Sequence[int], workers: int, budget_bytes: float, shap
             * BYTES_PER_VOXEL <= per_task] or [AUTO_EDGES[-1]]
     # the largest that fits, but small enough that every worker gets blocks (two each) where the image allows
     for e in fits:
-        if workers == 1 or len(blocks_of(shape, [min(e, n) for n in shape])) >= 2 * workers or e == fits[-1]:
-            return tuple(min(e, n) for n in shape)  # type: ignore[return-value]
-    return tuple(min(fits[-1], n) for n in shape)  # type: ignore[return-value]
+        edges = _balanced(shape, e)
+        if workers == 1 or len(blocks_of(shape, edges)) >= 2 * workers or e == fits[-1]:
+            return edges
+    return _balanced(shape, fits[-1])
+
+
+def _balanced(shape: Sequence[int], edge: int) -> tuple[int, int, int]:
+    """Blocks of at most ``edge`` voxels that split each axis into equal parts (no thin remainder block, whose
+    halo would cost more than its voxels and leave a worker idle)."""
+    return tuple(int(math.ceil(n / math.ceil(n / min(edge, n)))) for n in shape)  # type: ignore[return-value]
 
 
 def _read(src: Any, lo: Sequence[int], hi: Sequence[int]) -> np.ndarray:
