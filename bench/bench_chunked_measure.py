@@ -239,7 +239,7 @@ def main() -> None:
                     print(f"    {k:16s} in-memory {x:.9g}  chunked {y:.9g}  rel. diff {rel:.1e}")
     out = a.out or HERE / "results" / f"chunked_measure_{'x'.join(map(str, shape))}.json"
     out.write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out}")
+    print(f"wrote {out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out.name}")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,9 @@ def test_batch_from_a_csv_list_with_per_scan_spacing(tmp_path, capsys):
 def test_cluster_options_bad_input_is_one_line(tmp_path, capsys, binary_zarr, args, names):
     path, _ = binary_zarr
     code, out, err = run(capsys, "measure", path, "--metrics", "bvtv", *args)
-    one_line_error(code, err, *names)
+    line = one_line_error(code, err, *names)
+    assert code == 2 and line.startswith("error: ") and all(n in line for n in names), line
+    assert "Traceback" not in err and "BV/TV" not in out  # refused before measuring anything
 
 
 def test_missing_chunk_is_one_line_naming_the_file(tmp_path, capsys):

@@ -62,8 +62,6 @@ def measure(
         parse_metrics,
         parse_threshold,
         write_cortical_slices_csv,
-        write_results_csv,
-        write_results_json,
     )
     from trabecula.morphometry.thickness import resolve_mode
     from trabecula.morphometry.upsample import check_factor
@@ -130,13 +128,7 @@ def measure(
                     write_volume(m, p, force=force)
             results.append({**res.to_dict(), "source": anonymise_path(v) if anonymise_provenance_enabled() else str(v)})
             prog.update(task, completed=len(results) * steps_per)
-    _print_results(results, mode)
-    if json_out is not None:
-        write_results_json(results, json_out, force=force)
-        out.print(f"wrote {json_out}")
-    if csv_out is not None:
-        write_results_csv(results, csv_out, force=force)
-        out.print(f"wrote {csv_out}")
+    _report(results, mode, json_out, csv_out, force)
     if save_segmentation is not None:
         out.print(f"wrote {save_segmentation}")
     if cortical_csv is not None:

@@ -64,50 +64,6 @@ def _build_lut() -> np.ndarray:
 EULER_LUT = _build_lut()
 
 
-@njit(cache=True)
-def _vertex_plane(b, w, use_w, lut, i):
-    nz, ny, nx = b.shape
-    total = 0.0
-    for j in range(ny + 1):
-        for k in range(nx + 1):
-            code = 0
-            inside = 0
-            bit = 0
-            for a in range(2):
-                z = i - 1 + a
-                for bb in range(2):
-                    y = j - 1 + bb
-                    for c in range(2):
-                        x = k - 1 + c
-                        if 0 <= z < nz and 0 <= y < ny and 0 <= x < nx:
-                            if b[z, y, x]:
-                                code |= 1 << bit
-                            if use_w and w[z, y, x]:
-                                inside += 1
-                        bit += 1
-            if code == 0:
-                continue
-            if use_w:
-                total += lut[code] * inside / 8.0
-            else:
-                total += lut[code]
-    return total
-
-
-@njit(parallel=True, cache=True)
-def _vertex_sum(b, w, use_w, lut):
-    """Σ over lattice vertices of lut[config] (times the VOI weight of the vertex when ``use_w``).
-
-    Vertex (i, j, k) sits between voxels i-1..i, j-1..j, k-1..k; voxels outside the array are background.
-    ``w`` is the VOI mask (same shape as b); the weight is the fraction of the 8 voxels inside it.
-    """
-    nz = b.shape[0]
-    acc = np.zeros(nz + 1)
-    for i in prange(nz + 1):
-        acc[i] = _vertex_plane(b, w, use_w, lut, i)
-    return acc.sum()
-
-
 @njit(parallel=True, cache=True)
 def _vertex_sum_box(b, w, use_w, lut, vlo, vhi):
     nz = vhi[0] - vlo[0]
@@ -161,7 +117,7 @@ def euler_characteristic(bone: np.ndarray) -> int:
     b = np.ascontiguousarray(np.asarray(bone) != 0)
     if b.ndim != 3:
         raise ParameterError("bone", f"expected a 3-D array, got shape {b.shape}")
-    return int(round(_vertex_sum(b, b, False, EULER_LUT)))
+    return int(round(vertex_sum_box(b, None, False, EULER_LUT, (0, 0, 0), [n + 1 for n in b.shape])))
 
 
 def _euler2d(img: np.ndarray) -> int:
@@ -242,7 +198,7 @@ def connectivity(bone: np.ndarray, spacing=(1.0, 1.0, 1.0), voi: np.ndarray | No
         bc = np.ascontiguousarray(b[tuple(sl)])
         mc = np.ascontiguousarray(m[tuple(sl)])
         chi = euler_characteristic(bc & mc)
-        delta = float(_vertex_sum(bc, mc, True, EULER_LUT))
+        delta = vertex_sum_box(bc, mc, True, EULER_LUT, (0, 0, 0), [n + 1 for n in bc.shape])
         vol = float(m.sum()) * vvox
         method = "floating (VOI-weighted vertex contributions)"
     conn = 1.0 - delta
